@@ -1,0 +1,429 @@
+"""The configuration schema: every parameter of the model, its default and its allowed range.
+
+Defaults live here and only here. ``load_config`` reads a TOML file, fills the defaults, checks
+ranges and cross-field rules, and returns the resolved configuration whose canonical JSON (and its
+sha256) is what every output records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .calendar import parse_month
+from .errors import ConfigError
+from .strategies.presets import PRESETS, preset
+
+Months = Annotated[float, Field(ge=0.0, le=1200.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveMonths = Annotated[float, Field(gt=0.0, le=1200.0)]
+
+
+class _Section(BaseModel):
+    """Base of every config table: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_month(value: str | None) -> str | None:
+    if value is not None:
+        parse_month(value)
+    return value
+
+
+class TimeConfig(_Section):
+    start: str = Field("2019-01", description="calendar start, YYYY-MM")
+    horizon_months: int = Field(120, ge=1, le=1200, description="simulated months")
+    step_months: int = Field(1, ge=1, le=12, description="sampling grid step (months)")
+
+    _start = field_validator("start")(_check_month)
+
+
+class RegionsConfig(_Section):
+    data: str = Field("data/provinces.csv", description="province table (CSV)")
+    provinces: list[str] | None = Field(None, description="names or codes to keep; all if unset")
+    units_per_region: int = Field(1, ge=1, le=500, description="hospitals per region (micro level)")
+    weight_dispersion: float = Field(0.0, ge=0.0, le=3.0, description="lognormal sigma of weights")
+    capacity_low: float = Field(0.35, gt=0.0, le=1.0, description="capacity of the poorest province")
+    capacity_high: float = Field(1.0, gt=0.0, le=1.0, description="capacity of the richest province")
+    capacity_noise: float = Field(0.15, ge=0.0, le=2.0, description="lognormal sigma, region level")
+
+    @model_validator(mode="after")
+    def _capacity_order(self) -> RegionsConfig:
+        if self.capacity_low > self.capacity_high:
+            raise ValueError("capacity_low must not exceed capacity_high")
+        return self
+
+
+class DefectKind(_Section):
+    share: float = Field(1.0, ge=0.0, le=1000.0, description="relative frequency of the kind")
+    severity_factor: float = Field(1.0, ge=0.0, le=100.0, description="x severity median")
+    detectability_factor: float = Field(1.0, ge=0.0, le=100.0, description="x detectability median")
+    tau_learn: float = Field(0.0, ge=0.0, le=600.0, description="months to learn to exploit")
+    tau_unlearn: float = Field(0.0, ge=0.0, le=600.0, description="months for entrenchment to fade")
+
+
+def _plain(**kw: Any) -> DefectKind:
+    return DefectKind(**kw)
+
+
+def _gaming(**kw: Any) -> DefectKind:
+    return DefectKind(tau_learn=9.0, tau_unlearn=12.0, **kw)
+
+
+class DefectKinds(_Section):
+    grouping_error: DefectKind = Field(default_factory=lambda: _plain(detectability_factor=1.5))
+    weight_miscalibration: DefectKind = Field(default_factory=_plain)
+    upcoding: DefectKind = Field(default_factory=lambda: _gaming(detectability_factor=0.75))
+    cost_shifting: DefectKind = Field(default_factory=_gaming)
+    patient_selection: DefectKind = Field(default_factory=lambda: _gaming(detectability_factor=0.75))
+    split_admissions: DefectKind = Field(default_factory=_gaming)
+
+    @model_validator(mode="after")
+    def _some_share(self) -> DefectKinds:
+        if sum(k.share for k in self.as_list()) <= 0.0:
+            raise ValueError("at least one defect kind needs a positive share")
+        return self
+
+    def as_list(self) -> list[DefectKind]:
+        return [getattr(self, name) for name in KIND_NAMES]
+
+
+KIND_NAMES: tuple[str, ...] = tuple(DefectKinds.model_fields)
+
+
+class DefectsConfig(_Section):
+    mean_count: float = Field(12.0, ge=0.0, le=500.0, description="Poisson mean per track")
+    fixed_count: int | None = Field(None, ge=0, le=500, description="exact count (overrides mean)")
+    severity_median: float = Field(0.25, gt=0.0, le=100.0, description="harm/month/unit volume")
+    severity_sigma: float = Field(0.8, ge=0.0, le=5.0, description="lognormal sigma")
+    detectability_median: float = Field(0.04, gt=0.0, le=100.0, description="hazard per month")
+    detectability_sigma: float = Field(0.8, ge=0.0, le=5.0, description="lognormal sigma")
+    universal_prob: Probability = Field(0.3, description="manifests in every context")
+    context_prob: Probability = Field(0.5, description="else, each context independently")
+    kinds: DefectKinds = Field(default_factory=DefectKinds)
+
+
+class PreparationConfig(_Section):
+    mean_months: PositiveMonths = Field(6.0, description="mean at capacity 1")
+    shape: float = Field(4.0, gt=0.0, le=1000.0, description="gamma shape (CV = 1/sqrt(shape))")
+    capacity_exponent: float = Field(1.0, ge=0.0, le=10.0, description="mean = T / k^g")
+
+
+class OperationConfig(_Section):
+    benefit_rate: float = Field(1.0, ge=0.0, le=1000.0, description="benefit/month/unit volume")
+    shadow_detection_factor: float = Field(0.5, ge=0.0, le=100.0)
+
+
+class SuspensionConfig(_Section):
+    enabled: bool = True
+    tolerance: float = Field(0.0, ge=0.0, le=100.0, description="harm may exceed benefit by this share")
+    sustain_months: PositiveMonths = Field(6.0)
+    credibility_cost: float = Field(0.25, ge=0.0, le=10.0, description="x(1+c) prep of unstarted")
+
+
+class LearningConfig(_Section):
+    report_prob: Probability = Field(0.6)
+    report_delay_mean: PositiveMonths = Field(2.0)
+    local_patch_prob: Probability = Field(0.2)
+    evaluation_detection_factor: float = Field(3.0, ge=0.0, le=100.0)
+
+
+class CentreConfig(_Section):
+    recalibration_mean_months: PositiveMonths = Field(6.0)
+    recalibration_shape: float = Field(4.0, gt=0.0, le=1000.0)
+    capacity: float = Field(1.0, gt=0.0, le=100.0, description="K_centre")
+    min_release_spacing: Months = Field(6.0)
+    fix_prob: Probability = Field(0.85)
+    new_defects_mean: float = Field(0.5, ge=0.0, le=100.0)
+    new_defect_severity_factor: float = Field(0.5, ge=0.0, le=100.0)
+
+
+class AdoptionConfig(_Section):
+    min_delay_months: Months = Field(1.0)
+    max_delay_months: Months = Field(12.0)
+    steering: Probability = Field(0.7)
+
+    @model_validator(mode="after")
+    def _order(self) -> AdoptionConfig:
+        if self.min_delay_months > self.max_delay_months:
+            raise ValueError("min_delay_months must not exceed max_delay_months")
+        return self
+
+    @property
+    def mean_delay(self) -> float:
+        lo, hi = self.min_delay_months, self.max_delay_months
+        return lo + (1.0 - self.steering) * (hi - lo)
+
+
+class OutcomesConfig(_Section):
+    coverage_threshold: float = Field(0.99, gt=0.0, le=1.0)
+    stable_harm_share: Probability = Field(0.05)
+    discount_rate: float = Field(0.0, ge=0.0, le=1.0, description="annual rate, continuous")
+
+
+class PilotGroup(_Section):
+    track: str
+    count: int = Field(ge=0, le=100000)
+    max_per_province: int = Field(2, ge=1, le=100000)
+    start: str | None = Field(None, description="YYYY-MM the pilots start preparing")
+    shadow_from: str | None = Field(None, description="YYYY-MM simulated operation may begin")
+
+    _months = field_validator("start", "shadow_from")(_check_month)
+
+
+class StrategyConfig(_Section):
+    preset: Literal["big_bang", "phased", "dual_track", "adaptive", "historical"]
+    track: str
+    pilots: list[PilotGroup]
+    selection: Literal["representative", "convenience", "random"]
+    pilot_shadow_months: Months
+    pilot_paying_months: Months
+    evaluation_months: Months
+    recalibration_gate: bool
+    evidence_threshold: float | None = Field(None, gt=0.0, le=1000.0)
+    evidence_review_months: PositiveMonths
+    track_choice: Literal["fixed", "evidence"]
+    waves: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(min_length=1, max_length=100)
+    wave_interval_months: Months
+    wave_dates: list[str] | None
+    wave_order: Literal["capacity", "random"]
+    wave_shadow_months: Months
+    pinned_releases: dict[str, list[str]] | None
+
+    @field_validator("wave_dates")
+    @classmethod
+    def _wave_dates(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            parse_month(item)
+        return value
+
+    @field_validator("pinned_releases")
+    @classmethod
+    def _releases(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for dates in (value or {}).values():
+            for item in dates:
+                parse_month(item)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StrategyConfig:
+        if abs(sum(self.waves) - 1.0) > 1e-9:
+            raise ValueError(f"waves must sum to 1, got {sum(self.waves):g}")
+        if self.wave_dates is not None and len(self.wave_dates) != len(self.waves):
+            raise ValueError("wave_dates must have one date per wave")
+        tracks = [g.track for g in self.pilots]
+        if len(set(tracks)) != len(tracks):
+            raise ValueError("pilot groups must be on different tracks")
+        return self
+
+    def tracks_used(self) -> list[str]:
+        """Tracks this design can put regions on."""
+        names = [g.track for g in self.pilots]
+        if self.track_choice == "fixed" or not names:
+            names.append(self.track)
+        return list(dict.fromkeys(names))
+
+
+def _default_strategies() -> dict[str, dict[str, Any]]:
+    return {name: {} for name in ("big_bang", "phased", "dual_track", "adaptive")}
+
+
+class AnalysisConfig(_Section):
+    baseline: str = "big_bang"
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+
+
+class OutputConfig(_Section):
+    event_log: bool = Field(False, description="store every event of every run in the cube")
+
+
+class RolloutConfig(_Section):
+    name: str = Field("rollout", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(20190101, ge=0, le=2**63 - 1)
+    replicates: int = Field(100, ge=1, le=10_000_000)
+    tracks: list[str] = Field(["DRG", "DIP"], min_length=1, max_length=2)
+    time: TimeConfig = Field(default_factory=TimeConfig)
+    regions: RegionsConfig = Field(default_factory=RegionsConfig)
+    defects: DefectsConfig = Field(default_factory=DefectsConfig)
+    preparation: PreparationConfig = Field(default_factory=PreparationConfig)
+    operation: OperationConfig = Field(default_factory=OperationConfig)
+    suspension: SuspensionConfig = Field(default_factory=SuspensionConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
+    centre: CentreConfig = Field(default_factory=CentreConfig)
+    adoption: AdoptionConfig = Field(default_factory=AdoptionConfig)
+    outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+    strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_presets(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        raw = data.get("strategies")
+        if raw is None:
+            raw = _default_strategies()
+        if not isinstance(raw, dict):
+            return data
+        resolved: dict[str, Any] = {}
+        for name, table in raw.items():
+            if not isinstance(table, dict):
+                resolved[name] = table
+                continue
+            base = table.get("preset", name)
+            if base not in PRESETS:
+                hint = "" if "preset" in table else " (or set 'preset')"
+                raise _LocatedError(
+                    f"strategies.{name}" + (".preset" if "preset" in table else ""),
+                    f"unknown strategy {base!r}; choose one of {', '.join(PRESETS)}{hint}",
+                )
+            merged = preset(base)
+            merged.update(table)
+            merged["preset"] = base
+            resolved[name] = merged
+        data["strategies"] = resolved
+        return data
+
+    @field_validator("tracks")
+    @classmethod
+    def _unique_tracks(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("track names must be distinct")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RolloutConfig:
+        if not self.strategies:
+            raise _LocatedError("strategies", "at least one strategy is needed")
+        for name, strat in self.strategies.items():
+            for i, group in enumerate(strat.pilots):
+                if group.track not in self.tracks:
+                    raise _LocatedError(f"strategies.{name}.pilots.{i}.track",
+                                        f"unknown track {group.track!r}; tracks are {self.tracks}")
+            if strat.track not in self.tracks:
+                raise _LocatedError(f"strategies.{name}.track",
+                                    f"unknown track {strat.track!r}; tracks are {self.tracks}")
+            for track in strat.pinned_releases or {}:
+                if track not in self.tracks:
+                    raise _LocatedError(f"strategies.{name}.pinned_releases.{track}",
+                                        f"unknown track {track!r}; tracks are {self.tracks}")
+            if strat.track_choice == "evidence" and len(strat.pilots) < 2:
+                raise _LocatedError(f"strategies.{name}.track_choice",
+                                    "'evidence' needs pilot groups on two tracks")
+        if self.analysis.baseline not in self.strategies:
+            raise _LocatedError("analysis.baseline",
+                                f"{self.analysis.baseline!r} is not one of the strategies "
+                                f"({', '.join(self.strategies)})")
+        return self
+
+    def canonical_json(self) -> str:
+        """The resolved configuration as canonical JSON (sorted keys, no whitespace)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON: two runs with the same hash simulated the same model."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+class _LocatedError(ValueError):
+    """A cross-field problem that knows the dotted path it belongs to."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    field = _field_path(error.get("loc", ()))
+    ctx = error.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _LocatedError):
+        return inner.field, inner.problem
+    if error.get("type") == "extra_forbidden":
+        return field, "unknown key"
+    if error.get("type") == "missing":
+        return field, "required key is missing"
+    message = str(inner) if inner is not None else error.get("msg", "invalid value")
+    message = message.removeprefix("Value error, ").replace("Input should be", "must be")
+    if "input" in error and error.get("type") not in ("model_type", "dict_type"):
+        value = error["input"]
+        if not isinstance(value, dict | list) and repr(value) not in message:
+            message = f"{message} (got {value!r})"
+    return field, message
+
+
+def validate_dict(data: dict[str, Any], source: str = "<config>") -> RolloutConfig:
+    """Validate a config mapping; raise ConfigError naming the first offending field."""
+    try:
+        return RolloutConfig.model_validate(data)
+    except _LocatedError as err:
+        raise ConfigError(source, err.field, err.problem) from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        field, problem = _describe(first)
+        more = len(err.errors()) - 1
+        if more:
+            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(source, field or None, problem) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning I/O and syntax errors into one-line ConfigErrors."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), None, "is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(str(path), None, f"cannot read: {err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), None, f"TOML syntax error: {err}") from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RolloutConfig:
+    """Read, resolve and validate a config file (``overrides`` map dotted paths to values)."""
+    path = Path(path)
+    data = read_toml(path)
+    data.setdefault("name", path.stem)
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    config = validate_dict(data, str(path))
+    from .data import check_against_data  # late import: data depends on config
+
+    check_against_data(config, path)
+    return config
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data['a']['b'] = value`` for ``dotted == 'a.b'``, creating tables as needed."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError("<command line>", dotted, f"{part!r} is not a table")
+    node[parts[-1]] = value

@@ -1,0 +1,126 @@
+"""The province table: loading, selecting provinces, and checks of a config against it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import RolloutConfig
+from .errors import ConfigError
+
+#: Where the project's own data files live (``configs/data`` beside the package).
+REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+_COLUMNS = ("code", "name", "population_2020", "coordinating_regions", "gdp_per_capita_cny",
+            "municipality")
+
+
+@dataclass(frozen=True)
+class Provinces:
+    """Columns of the province table, in file order, restricted to the selected provinces."""
+
+    code: np.ndarray          # int adcodes
+    name: np.ndarray          # str
+    population: np.ndarray    # float persons
+    n_regions: np.ndarray     # int coordinating regions
+    gdp_per_capita: np.ndarray
+    municipality: np.ndarray  # bool
+    path: str
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+def resolve_data_path(config: RolloutConfig, config_path: str | Path | None) -> Path:
+    """Find ``regions.data``: absolute, next to the config file, or under the repo's configs/."""
+    given = Path(config.regions.data)
+    candidates = [given] if given.is_absolute() else []
+    if not given.is_absolute():
+        if config_path is not None:
+            candidates.append(Path(config_path).resolve().parent / given)
+        candidates.append(REPO_DATA_DIR / given)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(str(config_path or "<config>"), "regions.data",
+                      f"data file {config.regions.data!r} not found")
+
+
+def read_provinces(path: Path, source: str = "<config>") -> Provinces:
+    """Read and check the province CSV (all rows)."""
+    raw = path.read_bytes()
+    rows = list(csv.DictReader(raw.decode("utf-8").splitlines()))
+    if not rows or set(_COLUMNS) - set(rows[0]):
+        raise ConfigError(source, "regions.data",
+                          f"{path} must have columns {', '.join(_COLUMNS)}")
+    try:
+        table = Provinces(
+            code=np.array([int(r["code"]) for r in rows]),
+            name=np.array([r["name"].strip() for r in rows]),
+            population=np.array([float(r["population_2020"]) for r in rows]),
+            n_regions=np.array([int(r["coordinating_regions"]) for r in rows]),
+            gdp_per_capita=np.array([float(r["gdp_per_capita_cny"]) for r in rows]),
+            municipality=np.array([r["municipality"].strip().lower() == "yes" for r in rows]),
+            path=str(path),
+            sha256=hashlib.sha256(raw).hexdigest(),
+        )
+    except (KeyError, ValueError) as err:
+        raise ConfigError(source, "regions.data", f"{path}: bad value ({err})") from None
+    if (table.population <= 0).any() or (table.n_regions < 1).any():
+        raise ConfigError(source, "regions.data",
+                          f"{path}: populations and region counts must be positive")
+    return table
+
+
+def select_provinces(table: Provinces, wanted: list[str] | None, source: str) -> Provinces:
+    """Keep the provinces named (by name, case-insensitive, or code) in ``wanted``."""
+    if wanted is None:
+        return table
+    by_key = {n.lower(): i for i, n in enumerate(table.name)}
+    by_key.update({str(c): i for i, c in enumerate(table.code)})
+    keep = []
+    for item in wanted:
+        idx = by_key.get(str(item).strip().lower())
+        if idx is None:
+            raise ConfigError(source, "regions.provinces", f"unknown province {item!r}")
+        if idx in keep:
+            raise ConfigError(source, "regions.provinces", f"province {item!r} named twice")
+        keep.append(idx)
+    if not keep:
+        raise ConfigError(source, "regions.provinces", "no province selected")
+    idx = np.array(sorted(keep))
+    return Provinces(code=table.code[idx], name=table.name[idx], population=table.population[idx],
+                     n_regions=table.n_regions[idx], gdp_per_capita=table.gdp_per_capita[idx],
+                     municipality=table.municipality[idx], path=table.path, sha256=table.sha256)
+
+
+def load_provinces(config: RolloutConfig, config_path: str | Path | None = None) -> Provinces:
+    """The selected provinces of a config."""
+    source = str(config_path or "<config>")
+    path = resolve_data_path(config, config_path)
+    return select_provinces(read_provinces(path, source), config.regions.provinces, source)
+
+
+def check_against_data(config: RolloutConfig, config_path: str | Path | None = None) -> Provinces:
+    """Checks that need the data: provinces exist and every pilot design is feasible."""
+    provinces = load_provinces(config, config_path)
+    source = str(config_path or "<config>")
+    for name, strat in config.strategies.items():
+        used = 0
+        for i, group in enumerate(strat.pilots):
+            room = int(np.minimum(provinces.n_regions, group.max_per_province).sum())
+            if group.count > room:
+                raise ConfigError(
+                    source, f"strategies.{name}.pilots.{i}.count",
+                    f"{group.count} pilots at most {group.max_per_province} a province do not fit "
+                    f"in {len(provinces)} provinces (room for {room})")
+            used += group.count
+        if used > int(provinces.n_regions.sum()):
+            raise ConfigError(source, f"strategies.{name}.pilots",
+                              f"{used} pilots but only {int(provinces.n_regions.sum())} regions")
+    return provinces

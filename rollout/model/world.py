@@ -1,0 +1,223 @@
+"""One replicate's world: what every strategy meets in that replicate (MODEL.md sections 3, 4, 8).
+
+The world holds the units (regions, or hospitals inside regions) with their weights, capacities and
+contexts, each track's initial defects with their traits, and the pre-drawn luck of every
+(defect, unit) pair: unit-exponential detection thresholds and the uniforms that decide reporting,
+report delay and local patching of the k-th detection. Everything is keyed by what it describes,
+so a strategy that exposes a unit later meets the same luck later. Defects born in releases and
+further blocks of luck are drawn on demand from their own keyed streams and cached; since the
+key fixes the numbers, the cache never changes a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from ..config import KIND_NAMES, RolloutConfig
+from ..data import Provinces
+from ..streams import stream
+
+N_CONTEXTS = 6
+CONTEXT_NAMES = ("low_urban", "low_rural", "mid_urban", "mid_rural", "high_urban", "high_rural")
+LUCK_BLOCK = 4            # detections per block of pre-drawn luck
+FIX_ATTEMPTS = 64         # releases for which each defect carries a pre-drawn fix uniform
+ADOPT_BLOCK = 16          # versions per block of adoption delays
+
+
+@dataclass(frozen=True)
+class DefectTraits:
+    """What one defect is; ``key`` = (release index that created it, index within the release)."""
+
+    key: tuple[int, int]
+    kind: int
+    severity: float
+    detectability: float
+    tau_learn: float
+    tau_unlearn: float
+    contexts: np.ndarray      # bool (N_CONTEXTS,)
+    fix_uniforms: np.ndarray  # (FIX_ATTEMPTS,) uniforms; fixed in release j if u[j-1] < q_fix
+
+
+@dataclass
+class World:
+    """The shared, read-only world of one replicate (plus keyed caches)."""
+
+    seed: int
+    replicate: int
+    config: RolloutConfig
+    provinces: Provinces
+    unit_province: np.ndarray   # (N,) province index, units sorted by province
+    unit_region: np.ndarray     # (N,) region index
+    region_province: np.ndarray  # (R,)
+    weight: np.ndarray          # (N,) share of national volume, sums to 1
+    capacity: np.ndarray        # (N,) in (0, 1]
+    context: np.ndarray         # (N,) context index
+    prep_factor: np.ndarray     # (N,) unit-mean gamma variates for preparation time
+    initial_defects: list[list[DefectTraits]]  # per track
+    _luck: dict = field(default_factory=dict, repr=False)
+    _adopt: dict = field(default_factory=dict, repr=False)
+    _release: dict = field(default_factory=dict, repr=False)
+    _new: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_units(self) -> int:
+        return len(self.weight)
+
+    @property
+    def n_regions(self) -> int:
+        return len(self.region_province)
+
+    @property
+    def region_capacity(self) -> np.ndarray:
+        """Capacity of each region (mean over its units, which share it when units_per_region=1)."""
+        sums = np.bincount(self.unit_region, weights=self.capacity, minlength=self.n_regions)
+        return sums / np.bincount(self.unit_region, minlength=self.n_regions)
+
+    @property
+    def region_context(self) -> np.ndarray:
+        first = np.searchsorted(self.unit_region, np.arange(self.n_regions))
+        return self.context[first]
+
+    # -- keyed luck -------------------------------------------------------------------------
+    def luck(self, track: int, key: tuple[int, int], block: int) -> np.ndarray:
+        """Luck of detections block*LUCK_BLOCK.. for every unit: (N, LUCK_BLOCK, 4) array of
+        [threshold ~ Exp(1), report uniform, delay ~ Exp(1), patch uniform]."""
+        ckey = (track, key, block)
+        got = self._luck.get(ckey)
+        if got is None:
+            rng = stream(self.seed, self.replicate, "detection-luck", track, key[0], key[1], block)
+            shape = (self.n_units, LUCK_BLOCK)
+            got = np.stack([rng.standard_exponential(shape), rng.random(shape),
+                            rng.standard_exponential(shape), rng.random(shape)], axis=-1)
+            self._luck[ckey] = got
+        return got
+
+    def adoption_delay(self, track: int, version: int) -> np.ndarray:
+        """Unit-mean exponential adoption delays of every unit for one version of one track."""
+        block, col = divmod(version, ADOPT_BLOCK)
+        got = self._adopt.get((track, block))
+        if got is None:
+            rng = stream(self.seed, self.replicate, "adoption", track, block)
+            got = rng.standard_exponential((ADOPT_BLOCK, self.n_units))
+            self._adopt[(track, block)] = got
+        return got[col]
+
+    def release_luck(self, track: int, release: int) -> tuple[float, float]:
+        """(recalibration-time uniform, new-defect-count uniform) of release ``release``."""
+        got = self._release.get((track, release))
+        if got is None:
+            rng = stream(self.seed, self.replicate, "release", track, release)
+            got = (float(rng.random()), float(rng.random()))
+            self._release[(track, release)] = got
+        return got
+
+    def new_defects(self, track: int, release: int) -> list[DefectTraits]:
+        """Defects a release of a track introduces (count and traits fixed by the key)."""
+        got = self._new.get((track, release))
+        if got is None:
+            c = self.config
+            _, u_count = self.release_luck(track, release)
+            count = int(stats.poisson.ppf(u_count, c.centre.new_defects_mean)) \
+                if c.centre.new_defects_mean > 0 else 0
+            factor = c.centre.new_defect_severity_factor
+            got = [draw_defect(c, self.seed, self.replicate, track, (release, i), factor)
+                   for i in range(count)]
+            self._new[(track, release)] = got
+        return got
+
+
+def draw_defect(config: RolloutConfig, seed: int, replicate: int, track: int,
+                key: tuple[int, int], severity_factor: float = 1.0) -> DefectTraits:
+    """Draw one defect's traits from its own stream (standardised draws, then the parameters)."""
+    d = config.defects
+    rng = stream(seed, replicate, "defect", track, key[0], key[1])
+    u_kind, z_sev, z_det, u_univ = rng.random(), rng.standard_normal(), rng.standard_normal(), \
+        rng.random()
+    u_ctx = rng.random(N_CONTEXTS)
+    fix = rng.random(FIX_ATTEMPTS)
+    kinds = d.kinds.as_list()
+    shares = np.array([k.share for k in kinds])
+    kind = int(np.searchsorted(np.cumsum(shares) / shares.sum(), u_kind, side="right"))
+    kind = min(kind, len(kinds) - 1)
+    spec = kinds[kind]
+    contexts = np.ones(N_CONTEXTS, bool) if u_univ < d.universal_prob else u_ctx < d.context_prob
+    return DefectTraits(
+        key=key, kind=kind,
+        severity=float(d.severity_median * spec.severity_factor * severity_factor
+                       * np.exp(d.severity_sigma * z_sev)),
+        detectability=float(d.detectability_median * spec.detectability_factor
+                            * np.exp(d.detectability_sigma * z_det)),
+        tau_learn=spec.tau_learn, tau_unlearn=spec.tau_unlearn,
+        contexts=contexts, fix_uniforms=fix,
+    )
+
+
+def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int) -> World:
+    """Draw the world of one replicate."""
+    rc = config.regions
+    n_prov = len(provinces)
+    region_province = np.repeat(np.arange(n_prov), provinces.n_regions)
+    n_regions = len(region_province)
+    rng = stream(seed, replicate, "world")
+    z_weight, z_cap, u_setting = (rng.standard_normal(n_regions), rng.standard_normal(n_regions),
+                                  rng.random(n_regions))
+
+    # Volume: province population share, split across regions with lognormal dispersion.
+    prov_share = provinces.population / provinces.population.sum()
+    raw = np.exp(rc.weight_dispersion * z_weight)
+    region_weight = raw / np.bincount(region_province, raw)[region_province] \
+        * prov_share[region_province]
+
+    # Capacity: provinces ranked by GDP per head and scaled to [low, high], times region noise.
+    ranks = stats.rankdata(provinces.gdp_per_capita, method="average") - 1.0
+    spread = ranks / (n_prov - 1) if n_prov > 1 else np.ones(n_prov)
+    prov_cap = rc.capacity_low + (rc.capacity_high - rc.capacity_low) * spread
+    region_cap = np.clip(prov_cap[region_province] * np.exp(rc.capacity_noise * z_cap), 0.01, 1.0)
+
+    # Context: capacity tier (national terciles of region capacity) x setting. Richer regions are
+    # more often urban (probability = capacity percentile); municipalities are urban.
+    pct = (stats.rankdata(region_cap, method="average") - 0.5) / n_regions
+    tier = np.minimum((pct * 3).astype(int), 2)
+    urban = (u_setting < pct) | provinces.municipality[region_province]
+    region_context = tier * 2 + np.where(urban, 0, 1)
+
+    # Units: each region splits into units_per_region hospitals (weights dispersed likewise).
+    per = rc.units_per_region
+    unit_region = np.repeat(np.arange(n_regions), per)
+    if per > 1:
+        urng = stream(seed, replicate, "units")
+        z_uw, z_uc = urng.standard_normal(len(unit_region)), urng.standard_normal(len(unit_region))
+        uraw = np.exp(rc.weight_dispersion * z_uw)
+        weight = uraw / np.bincount(unit_region, uraw)[unit_region] * region_weight[unit_region]
+        capacity = np.clip(region_cap[unit_region] * np.exp(rc.capacity_noise * z_uc), 0.01, 1.0)
+    else:
+        weight, capacity = region_weight.copy(), region_cap.copy()
+    weight = weight / weight.sum()
+
+    prep_u = stream(seed, replicate, "preparation").random(len(unit_region))
+    shape = config.preparation.shape
+    prep_factor = stats.gamma.ppf(prep_u, a=shape) / shape
+
+    defects = []
+    for t in range(len(config.tracks)):
+        if config.defects.fixed_count is not None:
+            count = config.defects.fixed_count
+        elif config.defects.mean_count > 0:
+            u = stream(seed, replicate, "defect-count", t).random()
+            count = int(stats.poisson.ppf(u, config.defects.mean_count))
+        else:
+            count = 0
+        defects.append([draw_defect(config, seed, replicate, t, (0, i)) for i in range(count)])
+
+    return World(
+        seed=seed, replicate=replicate, config=config, provinces=provinces,
+        unit_province=region_province[unit_region], unit_region=unit_region,
+        region_province=region_province, weight=weight, capacity=capacity,
+        context=region_context[unit_region], prep_factor=prep_factor, initial_defects=defects,
+    )
+
+
+__all__ = ["World", "DefectTraits", "build_world", "draw_defect", "KIND_NAMES", "CONTEXT_NAMES"]

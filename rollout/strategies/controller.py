@@ -1,0 +1,152 @@
+"""The strategy as a SimPy process: pilot, evaluate, recalibrate, then scale up in waves.
+
+Each primitive of a StrategyConfig is one step here, so any combination a config writes is a
+valid design: no pilots means straight to scale-up (big bang); wave dates pin waves to the
+calendar (historical: gates are not awaited); an evidence threshold holds every wave until the
+centre's expected number of undetected defects is below it (adaptive); track choice by evidence
+lets each province pick the track whose pilots did better (dual track).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+
+from ..calendar import months_between
+from ..model.evidence import escape_probability
+from ..model.simulation import (
+    EVALUATION,
+    PILOT,
+    RECALIBRATION,
+    SCALE_UP,
+    Simulation,
+)
+from .selection import assign_waves, select_pilots
+
+
+def _units_of(sim: Simulation, regions: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isin(sim.world.unit_region, regions))
+
+
+def _month(sim: Simulation, date: str | None) -> float:
+    return 0.0 if date is None else max(0.0, months_between(sim.config.time.start, date))
+
+
+def expected_undetected(sim: Simulation, track: int) -> float:
+    """The centre's expected number of defects not yet reported on a track (evidence.py)."""
+    cfg = sim.config
+    ts = sim.tracks[track]
+    now_x = sim.exposure_by_context(track)
+    mu = cfg.defects.fixed_count if cfg.defects.fixed_count is not None \
+        else cfg.defects.mean_count
+    total = mu * escape_probability(cfg, now_x)
+    for snap in ts.exposure_snapshots:
+        total += cfg.centre.new_defects_mean * escape_probability(cfg, now_x - snap)
+    return total
+
+
+def _recalibrated(sim: Simulation, required: dict[int, float], pilots: dict[int, np.ndarray]
+                  ) -> bool:
+    """True when, for every track, a release whose work began after all defects known at the end
+    of evaluation were known has been adopted by all that track's pilots."""
+    for t, known_by in required.items():
+        ts = sim.tracks[t]
+        ok_versions = [v for v, start in enumerate(ts.work_starts, start=1)
+                       if v > 1 and start >= known_by]
+        if not ok_versions:
+            return False
+        if sim.version[pilots[t]].min() < ok_versions[0]:
+            return False
+    return True
+
+
+def _choose_tracks(sim: Simulation, pilots: dict[int, np.ndarray]) -> np.ndarray:
+    """Each province picks the pilot track with fewer known uncorrected defects, then lower
+    observed harm per unit of pilot volume (its own pilots if it has any on that track)."""
+    harm, _ = sim._pending_harm(sim.env.now)
+    weight = sim.world.weight
+    choice = np.zeros(sim.n_prov, int)
+    for p in range(sim.n_prov):
+        best = None
+        for t, units in pilots.items():
+            own = units[sim.unit_prov[units] == p]
+            ref = own if own.size else units
+            key = (sim.tracks[t].known_uncorrected().size, harm[ref].sum() / weight[ref].sum())
+            if best is None or key < best[0]:
+                best = (key, t)
+        choice[p] = best[1]
+    return choice
+
+
+def run_strategy(sim: Simulation) -> Generator:
+    """The SimPy process of one strategy."""
+    env, s, world, cfg = sim.env, sim.strategy, sim.world, sim.config
+    pilots: dict[int, np.ndarray] = {}
+    taken: set[int] = set()
+    pilot_regions: list[int] = []
+    for group in s.pilots:
+        t = cfg.tracks.index(group.track)
+        regions = select_pilots(world, t, group.count, group.max_per_province, s.selection, taken)
+        taken.update(regions.tolist())
+        pilot_regions.extend(regions.tolist())
+        units = _units_of(sim, regions)
+        pilots[t] = units
+        sim.at(_month(sim, group.start), _start_pilots, sim, units, t,
+               _month(sim, group.shadow_from))
+    pilot_provs = np.unique(world.region_province[pilot_regions]) if pilot_regions else []
+
+    if pilots and s.wave_dates is None:
+        n_pilot_units = sum(len(u) for u in pilots.values())
+        while sim.n_pilots_paying < n_pilot_units:
+            yield sim.wait_change()
+        if s.pilot_paying_months > 0:
+            yield env.timeout(s.pilot_paying_months)
+        if s.evaluation_months > 0:
+            sim.set_phase(pilot_provs, EVALUATION)
+            yield env.timeout(s.evaluation_months)
+        if s.recalibration_gate or s.evidence_threshold is not None:
+            sim.set_phase(pilot_provs, RECALIBRATION)
+        if s.recalibration_gate:
+            required = {}
+            for t in pilots:
+                known = sim.tracks[t].known_uncorrected()
+                if known.size:
+                    required[t] = float(sim.tracks[t].known_at[known].max())
+            while not _recalibrated(sim, required, pilots):
+                yield sim.wait_change()
+
+    # Scale-up.
+    if s.track_choice == "evidence":
+        prov_track = _choose_tracks(sim, pilots)
+    else:
+        prov_track = np.full(sim.n_prov, cfg.tracks.index(s.track))
+    waves_by_prov = []
+    for p in range(sim.n_prov):
+        regions = np.flatnonzero(world.region_province == p)
+        regions = regions[~np.isin(regions, pilot_regions)]
+        waves_by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
+
+    for i in range(len(s.waves)):
+        if s.wave_dates is not None:
+            wait = _month(sim, s.wave_dates[i]) - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+        elif i > 0 and s.wave_interval_months > 0:
+            yield env.timeout(s.wave_interval_months)
+        if s.evidence_threshold is not None and s.wave_dates is None:
+            tracks = np.unique(prov_track)
+            while sum(expected_undetected(sim, t) for t in tracks) > s.evidence_threshold:
+                yield env.timeout(s.evidence_review_months)
+        if i == 0:
+            sim.set_phase(np.arange(sim.n_prov), SCALE_UP)
+        for p in range(sim.n_prov):
+            for u in _units_of(sim, waves_by_prov[p][i]).tolist():
+                sim.start_unit(u, int(prov_track[p]), s.wave_shadow_months, 0.0)
+
+
+def _start_pilots(sim: Simulation, units: np.ndarray, track: int, shadow_from: float) -> None:
+    provs = np.unique(sim.unit_prov[units])
+    sim.set_phase([p for p in provs.tolist() if sim.phase[p] < PILOT], PILOT)
+    for u in units.tolist():
+        sim.start_unit(u, track, sim.strategy.pilot_shadow_months, shadow_from, pilot=True)
