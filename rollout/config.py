@@ -191,6 +191,7 @@ class StrategyConfig(_Section):
     selection: Literal["representative", "convenience", "random"]
     pilot_shadow_months: Months
     pilot_paying_months: Months
+    pilot_quorum: float = Field(gt=0.0, le=1.0)
     evaluation_months: Months
     recalibration_gate: bool
     evidence_threshold: float | None = Field(None, gt=0.0, le=1000.0)

@@ -3,19 +3,21 @@ patches, recalibration releases, adoption, suspension (MODEL.md sections 5 and 6
 
 Events happen only where state changes. Between events every rate is either constant (benefit,
 detection hazards) or a sum of exponentials (harm under learning and unlearning), and each is
-integrated exactly. A unit's state changes always go through ``_advance`` (integrate the old
-segment up to now), a mutation, then ``_reconfigure`` (set the new rates and schedule the unit's
-next detection and, if due, its suspension).
+integrated exactly. A unit's change always goes: ``_advance`` (integrate the old segment up to
+now), mutate, ``_reconfigure`` (set the new rates; schedule the unit's next detection and, when
+due, its suspension).
 
-Detection uses the common-random-number construction of section 8: the k-th detection of pair
+Detection follows the common-random-number construction of section 8: the k-th detection of pair
 (d, u) happens when the pair's integrated hazard crosses the sum of its first k unit-exponential
-thresholds, so the same luck meets a unit whenever a strategy exposes it.
+thresholds. Detections that cannot change anything (not the defect's first, no report that could
+make it known, no local patch) are skipped over exactly, by summing their thresholds; with the
+event log on, every detection is simulated instead, and the results are the same.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,14 +26,13 @@ from scipy import stats
 
 from ..calendar import months_between
 from ..config import RolloutConfig, StrategyConfig
-from .exploitation import advance_exploitation, positive_intervals, rate_integral
-from .tracks import NEVER, TrackState, distinct_taus
+from .exploitation import positive_intervals, rate_integral
+from .tracks import NEVER, Pair, TrackState, distinct_taus
 from .world import N_CONTEXTS, World
 
 # Unit states.
 NOT_STARTED, PREPARING, SHADOW, PAYING, SUSPENDED = range(5)
 UNIT_STATES = ("not_started", "preparing", "shadow", "paying", "suspended")
-ACTIVE = (SHADOW, PAYING, SUSPENDED)
 
 # Province stages (reported) and phases (set by the strategy).
 STAGES = ("waiting", "pilot", "evaluation", "recalibration", "scale_up", "complete", "suspended")
@@ -73,64 +74,91 @@ class Simulation:
         self.record_events = record_events
         self.events: list[tuple] = []
         self.n_scheduled = 0
+        self.taus = distinct_taus(config)
+        self._taus_np = np.array(self.taus)
+        n_tau = len(self.taus)
 
         n = world.n_units
         self.n = n
         self.n_prov = len(world.provinces)
-        self.state = np.zeros(n, np.int8)
-        self.track = np.full(n, -1, np.int8)
-        self.version = np.zeros(n, np.int32)
-        self.t_last = np.zeros(n)
-        self.mult = np.zeros(n)             # capacity x state factor x stage factor
-        self.exposure = np.zeros(n)         # integral of mult (the centre's evidence)
-        self.exposed = np.zeros(n, bool)    # has pairs in force or decaying
-        self.harm_a = np.zeros(n)
-        self.taus = distinct_taus(config)
-        self.harm_b = np.zeros((n, len(self.taus)))
-        self.harm_cum = np.zeros(n)
-        self.harm_disc = np.zeros(n)
-        self.det_token = np.zeros(n, np.int64)
-        self.susp_token = np.zeros(n, np.int64)
-        self.over_since = np.full(n, np.nan)
-        self.suspended_version = np.zeros(n, np.int32)
-        self.shadow_months = np.zeros(n)
-        self.shadow_from = np.zeros(n)
-        self.first_paid = np.full(n, np.nan)
+        self.weight = world.weight.tolist()
+        self.capacity = world.capacity.tolist()
+        self.context = world.context.tolist()
+        self.unit_prov = world.unit_province.tolist()
+        self.state = [NOT_STARTED] * n
+        self.track = [-1] * n
+        self.version = [0] * n
+        self.t_last = [0.0] * n
+        self.mult = [0.0] * n            # capacity x state factor x stage factor
+        self.pairs: list[list[Pair]] = [[] for _ in range(n)]
+        self.exposed = [False] * n       # has a pair in force or decaying
+        self.harm_a = [0.0] * n
+        self.harm_b = [[0.0] * n_tau for _ in range(n)]
+        self.harm_cum = [0.0] * n
+        self.harm_disc = [0.0] * n
+        self.det_token = [0] * n
+        self.susp_token = [0] * n
+        self.over_since = [math.nan] * n
         self.pos_intervals: dict[int, list[tuple[float, float]]] = {}
+        self.suspended_version = [0] * n
+        self.shadow_months = [0.0] * n
+        self.shadow_from = [0.0] * n
+        self.first_paid = [math.nan] * n
+        self.is_pilot = [False] * n
+        # numpy mirrors of the harm state, for vectorised sampling
+        self._np_a = np.zeros(n)
+        self._np_b = np.zeros((n, n_tau))
+        self._np_cum = np.zeros(n)
+        self._np_t = np.zeros(n)
 
         self.tracks = [TrackState(i, name, world, self.taus)
                        for i, name in enumerate(config.tracks)]
         pinned = strategy.pinned_releases or {}
         for ts in self.tracks:
             ts.pinned = ts.name in pinned
+        self.track_units: list[list[int]] = [[] for _ in self.tracks]
+        # evidence exposure: integral of the sum of mult per (track, context)
+        self._x = np.zeros((len(self.tracks), N_CONTEXTS))
+        self._m = np.zeros((len(self.tracks), N_CONTEXTS))
+        self._x_t = 0.0
 
         # Provinces.
-        self.unit_prov = world.unit_province
-        self.prov_units = np.bincount(self.unit_prov, minlength=self.n_prov)
-        self.prov_weight = np.bincount(self.unit_prov, world.weight, minlength=self.n_prov)
-        self.prov_first = np.concatenate([[0], np.cumsum(self.prov_units)[:-1]])
-        self.phase = np.zeros(self.n_prov, np.int8)
-        self.stage_factor = np.ones(self.n_prov)
-        self.credibility = np.ones(self.n_prov)
-        self.n_paying = np.zeros(self.n_prov, np.int64)
-        self.n_suspended = np.zeros(self.n_prov, np.int64)
-        self.pay_weight = np.zeros(self.n_prov)
-        self.benefit_cum = np.zeros(self.n_prov)
-        self.benefit_disc = 0.0
-        self.benefit_t = np.zeros(self.n_prov)
+        self._unit_prov_np = world.unit_province
+        counts = np.bincount(world.unit_province, minlength=self.n_prov)
+        self.prov_units = counts.tolist()
+        self.prov_first = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        self.prov_weight = np.bincount(world.unit_province, world.weight, minlength=self.n_prov)
+        self.phase = [WAITING] * self.n_prov
+        self.stage_factor = [1.0] * self.n_prov
+        self.credibility = [1.0] * self.n_prov
+        self.n_paying = [0] * self.n_prov
+        self.n_suspended = [0] * self.n_prov
+        self.pay_weight = [0.0] * self.n_prov
+        self.benefit_cum = [0.0] * self.n_prov
+        self.benefit_t = [0.0] * self.n_prov
+        # paying units per (track, defect) in force, and distinct defects in force, per province
+        self.inforce_count: list[dict[tuple[int, int], int]] = [{} for _ in range(self.n_prov)]
+        self.defects_active = [0] * self.n_prov
 
-        # National coverage bookkeeping (exact times).
+        # National bookkeeping (exact times).
         self.national_weight = 0.0
+        self.benefit_disc = 0.0
+        self._disc_t = 0.0
         self.t_full = math.nan
         self.t_cov_rise = math.nan   # last time coverage rose to the threshold (nan if below)
         self.suspensions = 0
         self.n_pilots_paying = 0
-        self.pilot_units = np.zeros(n, bool)
 
-        op = config.operation
-        self.state_factor = {SHADOW: op.shadow_detection_factor, PAYING: 1.0,
-                             SUSPENDED: op.shadow_detection_factor}
+        op, learning = config.operation, config.learning
+        self.state_factor = [0.0, 0.0, op.shadow_detection_factor, 1.0,
+                             op.shadow_detection_factor]
+        self.benefit_rate = op.benefit_rate
+        self.p_report = learning.report_prob
+        self.p_local = learning.local_patch_prob
+        self.report_delay = learning.report_delay_mean
         self.discount = config.outcomes.discount_rate / 12.0   # per month, continuous
+        self.suspend_on = config.suspension.enabled
+        self.threshold = config.outcomes.coverage_threshold - 1e-12  # rounding of 'all paying'
         self._waiter: simpy.Event | None = None
         self.sample_times = np.arange(config.time.step_months, config.time.horizon_months + 1,
                                       config.time.step_months, dtype=float)
@@ -149,15 +177,15 @@ class Simulation:
 
     def log(self, kind: str, unit: int = -1, track: int = -1, defect: int = -1,
             version: int = -1, province: int = -1) -> None:
-        """Append to the run's event log (only when recording): one row per event."""
+        """Append a row to the run's event log (only when recording)."""
         if self.record_events:
             if unit >= 0:
-                province = int(self.unit_prov[unit])
+                province = self.unit_prov[unit]
             self.events.append((self.env.now, EVENT_KINDS.index(kind), province, unit, track,
                                 defect, version))
 
     def wait_change(self) -> simpy.Event:
-        """An event that fires at the next release, report or adoption (for strategy gates)."""
+        """An event that fires at the next release, report, pilot payment or pilot adoption."""
         if self._waiter is None:
             self._waiter = simpy.Event(self.env)
         return self._waiter
@@ -171,129 +199,165 @@ class Simulation:
     def _advance(self, u: int) -> None:
         """Integrate unit u's current segment from its last update to now."""
         now = self.env.now
-        dt = now - self.t_last[u]
+        t0 = self.t_last[u]
+        dt = now - t0
         if dt <= 0.0:
             return
-        t0 = self.t_last[u]
         self.t_last[u] = now
-        mult = self.mult[u]
-        if mult > 0.0:
-            self.exposure[u] += mult * dt
+        self._np_t[u] = now
         if not self.exposed[u]:
             return
-        ts = self.tracks[self.track[u]]
-        nd = ts.n
-        ts.lam[u, :nd] += ts.rate[u, :nd] * dt
+        keep = [math.exp(-dt / tau) for tau in self.taus]
+        for pr in self.pairs[u]:
+            if pr.rate:
+                pr.lam += pr.rate * dt
+            if pr.mode == 1:
+                if pr.tau_learn > 0.0:
+                    pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
+            elif pr.mode == 2:
+                pr.e *= keep[pr.j_unlearn]
         a, b = self.harm_a[u], self.harm_b[u]
-        if a != 0.0 or b.any():
+        if a or any(b):
             self.harm_cum[u] += rate_integral(a, b, self.taus, dt)
+            self._np_cum[u] = self.harm_cum[u]
             if self.discount > 0.0:
                 self.harm_disc[u] += rate_integral(a, b, self.taus, dt, t0, self.discount)
-            b *= np.exp(-dt / self.taus)
-        mode = ts.mode[u, :nd]
-        advance_exploitation(ts.e[u, :nd], mode == 1, mode == 2, ts.tau_learn[:nd],
-                             ts.tau_unlearn[:nd], dt)
+            for j in range(1, len(b)):
+                b[j] *= keep[j]
+            self._np_b[u] = b
 
     def _reconfigure(self, u: int) -> None:
         """Set unit u's rates for the new segment; schedule its detection and suspension."""
         st = self.state[u]
+        active = st >= SHADOW
+        p = self.unit_prov[u]
         t = self.track[u]
-        active = st in ACTIVE
-        self.mult[u] = (self.world.capacity[u] * self.state_factor[st]
-                        * self.stage_factor[self.unit_prov[u]]) if active else 0.0
+        mult = self.capacity[u] * self.state_factor[st] * self.stage_factor[p] if active else 0.0
+        if mult != self.mult[u]:
+            self._exposure_change(t, self.context[u], mult - self.mult[u])
+            self.mult[u] = mult
         self.det_token[u] += 1
         if t < 0:
             return
         ts = self.tracks[t]
-        nd = ts.n
-        e = ts.e[u, :nd]
-        if active:
-            inforce = ts.manifest[u, :nd] & ts.holds(self.version[u]) & ~ts.patched[u, :nd]
-        else:
-            inforce = np.zeros(nd, bool)
+        fixed = ts.fixed
+        v = self.version[u]
         paying = st == PAYING
-        learn = inforce & paying if paying else np.zeros(nd, bool)
-        e[learn & (ts.tau_learn[:nd] == 0.0)] = 1.0
-        decay = ~learn & (e > 0.0)
-        e[decay & (ts.tau_unlearn[:nd] == 0.0)] = 0.0
-        decay &= e > 0.0
-        mode = ts.mode[u, :nd]
-        mode[:] = 0
-        mode[learn] = 1
-        mode[decay] = 2
-        ts.inforce[u, :nd] = inforce
-        ts.rate[u, :nd] = np.where(inforce, ts.h[:nd] * self.mult[u], 0.0)
-        self.exposed[u] = bool(inforce.any() or decay.any())
-        b = self.harm_b[u]
-        b[:] = 0.0
+        w = self.weight[u]
         a = 0.0
-        if paying and self.exposed[u]:
-            w = self.world.weight[u]
-            sw = ts.s[:nd] * w
-            a = float(sw[learn].sum())
-            jl = ts.j_learn[:nd]
-            ju = ts.j_unlearn[:nd]
-            if learn.any():
-                b -= np.bincount(jl[learn], sw[learn] * (1.0 - e[learn]), minlength=len(b))
-            if decay.any():
-                b += np.bincount(ju[decay], sw[decay] * e[decay], minlength=len(b))
-            b[0] = 0.0
+        b = [0.0] * len(self.taus)
+        exposed = False
+        counts = self.inforce_count[p]
+        for pr in self.pairs[u]:
+            inforce = active and pr.introduced <= v < fixed[pr.d] and not pr.patched
+            if inforce and paying:
+                sw = pr.s * w
+                a += sw
+                if pr.tau_learn > 0.0:
+                    b[pr.j_learn] -= sw * (1.0 - pr.e)
+                else:
+                    pr.e = 1.0
+                pr.mode = 1
+            elif pr.e > 0.0 and pr.tau_unlearn > 0.0:
+                if paying:
+                    b[pr.j_unlearn] += pr.s * w * pr.e
+                pr.mode = 2
+            else:
+                pr.e = 0.0
+                pr.mode = 0
+            pr.rate = pr.h * mult if inforce else 0.0
+            exposed = exposed or inforce or pr.mode == 2
+            flag = inforce and paying
+            if flag != pr.paying_inforce:
+                pr.paying_inforce = flag
+                key = (t, pr.d)
+                now_count = counts.get(key, 0) + (1 if flag else -1)
+                counts[key] = now_count
+                if now_count == (1 if flag else 0):
+                    self.defects_active[p] += 1 if flag else -1
+        b[0] = 0.0
+        self.exposed[u] = exposed
         self.harm_a[u] = a
+        self.harm_b[u] = b
+        self._np_a[u] = a
+        self._np_b[u] = b
         self._schedule_detection(u)
-        if paying and self.config.suspension.enabled:
+        if paying and self.suspend_on:
             self._schedule_suspension(u)
         elif u in self.pos_intervals or not math.isnan(self.over_since[u]):
             self.susp_token[u] += 1
             self.pos_intervals.pop(u, None)
             self.over_since[u] = math.nan
 
+    def _exposure_change(self, t: int, c: int, delta: float) -> None:
+        now = self.env.now
+        if now > self._x_t:
+            self._x += self._m * (now - self._x_t)
+            self._x_t = now
+        if t >= 0:
+            self._m[t, c] += delta
+
+    def exposure_by_context(self, track: int) -> np.ndarray:
+        """Detection-weighted months of operation on a track, per context, up to now."""
+        return self._x[track] + self._m[track] * (self.env.now - self._x_t)
+
     def _schedule_detection(self, u: int) -> None:
+        """Schedule unit u's next relevant detection (the earliest over its pairs)."""
         if not self.exposed[u] or self.mult[u] <= 0.0:
             return
-        ts = self.tracks[self.track[u]]
-        nd = ts.n
-        rate = ts.rate[u, :nd]
-        live = np.flatnonzero(rate > 0.0)
-        if live.size == 0:
+        elapsed = self.env.now - self.t_last[u]
+        best, best_pair = math.inf, None
+        for pr in self.pairs[u]:
+            if pr.rate > 0.0:
+                wait = (pr.thr - pr.lam) / pr.rate - elapsed
+                if wait < best:
+                    best, best_pair = wait, pr
+        if best_pair is not None:
+            self.at(max(0.0, best), self._detect, u, best_pair, self.det_token[u])
+
+    def _skip_irrelevant(self, u: int, pr: Pair) -> None:
+        """Move a pair's next detection past those that cannot change anything (exactly)."""
+        if self.record_events:
             return
-        lam_now = ts.lam[u, live] + rate[live] * (self.env.now - self.t_last[u])
-        waits = (ts.thr[u, live] - lam_now) / rate[live]
-        i = int(np.argmin(waits))
-        self.at(max(0.0, float(waits[i])), self._detect, u, int(live[i]), int(self.det_token[u]))
+        ts = self.tracks[self.track[u]]
+        d = pr.d
+        if ts.first_detected[d] == math.inf:
+            return
+        known = ts.known_at[d] < math.inf
+        while True:
+            _, u_report, _, u_patch = ts.detection(pr, u, pr.k)
+            if u_patch < self.p_local or (u_report < self.p_report and not known):
+                return
+            pr.k += 1
+            pr.thr += ts.detection(pr, u, pr.k)[0]
 
     # ---------------------------------------------------------------- suspension
-    def _harm_threshold(self, u: int) -> float:
-        op = self.config.operation
-        return op.benefit_rate * self.world.weight[u] * (1.0 + self.config.suspension.tolerance)
-
     def _schedule_suspension(self, u: int) -> None:
-        """Find when unit u's harm rate will have exceeded its benefit rate for the sustain time."""
+        """When will unit u's harm rate have exceeded its benefit rate for the sustain time?"""
         self.susp_token[u] += 1
         now = self.env.now
         prev = self.pos_intervals.pop(u, None)
         carried = math.nan
         if prev:  # was the harm rate above benefit right up to now, and since when?
-            for lo, hi in prev:
+            for i, (lo, hi) in enumerate(prev):
                 if lo <= now <= hi:
-                    carried = self.over_since[u] if lo == prev[0][0] and not math.isnan(
-                        self.over_since[u]) else lo
+                    carried = self.over_since[u] if i == 0 else lo
                     break
-        a = self.harm_a[u] - self._harm_threshold(u)
-        spans = positive_intervals(a, self.harm_b[u], self.taus, self.horizon - now)
-        spans = [(now + lo, now + hi) for lo, hi in spans]
+        sus = self.config.suspension
+        limit = self.benefit_rate * self.weight[u] * (1.0 + sus.tolerance)
+        spans = positive_intervals(self.harm_a[u] - limit, self.harm_b[u], self.taus,
+                                   self.horizon - now)
         if not spans:
             self.over_since[u] = math.nan
             return
-        if spans[0][0] == now and not math.isnan(carried):
-            self.over_since[u] = carried
-        else:
-            self.over_since[u] = spans[0][0]
+        spans = [(now + lo, now + hi) for lo, hi in spans]
+        first = carried if spans[0][0] == now and not math.isnan(carried) else spans[0][0]
+        self.over_since[u] = first
         self.pos_intervals[u] = spans
-        sustain = self.config.suspension.sustain_months
         for i, (lo, hi) in enumerate(spans):
-            begin = self.over_since[u] if i == 0 else lo
-            if hi - begin >= sustain:
-                self.at(begin + sustain - now, self._suspend, u, int(self.susp_token[u]))
+            begin = first if i == 0 else lo
+            if hi - begin >= sus.sustain_months:
+                self.at(begin + sus.sustain_months - now, self._suspend, u, self.susp_token[u])
                 return
 
     def _suspend(self, u: int, token: int) -> None:
@@ -303,30 +367,28 @@ class Simulation:
         self._set_state(u, SUSPENDED)
         self.suspended_version[u] = self.version[u]
         p = self.unit_prov[u]
-        self.credibility[p] *= 1.0 + self.config.suspension.credibility_cost
+        self.credibility[p] += self.config.suspension.credibility_cost
         self.suspensions += 1
-        self.pos_intervals.pop(u, None)
-        self.over_since[u] = math.nan
-        self.log("suspend", u, self.track[u], version=int(self.version[u]))
+        ts = self.tracks[self.track[u]]
+        if self.version[u] >= ts.version:
+            ts.suspended_waiting += 1
+        self.log("suspend", u, self.track[u], version=self.version[u])
         self._reconfigure(u)
+        self._centre_consider(ts.index)
 
     # ---------------------------------------------------------------- states and benefit
     def _set_state(self, u: int, new: int) -> None:
         old = self.state[u]
-        if old == new:
-            return
         p = self.unit_prov[u]
-        if PAYING in (old, new):
+        if old == PAYING or new == PAYING:
             now = self.env.now
-            w = self.world.weight[u]
-            b = self.config.operation.benefit_rate
-            dt = now - self.benefit_t[p]
-            self.benefit_cum[p] += b * self.pay_weight[p] * dt
+            w = self.weight[u] if new == PAYING else -self.weight[u]
+            self.benefit_cum[p] += self.benefit_rate * self.pay_weight[p] \
+                * (now - self.benefit_t[p])
             self.benefit_t[p] = now
-            sign = 1.0 if new == PAYING else -1.0
-            self.pay_weight[p] += sign * w
-            self.n_paying[p] += int(sign)
-            self._national_change(sign * w)
+            self.pay_weight[p] += w
+            self.n_paying[p] += 1 if new == PAYING else -1
+            self._national_change(w)
         if old == SUSPENDED:
             self.n_suspended[p] -= 1
         if new == SUSPENDED:
@@ -335,15 +397,14 @@ class Simulation:
 
     def _national_change(self, delta: float) -> None:
         now = self.env.now
-        if self.discount > 0.0:
-            b = self.config.operation.benefit_rate
-            dt = now - self._disc_t
-            self.benefit_disc += b * self.national_weight * math.exp(-self.discount * self._disc_t) \
-                * -math.expm1(-self.discount * dt) / self.discount
+        if self.discount > 0.0 and now > self._disc_t:
+            r = self.discount
+            self.benefit_disc += self.benefit_rate * self.national_weight \
+                * math.exp(-r * self._disc_t) * -math.expm1(-r * (now - self._disc_t)) / r
             self._disc_t = now
-        before = self.national_weight >= self._threshold
+        before = self.national_weight >= self.threshold
         self.national_weight += delta
-        after = self.national_weight >= self._threshold
+        after = self.national_weight >= self.threshold
         if after and not before:
             self.t_cov_rise = now
             if math.isnan(self.t_full):
@@ -351,29 +412,31 @@ class Simulation:
         elif before and not after:
             self.t_cov_rise = math.nan
 
-    @property
-    def _threshold(self) -> float:
-        # A hair of tolerance so that 'all regions paying' counts as coverage 1 despite rounding.
-        return self.config.outcomes.coverage_threshold - 1e-12
-
     # ---------------------------------------------------------------- unit life cycle
     def start_unit(self, u: int, track: int, shadow_months: float, shadow_from: float,
                    pilot: bool = False) -> None:
         """Start unit u preparing to run ``track``; it shadows, then pays (section 5)."""
         if self.state[u] != NOT_STARTED:
             return
+        ts = self.tracks[track]
         self.track[u] = track
+        self.track_units[track].append(u)
+        c = self.context[u]
+        self.pairs[u] = [ts.new_pair(d, u) for d in range(ts.n)
+                         if ts.fixed[d] > ts.version and ts.manifests(d, c)]
+        for pr in self.pairs[u]:
+            self._skip_irrelevant(u, pr)
         self.shadow_months[u] = shadow_months
         self.shadow_from[u] = shadow_from
-        self.pilot_units[u] = pilot
+        self.is_pilot[u] = pilot
         self.t_last[u] = self.env.now
+        self._np_t[u] = self.env.now
         self.state[u] = PREPARING
         prep = self.config.preparation
-        p = self.unit_prov[u]
-        mean = prep.mean_months * self.credibility[p] \
-            / self.world.capacity[u] ** prep.capacity_exponent
+        mean = prep.mean_months * self.credibility[self.unit_prov[u]] \
+            / self.capacity[u] ** prep.capacity_exponent
         self.log("start", u, track)
-        self.at(mean * self.world.prep_factor[u], self._ready, u)
+        self.at(mean * float(self.world.prep_factor[u]), self._ready, u)
 
     def _ready(self, u: int) -> None:
         self.log("ready", u, self.track[u])
@@ -388,7 +451,7 @@ class Simulation:
         self.version[u] = self.tracks[self.track[u]].version
         if self.shadow_months[u] > 0.0:
             self._set_state(u, SHADOW)
-            self.log("shadow", u, self.track[u], version=int(self.version[u]))
+            self.log("shadow", u, self.track[u], version=self.version[u])
             self._reconfigure(u)
             self.at(self.shadow_months[u], self._start_paying, u)
         else:
@@ -401,43 +464,43 @@ class Simulation:
         self._set_state(u, PAYING)
         if math.isnan(self.first_paid[u]):
             self.first_paid[u] = self.env.now
-            if self.pilot_units[u]:
+            if self.is_pilot[u]:
                 self.n_pilots_paying += 1
                 self._notify()
-        self.log("pay", u, self.track[u], version=int(self.version[u]))
+        self.log("pay", u, self.track[u], version=self.version[u])
         self._reconfigure(u)
 
     # ---------------------------------------------------------------- detection & learning
-    def _detect(self, u: int, d: int, token: int) -> None:
+    def _detect(self, u: int, pr: Pair, token: int) -> None:
         if token != self.det_token[u]:
             return
-        self._advance(u)
         ts = self.tracks[self.track[u]]
-        k = int(ts.ndet[u, d])
-        _, u_report, delay, u_patch = ts.detection_luck(u, d, k)
-        ts.ndet[u, d] = k + 1
-        ts.thr[u, d] += ts.detection_luck(u, d, k + 1)[0]
+        d = pr.d
+        _, u_report, delay, u_patch = ts.detection(pr, u, pr.k)
+        pr.k += 1
+        pr.thr += ts.detection(pr, u, pr.k)[0]
         now = self.env.now
         if now < ts.first_detected[d]:
             ts.first_detected[d] = now
-        self.log("detect", u, ts.index, d, int(self.version[u]))
-        learning = self.config.learning
-        if u_report < learning.report_prob and not math.isfinite(ts.known_at[d]):
-            arrival = now + learning.report_delay_mean * delay
+        self.log("detect", u, ts.index, d, self.version[u])
+        if u_report < self.p_report and ts.known_at[d] == math.inf:
+            arrival = now + self.report_delay * delay
             if arrival < ts.pending_report[d]:
                 ts.pending_report[d] = arrival
                 self.at(arrival - now, self._report, ts.index, d)
-        if u_patch < learning.local_patch_prob:
-            ts.patched[u, d] = True
-            self.log("patch", u, ts.index, d, int(self.version[u]))
+        if u_patch < self.p_local:
+            self._advance(u)
+            pr.patched = True
+            self.log("patch", u, ts.index, d, self.version[u])
             self._reconfigure(u)
         else:
+            self._skip_irrelevant(u, pr)
             self.det_token[u] += 1
             self._schedule_detection(u)
 
     def _report(self, t: int, d: int) -> None:
         ts = self.tracks[t]
-        if math.isfinite(ts.known_at[d]) or self.env.now < ts.pending_report[d]:
+        if ts.known_at[d] < math.inf or self.env.now < ts.pending_report[d]:
             return
         ts.known_at[d] = self.env.now
         self.log("report", -1, t, d)
@@ -446,13 +509,13 @@ class Simulation:
 
     # ---------------------------------------------------------------- the centre
     def _centre_consider(self, t: int) -> None:
-        """Start work on the next version if known, uncorrected defects wait (on demand)."""
+        """Start work on the next version (on demand) if known, uncorrected defects wait, or if
+        regions are suspended under the latest version and so wait for a newer one."""
         ts = self.tracks[t]
-        if ts.working or ts.pinned or ts.known_uncorrected().size == 0:
+        if ts.working or ts.pinned or not (ts.suspended_waiting or ts.known_uncorrected()):
             return
         c = self.config.centre
-        release = len(ts.release_times)
-        u_time, _ = self.world.release_luck(t, release)
+        u_time, _ = self.world.release_luck(t, len(ts.release_times))
         work = c.recalibration_mean_months / c.capacity \
             * stats.gamma.ppf(u_time, a=c.recalibration_shape) / c.recalibration_shape
         now = self.env.now
@@ -461,15 +524,16 @@ class Simulation:
         self.at(when - now, self._release, t, now)
 
     def schedule_pinned_releases(self) -> None:
+        """Releases pinned to calendar dates; the work on each began one mean recalibration time
+        before its date, and it fixes what was known then."""
         c = self.config.centre
         lead = c.recalibration_mean_months / c.capacity
         for name, dates in (self.strategy.pinned_releases or {}).items():
             t = self.config.tracks.index(name)
             for date in sorted(dates):
                 when = months_between(self.config.time.start, date)
-                if when <= 0.0:
-                    continue
-                self.at(when, self._release, t, max(0.0, when - lead))
+                if when > 0.0:
+                    self.at(when, self._release, t, max(0.0, when - lead))
 
     def _release(self, t: int, work_start: float) -> None:
         ts = self.tracks[t]
@@ -477,49 +541,57 @@ class Simulation:
         new_version = ts.version + 1
         q = self.config.centre.fix_prob
         for d in ts.known_uncorrected():
-            if ts.known_at[d] <= work_start and ts.traits[d].fix_uniforms[
-                    (release - 1) % len(ts.traits[d].fix_uniforms)] < q:
+            luck = ts.traits[d].fix_uniforms
+            if ts.known_at[d] <= work_start and luck[(release - 1) % len(luck)] < q:
                 ts.fixed[d] = new_version
+        units = [u for u in self.track_units[t] if self.state[u] != NOT_STARTED]
         for traits in self.world.new_defects(t, release):
-            ts.add_defect(traits, new_version)
+            d = ts.add_defect(traits, new_version)
+            for u in units:
+                if traits.contexts[self.context[u]]:   # not in force before adoption
+                    pr = ts.new_pair(d, u)
+                    self.pairs[u].append(pr)
+                    self._skip_irrelevant(u, pr)
         ts.version = new_version
+        ts.suspended_waiting = 0      # every suspended unit now has a newer version to adopt
         ts.release_times.append(self.env.now)
         ts.work_starts.append(work_start)
         ts.working = False
-        ts.exposure_snapshots.append(self.exposure_by_context(t))
+        ts.exposure_snapshots.append(self.exposure_by_context(t).copy())
         self.log("release", -1, t, version=new_version)
-        units = np.flatnonzero((self.track == t) & np.isin(self.state, ACTIVE))
-        if units.size:
-            delays = self.config.adoption.mean_delay * self.world.adoption_delay(t, new_version)
-            for u in units.tolist():
-                self.at(float(delays[u]), self._adopt, u, new_version)
+        delays = self.world.adoption_delay(t, new_version)
+        mean = self.config.adoption.mean_delay
+        for u in units:
+            if self.state[u] >= SHADOW:
+                self.at(mean * float(delays[u]), self._adopt, u, new_version)
         self._centre_consider(t)
         self._notify()
 
     def _adopt(self, u: int, version: int) -> None:
-        if self.version[u] >= version or self.state[u] not in ACTIVE:
+        old = self.version[u]
+        if old >= version or self.state[u] < SHADOW:
             return
-        self._advance(u)
-        self.version[u] = version
+        self.version[u] = version   # _advance does not depend on the version
         self.log("adopt", u, self.track[u], version=version)
-        if self.state[u] == SUSPENDED and version > self.suspended_version[u]:
-            self._set_state(u, PAYING)
-            self.log("resume", u, self.track[u], version=version)
-        self._reconfigure(u)
-        if self.pilot_units[u]:
+        resume = self.state[u] == SUSPENDED and version > self.suspended_version[u]
+        fixed = self.tracks[self.track[u]].fixed
+        changed = any(old < pr.introduced <= version or old < fixed[pr.d] <= version
+                      for pr in self.pairs[u])
+        if changed or resume:   # otherwise no rate changes: only the version number moves
+            self._advance(u)
+            if resume:
+                self._set_state(u, PAYING)
+                self.log("resume", u, self.track[u], version=version)
+            self._reconfigure(u)
+        if self.is_pilot[u]:
             self._notify()
 
-    def exposure_by_context(self, track: int) -> np.ndarray:
-        """Detection-weighted months of operation on a track, per context, up to now."""
-        on = self.track == track
-        x = self.exposure + self.mult * (self.env.now - self.t_last)
-        return np.bincount(self.world.context[on], x[on], minlength=N_CONTEXTS)
-
     # ---------------------------------------------------------------- provinces
-    def set_phase(self, provinces: np.ndarray | list[int], phase: int) -> None:
+    def set_phase(self, provinces, phase: int) -> None:
         """Set the strategy phase of provinces; evaluation intensifies detection there."""
         factor = self.config.learning.evaluation_detection_factor if phase == EVALUATION else 1.0
-        for p in np.atleast_1d(provinces).tolist():
+        for p in list(provinces):
+            p = int(p)
             if self.phase[p] == phase:
                 continue
             self.phase[p] = phase
@@ -528,60 +600,52 @@ class Simulation:
                 self.stage_factor[p] = factor
                 lo = self.prov_first[p]
                 for u in range(lo, lo + self.prov_units[p]):
-                    if self.state[u] in ACTIVE:
+                    if self.state[u] >= SHADOW:
                         self._advance(u)
                         self._reconfigure(u)
 
-    def stage_codes(self) -> np.ndarray:
-        stage = self.phase.copy()
-        stage[(self.phase == SCALE_UP) & (self.n_paying == self.prov_units)] = COMPLETE
-        stage[self.n_suspended > 0] = SUSPENDED_STAGE
-        return stage
+    def stage_codes(self) -> list[int]:
+        out = []
+        for p in range(self.n_prov):
+            if self.n_suspended[p]:
+                out.append(SUSPENDED_STAGE)
+            elif self.phase[p] == SCALE_UP and self.n_paying[p] == self.prov_units[p]:
+                out.append(COMPLETE)
+            else:
+                out.append(self.phase[p])
+        return out
 
     # ---------------------------------------------------------------- sampling
-    def _pending_harm(self, at: float) -> tuple[np.ndarray, np.ndarray]:
-        """(cumulative harm, harm rate) of every unit at time ``at`` without advancing."""
-        dt = at - self.t_last
-        a, b = self.harm_a, self.harm_b
+    def pending_harm(self, at: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cumulative harm, harm rate) of every unit at time ``at``, without advancing."""
+        a, b, taus = self._np_a, self._np_b, self._taus_np
         live = np.flatnonzero((a != 0.0) | b.any(axis=1))
-        cum = self.harm_cum.copy()
+        cum = self._np_cum.copy()
         rate = np.zeros(self.n)
         if live.size:
-            x = dt[live][:, None]
-            taus = self.taus[None, :]
-            decay = np.exp(-x / taus)
+            x = (at - self._np_t[live])[:, None]
+            keep = np.exp(-x / taus[None, :])
             bl = b[live]
-            cum[live] += a[live] * dt[live] + (bl * taus * (1.0 - decay)).sum(axis=1)
-            rate[live] = a[live] + (bl * decay).sum(axis=1)
+            cum[live] += a[live] * x[:, 0] + (bl * taus * (1.0 - keep)).sum(axis=1)
+            rate[live] = a[live] + (bl * keep).sum(axis=1)
         return cum, rate
-
-    def _defects_active(self) -> np.ndarray:
-        counts = np.zeros(self.n_prov, np.int64)
-        paying = self.state == PAYING
-        if not paying.any():
-            return counts
-        starts = self.prov_first
-        for ts in self.tracks:
-            m = ts.inforce[:, :ts.n] & paying[:, None]
-            if ts.n and m.any():
-                counts += np.logical_or.reduceat(m, starts, axis=0).sum(axis=1)
-        return counts
 
     def _sample(self, i: int) -> None:
         now = self.env.now
-        cum, rate = self._pending_harm(now)
-        self.out_harm[i] = np.maximum(np.bincount(self.unit_prov, cum, self.n_prov), 0.0)
-        b = self.config.operation.benefit_rate
-        self.out_benefit[i] = self.benefit_cum + b * self.pay_weight * (now - self.benefit_t)
-        self.out_coverage[i] = np.clip(self.pay_weight / self.prov_weight, 0.0, 1.0)
+        cum, rate = self.pending_harm(now)
+        self.out_harm[i] = np.maximum(np.bincount(self._unit_prov_np, cum, self.n_prov), 0.0)
+        pay = np.array(self.pay_weight)
+        self.out_benefit[i] = np.array(self.benefit_cum) \
+            + self.benefit_rate * pay * (now - np.array(self.benefit_t))
+        self.out_coverage[i] = np.clip(pay / self.prov_weight, 0.0, 1.0)
         self.out_stage[i] = self.stage_codes()
-        self.out_active[i] = self._defects_active()
+        self.out_active[i] = self.defects_active
         self.out_version[i] = [ts.version for ts in self.tracks]
         self.harm_rate[i] = rate.sum()
-        self.benefit_rate[i] = b * self.national_weight
+        self.national_benefit_rate[i] = self.benefit_rate * self.national_weight
 
     # ---------------------------------------------------------------- run
-    def run(self, controller: Callable[[Simulation], object]) -> RunResult:
+    def run(self, controller: Callable[[Simulation], Generator]) -> RunResult:
         """Run the strategy's controller process to the horizon and collect the results."""
         g, p, t = len(self.sample_times), self.n_prov, len(self.tracks)
         self.out_stage = np.zeros((g, p), np.int8)
@@ -591,8 +655,7 @@ class Simulation:
         self.out_active = np.zeros((g, p), np.int16)
         self.out_version = np.zeros((g, t), np.int16)
         self.harm_rate = np.zeros(g)
-        self.benefit_rate = np.zeros(g)
-        self._disc_t = 0.0
+        self.national_benefit_rate = np.zeros(g)
         for i, when in enumerate(self.sample_times):
             self.at(float(when), self._sample, i, priority=_SAMPLE)
         self.schedule_pinned_releases()
@@ -604,18 +667,19 @@ class Simulation:
         return self._collect()
 
     def _collect(self) -> RunResult:
-        horizon = self.horizon
-        for u in np.flatnonzero(self.exposed | (self.mult > 0)).tolist():
-            self._advance(u)
+        for u in range(self.n):
+            if self.exposed[u]:
+                self._advance(u)
         self._national_change(0.0)
+        # The true cumulative harm never decreases; this only removes float rounding.
         self.out_harm = np.maximum.accumulate(self.out_harm, axis=0)
-        used = [ts for ts in self.tracks if (self.track == ts.index).any()]
-        harm_total = float(self.harm_cum.sum())
-        b = self.config.operation.benefit_rate
-        benefit_total = float((self.benefit_cum + b * self.pay_weight
-                               * (horizon - self.benefit_t)).sum())
+        used = [ts for ts in self.tracks if self.track_units[ts.index]]
+        harm_total = float(sum(self.harm_cum))
+        benefit_total = float(sum(
+            self.benefit_cum[p] + self.benefit_rate * self.pay_weight[p]
+            * (self.horizon - self.benefit_t[p]) for p in range(self.n_prov)))
         if self.discount > 0.0:
-            net = self.benefit_disc - float(self.harm_disc.sum())
+            net = self.benefit_disc - float(sum(self.harm_disc))
         else:
             net = benefit_total - harm_total
         summary = {
@@ -625,10 +689,10 @@ class Simulation:
             "benefit_total": benefit_total,
             "net_benefit": net,
             "suspensions": float(self.suspensions),
-            "defects_detected": float(sum(np.isfinite(ts.first_detected[:ts.n]).sum()
-                                          for ts in used)),
-            "defects_fixed": float(sum((ts.fixed[:ts.n] != NEVER).sum() for ts in used)),
-            "defects_remaining": float(sum((ts.fixed[:ts.n] == NEVER).sum() for ts in used)),
+            "defects_detected": float(sum(1 for ts in used for x in ts.first_detected
+                                          if x < math.inf)),
+            "defects_fixed": float(sum(1 for ts in used for x in ts.fixed if x != NEVER)),
+            "defects_remaining": float(sum(1 for ts in used for x in ts.fixed if x == NEVER)),
             "releases": float(sum(len(ts.release_times) - 1 for ts in used)),
         }
         return RunResult(stage=self.out_stage, coverage=self.out_coverage, harm=self.out_harm,
@@ -638,11 +702,12 @@ class Simulation:
 
     def _t_stable(self) -> float:
         """First time from which coverage stays >= threshold (exact) and the national harm rate
-        stays below the stable share of the benefit rate (checked on the sampling grid)."""
+        stays at or below the stable share of the benefit rate (checked on the sampling grid)."""
         if math.isnan(self.t_cov_rise):
             return math.nan
         share = self.config.outcomes.stable_harm_share
-        ok = (self.benefit_rate > 0.0) & (self.harm_rate <= share * self.benefit_rate)
+        ok = (self.national_benefit_rate > 0.0) \
+            & (self.harm_rate <= share * self.national_benefit_rate)
         if not ok[-1]:
             return math.nan
         bad = np.flatnonzero(~ok)

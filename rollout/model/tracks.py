@@ -1,8 +1,8 @@
 """A track's national rule set within one run: versions, defects and the (unit, defect) pairs.
 
 A version v holds defect d when ``introduced[d] <= v < fixed[d]``, so versions need no sets of
-their own. Pair matrices are (units x defect slots); slots are appended as releases bring new
-defects, and the matrices grow by doubling.
+their own. Each unit running the track keeps a list of ``Pair`` objects, one per defect that
+manifests in its context: a unit has a handful, so plain Python beats numpy row operations here.
 """
 
 from __future__ import annotations
@@ -13,13 +13,39 @@ import numpy as np
 
 from .world import LUCK_BLOCK, DefectTraits, World
 
-NEVER = np.iinfo(np.int32).max
+NEVER = 2**31 - 1
+
+
+class Pair:
+    """One (unit, defect) pair: integrated hazard, next relevant detection, exploitation."""
+
+    __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
+                 "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce")
+
+    def __init__(self, d: int, ts: TrackState, luck: np.ndarray):
+        self.d = d
+        self.h = ts.h[d]
+        self.s = ts.s[d]
+        self.tau_learn = ts.tau_learn[d]
+        self.tau_unlearn = ts.tau_unlearn[d]
+        self.j_learn = ts.j_learn[d]
+        self.j_unlearn = ts.j_unlearn[d]
+        self.introduced = ts.introduced[d]
+        self.lam = 0.0          # integrated hazard up to the unit's last update
+        self.thr = float(luck[0, 0])  # cumulative threshold of detection k
+        self.k = 0              # index of the next detection to happen
+        self.luck = [luck]      # blocks of [threshold, report u, delay, patch u] per detection
+        self.patched = False
+        self.e = 0.0            # exploitation at the unit's last update
+        self.mode = 0           # 0 idle, 1 learning (paying under it), 2 decaying
+        self.rate = 0.0         # detection hazard now
+        self.paying_inforce = False
 
 
 class TrackState:
-    """Defects, versions and pair state of one track in one run."""
+    """Defects and versions of one track in one run."""
 
-    def __init__(self, index: int, name: str, world: World, taus: np.ndarray, capacity: int = 32):
+    def __init__(self, index: int, name: str, world: World, taus: tuple[float, ...]):
         self.index = index
         self.name = name
         self.world = world
@@ -29,108 +55,75 @@ class TrackState:
         self.work_starts: list[float] = [0.0]   # work start of the release that made version v
         self.working = False
         self.pinned = False
+        self.suspended_waiting = 0   # suspended units whose version is the latest
         self.exposure_snapshots: list[np.ndarray] = []  # evidence exposure at each release
-        self.n = 0
-        n_units = world.n_units
-        cap = max(capacity, len(world.initial_defects[index]) + 8)
         self.keys: list[tuple[int, int]] = []
         self.traits: list[DefectTraits] = []
-        self.h = np.zeros(cap)
-        self.s = np.zeros(cap)
-        self.tau_learn = np.zeros(cap)
-        self.tau_unlearn = np.zeros(cap)
-        self.j_learn = np.zeros(cap, np.intp)
-        self.j_unlearn = np.zeros(cap, np.intp)
-        self.introduced = np.full(cap, NEVER, np.int32)
-        self.fixed = np.full(cap, NEVER, np.int32)
-        self.known_at = np.full(cap, np.inf)
-        self.pending_report = np.full(cap, np.inf)
-        self.first_detected = np.full(cap, np.inf)
-        self.manifest = np.zeros((n_units, cap), bool)   # by the unit's context
-        self.lam = np.zeros((n_units, cap))              # integrated hazard at unit's t_last
-        self.thr = np.zeros((n_units, cap))              # cumulative threshold of next detection
-        self.ndet = np.zeros((n_units, cap), np.int32)
-        self.patched = np.zeros((n_units, cap), bool)
-        self.e = np.zeros((n_units, cap))                # exploitation at unit's t_last
-        self.mode = np.zeros((n_units, cap), np.int8)    # 0 idle, 1 learning, 2 decaying
-        self.rate = np.zeros((n_units, cap))             # current detection hazard
-        self.inforce = np.zeros((n_units, cap), bool)
+        self.h: list[float] = []
+        self.s: list[float] = []
+        self.tau_learn: list[float] = []
+        self.tau_unlearn: list[float] = []
+        self.j_learn: list[int] = []
+        self.j_unlearn: list[int] = []
+        self.introduced: list[int] = []
+        self.fixed: list[int] = []
+        self.known_at: list[float] = []
+        self.pending_report: list[float] = []
+        self.first_detected: list[float] = []
         for traits in world.initial_defects[index]:
             self.add_defect(traits, version=1)
 
     @property
-    def capacity(self) -> int:
-        return len(self.h)
-
-    def _grow(self) -> None:
-        extra = self.capacity
-        for name in ("h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn"):
-            arr = getattr(self, name)
-            setattr(self, name, np.concatenate([arr, np.zeros(extra, arr.dtype)]))
-        for name, fill in (("introduced", NEVER), ("fixed", NEVER), ("known_at", np.inf),
-                           ("pending_report", np.inf), ("first_detected", np.inf)):
-            arr = getattr(self, name)
-            setattr(self, name, np.concatenate([arr, np.full(extra, fill, arr.dtype)]))
-        for name in ("manifest", "lam", "thr", "ndet", "patched", "e", "mode", "rate", "inforce"):
-            arr = getattr(self, name)
-            pad = np.zeros((arr.shape[0], extra), arr.dtype)
-            setattr(self, name, np.concatenate([arr, pad], axis=1))
+    def n(self) -> int:
+        return len(self.keys)
 
     def _tau_index(self, tau: float) -> int:
-        if tau <= 0.0:
-            return 0
-        return int(np.flatnonzero(self.taus == tau)[0])
+        return self.taus.index(tau) if tau > 0.0 else 0
 
     def add_defect(self, traits: DefectTraits, version: int) -> int:
         """Append a defect that first appears in ``version``; return its slot."""
-        if self.n == self.capacity:
-            self._grow()
-        d = self.n
-        self.n += 1
         self.keys.append(traits.key)
         self.traits.append(traits)
-        self.h[d] = traits.detectability
-        self.s[d] = traits.severity
-        self.tau_learn[d] = traits.tau_learn
-        self.tau_unlearn[d] = traits.tau_unlearn
-        self.j_learn[d] = self._tau_index(traits.tau_learn)
-        self.j_unlearn[d] = self._tau_index(traits.tau_unlearn)
-        self.introduced[d] = version
-        self.manifest[:, d] = traits.contexts[self.world.context]
-        self.thr[:, d] = self.world.luck(self.index, traits.key, 0)[:, 0, 0]
-        return d
+        self.h.append(traits.detectability)
+        self.s.append(traits.severity)
+        self.tau_learn.append(traits.tau_learn)
+        self.tau_unlearn.append(traits.tau_unlearn)
+        self.j_learn.append(self._tau_index(traits.tau_learn))
+        self.j_unlearn.append(self._tau_index(traits.tau_unlearn))
+        self.introduced.append(version)
+        self.fixed.append(NEVER)
+        self.known_at.append(math.inf)
+        self.pending_report.append(math.inf)
+        self.first_detected.append(math.inf)
+        return len(self.keys) - 1
 
-    def detection_luck(self, unit: int, d: int, k: int) -> np.ndarray:
+    def new_pair(self, d: int, unit: int) -> Pair:
+        return Pair(d, self, self.world.luck(self.index, self.keys[d])[unit])
+
+    def detection(self, pair: Pair, unit: int, k: int) -> list[float]:
         """[threshold, report u, delay, patch u] of the k-th (0-based) detection of a pair."""
         block, col = divmod(k, LUCK_BLOCK)
-        return self.world.luck(self.index, self.keys[d], block)[unit, col]
+        while block >= len(pair.luck):
+            pair.luck.append(self.world.more_luck(self.index, self.keys[pair.d], unit,
+                                                  len(pair.luck)))
+        return pair.luck[block][col].tolist()
 
-    def holds(self, version: int) -> np.ndarray:
-        """Bool mask over slots [0, n): which defects a version holds."""
-        n = self.n
-        return (self.introduced[:n] <= version) & (version < self.fixed[:n])
+    def manifests(self, d: int, context: int) -> bool:
+        return bool(self.traits[d].contexts[context])
 
-    def known_uncorrected(self) -> np.ndarray:
+    def known_uncorrected(self) -> list[int]:
         """Slots known to the centre and still held by the latest version."""
-        n = self.n
-        return np.flatnonzero(np.isfinite(self.known_at[:n]) & (self.fixed[:n] == NEVER))
+        return [d for d in range(self.n)
+                if self.known_at[d] < math.inf and self.fixed[d] == NEVER]
 
 
-def distinct_taus(config) -> np.ndarray:
-    """Distinct positive time constants of all defect kinds, with a dummy first entry.
+def distinct_taus(config) -> tuple[float, ...]:
+    """Distinct positive time constants of all defect kinds, after a dummy first entry.
 
     Index 0 stands for 'no exponential term' (an instant jump) and carries tau = 1 with a zero
-    coefficient, so vectorised code needs no special case.
+    coefficient, so code summing over time constants needs no special case.
     """
     values = set()
     for kind in config.defects.kinds.as_list():
         values.update(t for t in (kind.tau_learn, kind.tau_unlearn) if t > 0.0)
-    return np.array([1.0] + sorted(values))
-
-
-def expm_decay(dt: float, taus: np.ndarray) -> np.ndarray:
-    """exp(-dt / tau) per time constant (entry 0 is the dummy and stays irrelevant)."""
-    return np.exp(-dt / taus) if dt > 0.0 else np.ones_like(taus)
-
-
-__all__ = ["TrackState", "distinct_taus", "expm_decay", "NEVER", "math"]
+    return (1.0, *sorted(values))

@@ -22,7 +22,7 @@ from ..streams import stream
 
 N_CONTEXTS = 6
 CONTEXT_NAMES = ("low_urban", "low_rural", "mid_urban", "mid_rural", "high_urban", "high_rural")
-LUCK_BLOCK = 4            # detections per block of pre-drawn luck
+LUCK_BLOCK = 16           # detections per block of pre-drawn luck
 FIX_ATTEMPTS = 64         # releases for which each defect carries a pre-drawn fix uniform
 ADOPT_BLOCK = 16          # versions per block of adoption delays
 
@@ -82,18 +82,26 @@ class World:
         return self.context[first]
 
     # -- keyed luck -------------------------------------------------------------------------
-    def luck(self, track: int, key: tuple[int, int], block: int) -> np.ndarray:
-        """Luck of detections block*LUCK_BLOCK.. for every unit: (N, LUCK_BLOCK, 4) array of
-        [threshold ~ Exp(1), report uniform, delay ~ Exp(1), patch uniform]."""
-        ckey = (track, key, block)
+    def luck(self, track: int, key: tuple[int, int]) -> np.ndarray:
+        """Luck of the first LUCK_BLOCK detections of a defect in every unit: (N, LUCK_BLOCK, 4)
+        of [threshold ~ Exp(1), report uniform, delay ~ Exp(1), patch uniform]."""
+        ckey = (track, key)
         got = self._luck.get(ckey)
         if got is None:
-            rng = stream(self.seed, self.replicate, "detection-luck", track, key[0], key[1], block)
+            rng = stream(self.seed, self.replicate, "detection-luck", track, key[0], key[1])
             shape = (self.n_units, LUCK_BLOCK)
             got = np.stack([rng.standard_exponential(shape), rng.random(shape),
                             rng.standard_exponential(shape), rng.random(shape)], axis=-1)
             self._luck[ckey] = got
         return got
+
+    def more_luck(self, track: int, key: tuple[int, int], unit: int, block: int) -> np.ndarray:
+        """Luck of detections block*LUCK_BLOCK.. (block >= 1) of one pair: (LUCK_BLOCK, 4).
+        Rarely needed, so drawn per pair from its own keyed stream, not for every unit."""
+        rng = stream(self.seed, self.replicate, "detection-luck-more", track, key[0], key[1],
+                     unit, block)
+        return np.stack([rng.standard_exponential(LUCK_BLOCK), rng.random(LUCK_BLOCK),
+                         rng.standard_exponential(LUCK_BLOCK), rng.random(LUCK_BLOCK)], axis=-1)
 
     def adoption_delay(self, track: int, version: int) -> np.ndarray:
         """Unit-mean exponential adoption delays of every unit for one version of one track."""

@@ -1,7 +1,10 @@
 """The strategy as a SimPy process: pilot, evaluate, recalibrate, then scale up in waves.
 
 Each primitive of a StrategyConfig is one step here, so any combination a config writes is a
-valid design: no pilots means straight to scale-up (big bang); wave dates pin waves to the
+valid design. The pilot phase ends once ``pilot_quorum`` of the pilots have paid for
+``pilot_paying_months`` (stragglers carry on), and the recalibration gate opens once that share
+of pilots runs a version built with every defect known at the end of evaluation; no pilots means straight to scale-up (big bang);
+wave dates pin waves to the
 calendar (historical: gates are not awaited); an evidence threshold holds every wave until the
 centre's expected number of undetected defects is below it (adaptive); track choice by evidence
 lets each province pick the track whose pilots did better (dual track).
@@ -9,6 +12,7 @@ lets each province pick the track whose pilots did better (dual track).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 
 import numpy as np
@@ -25,8 +29,8 @@ from ..model.simulation import (
 from .selection import assign_waves, select_pilots
 
 
-def _units_of(sim: Simulation, regions: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(np.isin(sim.world.unit_region, regions))
+def _units_of(sim: Simulation, regions: np.ndarray) -> list[int]:
+    return np.flatnonzero(np.isin(sim.world.unit_region, regions)).tolist()
 
 
 def _month(sim: Simulation, date: str | None) -> float:
@@ -46,33 +50,40 @@ def expected_undetected(sim: Simulation, track: int) -> float:
     return total
 
 
-def _recalibrated(sim: Simulation, required: dict[int, float], pilots: dict[int, np.ndarray]
+def _recalibrated(sim: Simulation, required: dict[int, float], pilots: dict[int, list[int]]
                   ) -> bool:
     """True when, for every track, a release whose work began after all defects known at the end
-    of evaluation were known has been adopted by all that track's pilots."""
+    of evaluation were known has been adopted by a quorum of that track's pilots."""
     for t, known_by in required.items():
         ts = sim.tracks[t]
         ok_versions = [v for v, start in enumerate(ts.work_starts, start=1)
                        if v > 1 and start >= known_by]
         if not ok_versions:
             return False
-        if sim.version[pilots[t]].min() < ok_versions[0]:
+        adopted = sum(1 for u in pilots[t] if sim.version[u] >= ok_versions[0])
+        if adopted < _quorum(sim, len(pilots[t])):
             return False
     return True
 
 
-def _choose_tracks(sim: Simulation, pilots: dict[int, np.ndarray]) -> np.ndarray:
+def _quorum(sim: Simulation, n: int) -> int:
+    return math.ceil(sim.strategy.pilot_quorum * n - 1e-9)
+
+
+def _choose_tracks(sim: Simulation, pilots: dict[int, list[int]]) -> np.ndarray:
     """Each province picks the pilot track with fewer known uncorrected defects, then lower
     observed harm per unit of pilot volume (its own pilots if it has any on that track)."""
-    harm, _ = sim._pending_harm(sim.env.now)
+    harm, _ = sim.pending_harm(sim.env.now)
     weight = sim.world.weight
+    prov = sim.world.unit_province
     choice = np.zeros(sim.n_prov, int)
     for p in range(sim.n_prov):
         best = None
         for t, units in pilots.items():
-            own = units[sim.unit_prov[units] == p]
+            units = np.asarray(units)
+            own = units[prov[units] == p]
             ref = own if own.size else units
-            key = (sim.tracks[t].known_uncorrected().size, harm[ref].sum() / weight[ref].sum())
+            key = (len(sim.tracks[t].known_uncorrected()), harm[ref].sum() / weight[ref].sum())
             if best is None or key < best[0]:
                 best = (key, t)
         choice[p] = best[1]
@@ -82,7 +93,7 @@ def _choose_tracks(sim: Simulation, pilots: dict[int, np.ndarray]) -> np.ndarray
 def run_strategy(sim: Simulation) -> Generator:
     """The SimPy process of one strategy."""
     env, s, world, cfg = sim.env, sim.strategy, sim.world, sim.config
-    pilots: dict[int, np.ndarray] = {}
+    pilots: dict[int, list[int]] = {}
     taken: set[int] = set()
     pilot_regions: list[int] = []
     for group in s.pilots:
@@ -97,8 +108,8 @@ def run_strategy(sim: Simulation) -> Generator:
     pilot_provs = np.unique(world.region_province[pilot_regions]) if pilot_regions else []
 
     if pilots and s.wave_dates is None:
-        n_pilot_units = sum(len(u) for u in pilots.values())
-        while sim.n_pilots_paying < n_pilot_units:
+        quorum = _quorum(sim, sum(len(u) for u in pilots.values()))
+        while sim.n_pilots_paying < quorum:
             yield sim.wait_change()
         if s.pilot_paying_months > 0:
             yield env.timeout(s.pilot_paying_months)
@@ -111,8 +122,8 @@ def run_strategy(sim: Simulation) -> Generator:
             required = {}
             for t in pilots:
                 known = sim.tracks[t].known_uncorrected()
-                if known.size:
-                    required[t] = float(sim.tracks[t].known_at[known].max())
+                if known:
+                    required[t] = max(sim.tracks[t].known_at[d] for d in known)
             while not _recalibrated(sim, required, pilots):
                 yield sim.wait_change()
 
@@ -141,12 +152,12 @@ def run_strategy(sim: Simulation) -> Generator:
         if i == 0:
             sim.set_phase(np.arange(sim.n_prov), SCALE_UP)
         for p in range(sim.n_prov):
-            for u in _units_of(sim, waves_by_prov[p][i]).tolist():
+            for u in _units_of(sim, waves_by_prov[p][i]):
                 sim.start_unit(u, int(prov_track[p]), s.wave_shadow_months, 0.0)
 
 
-def _start_pilots(sim: Simulation, units: np.ndarray, track: int, shadow_from: float) -> None:
-    provs = np.unique(sim.unit_prov[units])
-    sim.set_phase([p for p in provs.tolist() if sim.phase[p] < PILOT], PILOT)
-    for u in units.tolist():
+def _start_pilots(sim: Simulation, units: list[int], track: int, shadow_from: float) -> None:
+    provs = sorted({sim.unit_prov[u] for u in units})
+    sim.set_phase([p for p in provs if sim.phase[p] < PILOT], PILOT)
+    for u in units:
         sim.start_unit(u, track, sim.strategy.pilot_shadow_months, shadow_from, pilot=True)

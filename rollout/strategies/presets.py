@@ -17,6 +17,7 @@ _COMMON: dict[str, Any] = {
     "selection": "representative",
     "pilot_shadow_months": 6.0,
     "pilot_paying_months": 12.0,
+    "pilot_quorum": 0.8,
     "evaluation_months": 6.0,
     "recalibration_gate": True,
     "evidence_threshold": None,
@@ -47,7 +48,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "phased": {**_COMMON, "pilots": [_DRG_PILOTS]},
     "dual_track": {**_COMMON, "pilots": [_DRG_PILOTS, _DIP_PILOTS], "track_choice": "evidence"},
-    "adaptive": {**_COMMON, "pilots": [_DRG_PILOTS], "evidence_threshold": 1.0},
+    "adaptive": {**_COMMON, "pilots": [_DRG_PILOTS], "evidence_threshold": 1.0,
+                 "wave_interval_months": 6.0},
     "historical": {
         **_COMMON,
         "pilots": [
