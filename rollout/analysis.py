@@ -1,0 +1,150 @@
+"""The headline comparison: is the slower strategy faster? Paired, replicate by replicate.
+
+Common random numbers make replicate i of every strategy the same world, so differences are
+taken within replicates. A time that never comes (NaN) is counted as 'never', ranked after every
+finite time: medians use that order, and runs where either side never arrives are left out of
+the mean difference but counted and reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from .errors import RolloutError
+
+METRICS = ("t_full", "t_stable", "net_benefit")
+
+
+@dataclass
+class PairedDifference:
+    """Mean of (strategy - baseline) over replicates where both are finite, with its interval."""
+
+    mean: float
+    low: float
+    high: float
+    n: int            # replicate pairs used
+    excluded: int     # pairs left out because a side never arrived
+
+
+@dataclass
+class HeadlineRow:
+    strategy: str
+    medians: dict[str, float]           # NaN-as-never medians (inf = never)
+    reached: dict[str, int]             # replicates where the time came
+    diff: dict[str, PairedDifference]   # against the baseline
+    stable_first: float                 # share of replicates reaching stable coverage first
+    stable_first_ci: tuple[float, float]
+    replicates: int
+
+
+def never_median(values: np.ndarray) -> float:
+    """Median with NaN read as 'never' (+inf); inf if most runs never arrive."""
+    return float(np.median(np.where(np.isnan(values), np.inf, values)))
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> PairedDifference:
+    """Mean paired difference a - b over finite pairs, with a t interval."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    n = int(ok.sum())
+    if n == 0:
+        return PairedDifference(math.nan, math.nan, math.nan, 0, int((~ok).sum()))
+    mean = float(d.mean())
+    if n == 1:
+        return PairedDifference(mean, math.nan, math.nan, 1, int((~ok).sum()))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+    return PairedDifference(mean, mean - half, mean + half, n, int((~ok).sum()))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.95
+             ) -> list[HeadlineRow]:
+    """Per strategy: medians, paired differences against ``baseline``, share stable first."""
+    strategies = [str(s) for s in ds["strategy"].values]
+    if baseline not in strategies:
+        raise RolloutError(f"baseline {baseline!r} is not a strategy of the cube "
+                           f"({', '.join(strategies)})")
+    values = {m: ds[m].load().values for m in METRICS}
+    base = strategies.index(baseline)
+    rows = []
+    for i, name in enumerate(strategies):
+        med = {m: never_median(values[m][i]) for m in METRICS}
+        reached = {m: int(np.isfinite(values[m][i]).sum()) for m in ("t_full", "t_stable")}
+        diff = {m: paired_difference(values[m][i], values[m][base], confidence) for m in METRICS}
+        mine = np.where(np.isnan(values["t_stable"][i]), np.inf, values["t_stable"][i])
+        theirs = np.where(np.isnan(values["t_stable"][base]), np.inf, values["t_stable"][base])
+        wins = int((mine < theirs).sum())
+        n = len(mine)
+        rows.append(HeadlineRow(name, med, reached, diff, wins / n,
+                                wilson_interval(wins, n, confidence), n))
+    return rows
+
+
+def _fmt_time(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.1f}"
+
+
+def _fmt_diff(d: PairedDifference) -> str:
+    if d.n == 0:
+        return "n/a"
+    if math.isnan(d.low):
+        return f"{d.mean:+.1f}"
+    return f"{d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}]"
+
+
+def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 0.95) -> str:
+    """The table printed at the end of a run."""
+    pct = f"{confidence:.0%}"
+    header = ["strategy", "t_full", "t_stable", "net_benefit",
+              f"d t_full ({pct} CI)", f"d t_stable ({pct} CI)", f"d net_benefit ({pct} CI)",
+              "stable first"]
+    table = [header]
+    notes = []
+    for r in rows:
+        base = r.strategy == baseline
+        table.append([
+            r.strategy + (" (baseline)" if base else ""),
+            _fmt_time(r.medians["t_full"]), _fmt_time(r.medians["t_stable"]),
+            f"{r.medians['net_benefit']:.1f}",
+            "-" if base else _fmt_diff(r.diff["t_full"]),
+            "-" if base else _fmt_diff(r.diff["t_stable"]),
+            "-" if base else _fmt_diff(r.diff["net_benefit"]),
+            "-" if base else f"{r.stable_first:.0%} [{r.stable_first_ci[0]:.0%}, "
+                             f"{r.stable_first_ci[1]:.0%}]",
+        ])
+        for m in ("t_full", "t_stable"):
+            if r.reached[m] < r.replicates:
+                notes.append(f"{r.strategy}: {m} never reached in "
+                             f"{r.replicates - r.reached[m]} of {r.replicates} replicates")
+        if not base:
+            for m in ("t_full", "t_stable"):
+                if r.diff[m].excluded:
+                    notes.append(f"{r.strategy}: d {m} over {r.diff[m].n} pairs "
+                                 f"({r.diff[m].excluded} left out: a side never reached it)")
+    widths = [max(len(row[j]) for row in table) for j in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
+                       for j, (cell, w) in enumerate(zip(row, widths, strict=True)))
+             for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    text = "\n".join(lines)
+    text += ("\nmedians over replicates (months since start; 'never' if most runs never get "
+             f"there); d = mean paired difference against {baseline} (negative times: sooner); "
+             "stable first = share of replicates reaching stable coverage before the baseline.")
+    if notes:
+        text += "\n" + "\n".join("note: " + n for n in notes)
+    return text

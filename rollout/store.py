@@ -1,0 +1,242 @@
+"""The result cube: its schema, provenance, atomic writes to Zarr or NetCDF, and opening it.
+
+A cube is an xarray Dataset with dimensions strategy, replicate, time, province and track
+(MODEL.md section 9). Every variable carries CF-style ``units`` and ``long_name``; the attributes
+record the resolved configuration (canonical JSON), its sha256, the seed, the data file's sha256
+and the versions of the package and its main dependencies. A cube is built aside and moved into
+place, so a path that exists holds a complete cube.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .calendar import grid_dates
+from .config import RolloutConfig
+from .data import Provinces
+from .errors import RolloutError
+from .model.simulation import EVENT_KINDS, STAGES
+from .runner import ExperimentResult, strategy_names
+
+CUBE_SCHEMA = "1"
+FORMATS = ("zarr", "netcdf")
+
+_SERIES = {
+    "stage": ("1", "stage of the province in the rollout"),
+    "coverage": ("1", "share of the province's inpatient volume paid under the new rules"),
+    "harm": ("benefit-equivalent unit volume months",
+             "cumulative harm from defects and entrenched gaming"),
+    "benefit": ("benefit-equivalent unit volume months", "cumulative benefit of the reform"),
+    "defects_active": ("1", "distinct uncorrected defects in force in paying regions"),
+    "version": ("1", "latest released rule-set version of the track"),
+}
+_SUMMARY = {
+    "t_full": ("months", "first time national coverage reaches the coverage threshold"),
+    "t_stable": ("months", "first time from which coverage stays at or above the threshold and "
+                           "the harm rate stays below the stable share of the benefit rate"),
+    "harm_total": ("benefit-equivalent unit volume months", "harm over the horizon"),
+    "benefit_total": ("benefit-equivalent unit volume months", "benefit over the horizon"),
+    "net_benefit": ("benefit-equivalent unit volume months",
+                    "benefit minus harm over the horizon (discounted if a rate is set)"),
+    "suspensions": ("1", "suspensions of regions"),
+    "defects_detected": ("1", "distinct defects detected at least once"),
+    "defects_fixed": ("1", "distinct defects fixed by a release"),
+    "defects_remaining": ("1", "defects held by the latest version at the horizon"),
+    "releases": ("1", "rule-set releases after version 1"),
+}
+_INT_SUMMARY = ("suspensions", "defects_detected", "defects_fixed", "defects_remaining",
+                "releases")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of rollout and the libraries that shape its numbers."""
+    out = {}
+    for name in ("rollout", "numpy", "scipy", "simpy", "xarray", "zarr", "pydantic"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return out
+
+
+def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentResult) -> xr.Dataset:
+    """Assemble the cube of a config run."""
+    names = strategy_names(config)
+    months = np.arange(config.time.step_months, config.time.horizon_months + 1,
+                       config.time.step_months, dtype=float)
+    dates = grid_dates(config.time.start, config.time.horizon_months, config.time.step_months)
+    share = provinces.population / provinces.population.sum()
+    coords = {
+        "strategy": ("strategy", np.array(names, dtype=object)),
+        "replicate": ("replicate", np.arange(config.replicates)),
+        "time": ("time", dates, {"long_name": "end of month (grid point)"}),
+        "month": ("time", months, {"units": "months",
+                                   "long_name": f"months since {config.time.start}-01"}),
+        "province": ("province", np.array(provinces.name, dtype=object)),
+        "province_code": ("province", provinces.code, {"long_name": "GB/T 2260 code"}),
+        "province_volume": ("province", share, {
+            "units": "1", "long_name": "province share of national inpatient volume"}),
+        "track": ("track", np.array(config.tracks, dtype=object)),
+    }
+    data_vars = {}
+    for name, (units, long_name) in _SERIES.items():
+        dims = ("strategy", "replicate", "time", "track" if name == "version" else "province")
+        data_vars[name] = (dims, result.series[name], {"units": units, "long_name": long_name})
+    data_vars["stage"][2].update({
+        "flag_values": np.arange(len(STAGES), dtype=np.int8),
+        "flag_meanings": " ".join(STAGES),
+    })
+    national = (result.series["coverage"] * share).sum(axis=-1)
+    data_vars["national_coverage"] = (("strategy", "replicate", "time"), national, {
+        "units": "1", "long_name": "share of national inpatient volume paid under the new rules"})
+    for name, (units, long_name) in _SUMMARY.items():
+        values = result.summary[name]
+        if name in _INT_SUMMARY:
+            values = values.astype(np.int32)
+        attrs = {"units": units, "long_name": long_name}
+        if name in ("t_full", "t_stable"):
+            attrs["comment"] = f"months since {config.time.start}-01; NaN: never reached"
+        data_vars[name] = (("strategy", "replicate"), values, attrs)
+    if config.output.event_log:
+        data_vars.update(_event_vars(result.events))
+    attrs = {
+        "title": f"rollout result cube: {config.name}",
+        "rollout_cube": CUBE_SCHEMA,
+        "config_name": config.name,
+        "config": config.canonical_json(),
+        "config_sha256": config.config_hash(),
+        "seed": str(config.seed),
+        "replicates": str(config.replicates),
+        "data_file": Path(provinces.path).name,
+        "data_sha256": provinces.sha256,
+        "versions": json.dumps(package_versions(), sort_keys=True),
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "complete": "true",
+        "Conventions": "CF-1.10",
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _event_vars(events: list[tuple]) -> dict:
+    rows = np.array(events, dtype=float).reshape(-1, 9)
+    cols = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",
+            "version")
+    out = {}
+    meanings = {"kind": {"flag_values": np.arange(len(EVENT_KINDS), dtype=np.int8),
+                         "flag_meanings": " ".join(EVENT_KINDS)}}
+    for i, col in enumerate(cols):
+        values = rows[:, i] if col == "time" else rows[:, i].astype(np.int32)
+        attrs = {"long_name": f"event log: {col}" + ("" if col == "time" else " (-1: none)"),
+                 "units": "months" if col == "time" else "1", **meanings.get(col, {})}
+        out[f"event_{col}"] = (("event",), values, attrs)
+    return out
+
+
+def default_output(config: RolloutConfig, fmt: str, folder: str | Path = "results") -> Path:
+    return Path(folder) / f"{config.name}.{'zarr' if fmt == 'zarr' else 'nc'}"
+
+
+def check_output(path: Path, overwrite: bool) -> None:
+    """Refuse an existing output unless overwriting; check the folder can be written."""
+    if path.exists() and not overwrite:
+        raise RolloutError(f"{path}: output already exists (use --overwrite to replace it)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise RolloutError(f"{path}: {parent} is not a folder")
+
+
+def _encoding(ds: xr.Dataset, chunk_replicates: int) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if "replicate" in var.dims:
+            enc[name] = {"chunks": tuple(min(chunk_replicates, ds.sizes[d]) if d == "replicate"
+                                         else ds.sizes[d] for d in var.dims)}
+    return enc
+
+
+def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: bool = False,
+               chunk_replicates: int = 64) -> Path:
+    """Write a cube aside, then move it into place (replacing an old one only if asked)."""
+    path = Path(path)
+    check_output(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    _remove(tmp)
+    try:
+        if fmt == "zarr":
+            # Zarr format 2 with consolidated metadata: every Zarr reader understands it.
+            ds.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
+                       consolidated=True, zarr_format=2)
+        elif fmt == "netcdf":
+            ds.to_netcdf(tmp, engine="h5netcdf")
+        else:
+            raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if path.exists():
+            trash = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, trash)
+            os.replace(tmp, path)
+            _remove(trash)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def open_cube(path: str | Path) -> xr.Dataset:
+    """Open a rollout cube (Zarr store or NetCDF file) lazily and check that it is one."""
+    path = Path(path)
+    if not path.exists():
+        raise RolloutError(f"{path}: no such cube")
+    try:
+        if path.is_dir():
+            ds = xr.open_zarr(path)
+        else:
+            ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
+    except Exception as err:  # noqa: BLE001 - any reader failure means 'not a cube we can read'
+        raise RolloutError(f"{path}: cannot be read as a cube ({type(err).__name__}: {err})") \
+            from None
+    if ds.attrs.get("rollout_cube") is None:
+        ds.close()
+        raise RolloutError(f"{path}: not a rollout cube (no 'rollout_cube' attribute)")
+    if ds.attrs.get("complete") != "true":
+        warnings.warn(f"{path}: the cube is incomplete", stacklevel=2)
+    return ds
+
+
+def describe(ds: xr.Dataset, path: str | Path) -> str:
+    """A human summary: dimensions, variables, provenance, completeness."""
+    versions = json.loads(ds.attrs.get("versions", "{}"))
+    lines = [f"cube      {path}",
+             f"name      {ds.attrs.get('config_name')}",
+             f"complete  {ds.attrs.get('complete') == 'true'}",
+             "dims      " + ", ".join(f"{k}={v}" for k, v in ds.sizes.items()),
+             f"strategy  {', '.join(map(str, ds['strategy'].values))}",
+             f"time      {str(ds['time'].values[0])[:10]} .. {str(ds['time'].values[-1])[:10]}",
+             f"seed      {ds.attrs.get('seed')}",
+             f"config    sha256 {ds.attrs.get('config_sha256')}",
+             f"data      {ds.attrs.get('data_file')} sha256 {ds.attrs.get('data_sha256')}",
+             f"created   {ds.attrs.get('created')}",
+             "versions  " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+             "variables"]
+    for name, var in ds.data_vars.items():
+        lines.append(f"  {name:<18} ({', '.join(var.dims)})  [{var.attrs.get('units', '')}]  "
+                     f"{var.attrs.get('long_name', '')}")
+    return "\n".join(lines)
