@@ -56,8 +56,8 @@ class RegionsConfig(_Section):
     provinces: list[str] | None = Field(None, description="names or codes to keep; all if unset")
     units_per_region: int = Field(1, ge=1, le=500, description="hospitals per region (micro level)")
     weight_dispersion: float = Field(0.0, ge=0.0, le=3.0, description="lognormal sigma of weights")
-    capacity_low: float = Field(0.35, gt=0.0, le=1.0, description="capacity of the poorest province")
-    capacity_high: float = Field(1.0, gt=0.0, le=1.0, description="capacity of the richest province")
+    capacity_low: float = Field(0.35, gt=0.0, le=1.0, description="poorest province")
+    capacity_high: float = Field(1.0, gt=0.0, le=1.0, description="richest province")
     capacity_noise: float = Field(0.15, ge=0.0, le=2.0, description="lognormal sigma, region level")
 
     @model_validator(mode="after")
@@ -88,7 +88,8 @@ class DefectKinds(_Section):
     weight_miscalibration: DefectKind = Field(default_factory=_plain)
     upcoding: DefectKind = Field(default_factory=lambda: _gaming(detectability_factor=0.75))
     cost_shifting: DefectKind = Field(default_factory=_gaming)
-    patient_selection: DefectKind = Field(default_factory=lambda: _gaming(detectability_factor=0.75))
+    patient_selection: DefectKind = Field(
+        default_factory=lambda: _gaming(detectability_factor=0.75))
     split_admissions: DefectKind = Field(default_factory=_gaming)
 
     @model_validator(mode="after")
@@ -129,9 +130,10 @@ class OperationConfig(_Section):
 
 class SuspensionConfig(_Section):
     enabled: bool = True
-    tolerance: float = Field(0.0, ge=0.0, le=100.0, description="harm may exceed benefit by this share")
+    tolerance: float = Field(0.0, ge=0.0, le=100.0,
+                             description="harm may exceed benefit by this share")
     sustain_months: PositiveMonths = Field(6.0)
-    credibility_cost: float = Field(0.25, ge=0.0, le=10.0, description="x(1+c) prep of unstarted")
+    credibility_cost: float = Field(0.25, ge=0.0, le=10.0, description="+c prep time each")
 
 
 class LearningConfig(_Section):

@@ -2,12 +2,12 @@
 
 Each primitive of a StrategyConfig is one step here, so any combination a config writes is a
 valid design. The pilot phase ends once ``pilot_quorum`` of the pilots have paid for
-``pilot_paying_months`` (stragglers carry on), and the recalibration gate opens once that share
-of pilots runs a version built with every defect known at the end of evaluation; no pilots means straight to scale-up (big bang);
-wave dates pin waves to the
-calendar (historical: gates are not awaited); an evidence threshold holds every wave until the
-centre's expected number of undetected defects is below it (adaptive); track choice by evidence
-lets each province pick the track whose pilots did better (dual track).
+``pilot_paying_months`` (stragglers carry on), and the recalibration gate opens once that share of
+pilots runs a version built with every defect known at the end of evaluation. No pilots means
+straight to scale-up (big bang); wave dates pin waves to the calendar (historical: gates are not
+awaited); an evidence threshold holds every wave until the centre's expected number of undetected
+defects is below it (adaptive); track choice by evidence lets each province pick the track whose
+pilots did better (dual track).
 """
 
 from __future__ import annotations

@@ -1,0 +1,111 @@
+"""Configuration: defaults, presets, ranges, cross-field rules and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DATA, make_config, small_dict
+
+from rollout.config import load_config, validate_dict
+from rollout.errors import ConfigError
+from rollout.strategies.presets import PRESETS
+
+
+def test_defaults_are_valid_and_resolve_every_preset_primitive():
+    cfg = validate_dict({})
+    assert list(cfg.strategies) == ["big_bang", "phased", "dual_track", "adaptive"]
+    for name, strat in cfg.strategies.items():
+        dumped = strat.model_dump()
+        assert set(PRESETS[name]) <= set(dumped)
+        assert dumped["preset"] == name
+    assert cfg.strategies["big_bang"].pilots == []
+    assert [g.count for g in cfg.strategies["dual_track"].pilots] == [30, 71]
+
+
+def test_strategy_tables_override_their_preset():
+    cfg = validate_dict({"strategies": {"mine": {"preset": "phased", "selection": "random",
+                                                 "waves": [0.5, 0.5]},
+                                        "big_bang": {}}})
+    assert cfg.strategies["mine"].selection == "random"
+    assert cfg.strategies["mine"].waves == [0.5, 0.5]
+    assert cfg.strategies["mine"].pilots[0].count == 30     # from the preset
+
+
+def test_canonical_json_round_trips_to_the_same_hash():
+    cfg = make_config(small_dict())
+    again = validate_dict(json.loads(cfg.canonical_json()))
+    assert again.config_hash() == cfg.config_hash()
+    changed = validate_dict(json.loads(cfg.canonical_json()) | {"seed": cfg.seed + 1})
+    assert changed.config_hash() != cfg.config_hash()
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({"seed": -1}, "seed", "greater than or equal to 0"),
+    ({"replicates": 0}, "replicates", "greater than or equal to 1"),
+    ({"defects": {"mean_count": -2}}, "defects.mean_count", "(got -2)"),
+    ({"learning": {"report_prob": 1.5}}, "learning.report_prob", "less than or equal to 1"),
+    ({"bogus": 1}, "bogus", "unknown key"),
+    ({"defects": {"kinds": {"upcoding": {"tau_lern": 3}}}}, "defects.kinds.upcoding.tau_lern",
+     "unknown key"),
+    ({"strategies": {"fast": {}}}, "strategies.fast", "unknown strategy 'fast'"),
+    ({"strategies": {"x": {"preset": "nope"}}}, "strategies.x.preset", "unknown strategy"),
+    ({"strategies": {"x": {"preset": "phased", "waves": [0.5, 0.2]}}}, "strategies.x",
+     "sum to 1"),
+    ({"strategies": {"big_bang": {}, "p": {"preset": "phased", "pilots": [{"track": "ZZ",
+                                                                              "count": 2}]}}},
+     "strategies.p.pilots.0.track", "unknown track"),
+    ({"analysis": {"baseline": "nobody"}}, "analysis.baseline", "not one of the strategies"),
+    ({"time": {"start": "2019-13"}}, "time.start", "month"),
+    ({"adoption": {"min_delay_months": 5, "max_delay_months": 2}}, "adoption", "must not exceed"),
+    ({"tracks": ["DRG", "DRG"]}, "tracks", "distinct"),
+    ({"strategies": {"big_bang": {}, "d": {"preset": "dual_track", "pilots": []}}},
+     "strategies.d.track_choice", "two tracks"),
+])
+def test_bad_values_name_the_field_and_the_problem(data, field, words):
+    with pytest.raises(ConfigError) as err:
+        validate_dict(data, "cfg.toml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"cfg.toml: {field}: ")
+    assert words in message
+
+
+def test_checks_against_data(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[regions]\ndata = "{DATA}"\nprovinces = ["Beijing", "Atlantis"]\n')
+    with pytest.raises(ConfigError, match=r"regions\.provinces: unknown province 'Atlantis'"):
+        load_config(path)
+    path.write_text(f'[regions]\ndata = "{DATA}"\nprovinces = ["Beijing", "Hebei"]\n')
+    with pytest.raises(ConfigError, match=r"strategies\.phased\.pilots\.0\.count: 30 pilots"):
+        load_config(path)
+    path.write_text('[regions]\ndata = "nowhere.csv"\n')
+    with pytest.raises(ConfigError, match=r"regions\.data: data file 'nowhere.csv' not found"):
+        load_config(path)
+
+
+def test_file_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = = 3\n")
+    with pytest.raises(ConfigError, match="TOML syntax error") as err:
+        load_config(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_name_defaults_to_the_file_stem(tmp_path):
+    path = tmp_path / "my_scenario.toml"
+    path.write_text(f'[regions]\ndata = "{DATA}"\n')
+    assert load_config(path).name == "my_scenario"
+
+
+def test_shipped_configs_validate():
+    from conftest import REPO
+
+    national = load_config(REPO / "configs" / "national.toml")
+    assert national.name == "national"
+    assert set(national.strategies) == {"big_bang", "phased", "dual_track", "adaptive"}
+    historical = load_config(REPO / "configs" / "historical.toml")
+    assert historical.strategies["historical"].pinned_releases["DRG"] == [
+        "2020-06", "2021-05", "2024-07"]

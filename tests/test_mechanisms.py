@@ -1,0 +1,610 @@
+"""Each mechanism of the engine (MODEL.md sections 5-7) on a case small enough to know the answer.
+
+Deterministic checks are exact or to 1e-9 (relative where stated). Every stochastic check names
+its seed (the config's ``seed``, replicate 0 unless stated) and its tolerance: a mean within
+4 standard errors of the hand-computed value (SE from the distribution's own sd, not the sample's)
+and/or a Kolmogorov-Smirnov test at alpha = 0.01, on 400 or more i.i.d. draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import (
+    event_times,
+    make_config,
+    merge,
+    one_region_dict,
+    run_one,
+    small_dict,
+)
+from scipy import stats
+
+from rollout.model.simulation import (
+    EVALUATION,
+    EVENT_KINDS,
+    PAYING,
+    PILOT,
+    RECALIBRATION,
+    SCALE_UP,
+    SHADOW,
+    STAGES,
+    SUSPENDED_STAGE,
+    Simulation,
+)
+from rollout.strategies.controller import run_strategy
+
+N_DRAWS = 400
+Z = 4.0            # tolerance of every mean check, in standard errors
+ALPHA = 0.01       # significance level of every KS test
+REL = 1e-9         # relative tolerance of every closed form
+
+#: One gaming defect kind only (cost shifting: tau_learn 9, tau_unlearn 12, detectability x1).
+GAMING_ONLY = {name: {"share": 0.0} for name in (
+    "grouping_error", "weight_miscalibration", "upcoding", "patient_selection",
+    "split_admissions")} | {"cost_shifting": {"share": 1.0, "detectability_factor": 1.0,
+                                              "tau_learn": 9.0, "tau_unlearn": 12.0}}
+
+
+def rows(result, kind: str, unit: int | None = None) -> list[tuple]:
+    """Event-log rows (time, kind, province, unit, track, defect, version) of one kind."""
+    code = EVENT_KINDS.index(kind)
+    return [r for r in result.events if r[1] == code and (unit is None or r[3] == unit)]
+
+
+def grid(config) -> np.ndarray:
+    """Times of the sampling grid (row i of a RunResult array is time grid[i])."""
+    step = config.time.step_months
+    return np.arange(step, config.time.horizon_months + 1, step, dtype=float)
+
+
+def assert_mean(draws, expected: float, sd: float, what: str, seed: int) -> None:
+    """|mean - expected| < Z standard errors, SE = sd / sqrt(n) with the model's sd."""
+    draws = np.asarray(draws, float)
+    se = sd / math.sqrt(len(draws))
+    assert abs(draws.mean() - expected) < Z * se, (
+        f"{what}: mean {draws.mean():.4f} vs {expected:.4f}, tolerance {Z} SE = {Z * se:.4f} "
+        f"(n={len(draws)}, seed {seed})")
+
+
+def assert_ks(draws, cdf, what: str, seed: int) -> None:
+    pvalue = stats.kstest(np.asarray(draws, float), cdf).pvalue
+    assert pvalue > ALPHA, f"{what}: KS p = {pvalue:.2g} <= alpha {ALPHA} (seed {seed})"
+
+
+# ------------------------------------------------------------------------------ preparation
+@pytest.mark.parametrize(("k", "mean", "shape", "g"), [
+    (1.0, 6.0, 4.0, 1.0),
+    (0.5, 6.0, 4.0, 1.0),
+    (0.5, 3.0, 9.0, 2.0),
+    (0.4, 6.0, 2.0, 0.0),    # exponent 0: capacity does not matter
+])
+def test_preparation_time_is_gamma_with_mean_T_over_k_to_the_g(k, mean, shape, g):
+    """Ready - start ~ Gamma(shape, mean T / k^g) for 400 identical hospitals (seed 11):
+    mean within 4 SE (sd = mean / sqrt(shape)) and KS at alpha 0.01."""
+    cfg = make_config(one_region_dict(
+        time={"horizon_months": 600},
+        regions={"units_per_region": N_DRAWS, "capacity_low": k, "capacity_high": k},
+        preparation={"mean_months": mean, "shape": shape, "capacity_exponent": g},
+        defects={"fixed_count": 0}))
+    res, _ = run_one(cfg, record_events=True)
+    start = {r[3]: r[0] for r in rows(res, "start")}
+    ready = {r[3]: r[0] for r in rows(res, "ready")}
+    assert sorted(start) == sorted(ready) == list(range(N_DRAWS))
+    assert set(start.values()) == {0.0}
+    prep = np.array([ready[u] - start[u] for u in range(N_DRAWS)])
+    expected = mean / k ** g
+    assert_mean(prep, expected, expected / math.sqrt(shape), "preparation time", cfg.seed)
+    assert_ks(prep, stats.gamma(shape, scale=expected / shape).cdf, "preparation time", cfg.seed)
+
+
+# ------------------------------------------------------------------------------ shadow
+def test_shadow_lasts_its_length_and_gives_no_benefit_nor_harm():
+    """Big bang with 4 months of shadow, one region (weight 1), one plain defect (s = 0.25):
+    pay - shadow = 4 (1e-9); benefit and harm are 0 before paying and (t - t_pay), s (t - t_pay)
+    after it, exactly (1e-9)."""
+    shadow = 4.0
+    cfg = make_config(one_region_dict(
+        strategies={"big_bang": {"preset": "big_bang", "wave_shadow_months": shadow}}))
+    res, sim = run_one(cfg, record_events=True)
+    (t_shadow,), (t_pay,) = event_times(res, "shadow", 0), event_times(res, "pay", 0)
+    assert t_pay - t_shadow == pytest.approx(shadow, abs=1e-9)
+    t = grid(cfg)
+    s = cfg.defects.severity_median
+    np.testing.assert_allclose(res.benefit[:, 0], np.maximum(0.0, t - t_pay), rtol=REL, atol=1e-9)
+    np.testing.assert_allclose(res.harm[:, 0], s * np.maximum(0.0, t - t_pay), rtol=REL, atol=1e-9)
+    assert res.coverage[t < t_pay, 0].max() == 0.0
+    assert res.coverage[t > t_pay, 0].min() == 1.0
+    assert res.summary["t_full"] == pytest.approx(t_pay, abs=1e-12)
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.2])
+def test_detection_in_shadow_is_exponential_with_rate_h_k_f_shadow(factor):
+    """400 plain defects in one region (capacity 0.8) that stays in shadow to the horizon: each
+    defect's first detection after the shadow start ~ Exp(h k f_shadow) (seed 11; mean within
+    4 SE, sd = mean; KS alpha 0.01), and equals threshold / rate exactly (1e-9)."""
+    h, k = 0.5, 0.8
+    cfg = make_config(one_region_dict(
+        time={"horizon_months": 240},
+        regions={"capacity_low": k, "capacity_high": k},
+        defects={"fixed_count": N_DRAWS, "detectability_median": h},
+        operation={"shadow_detection_factor": factor},
+        strategies={"big_bang": {"preset": "big_bang", "wave_shadow_months": 1000.0}}))
+    res, sim = run_one(cfg, record_events=True)
+    (t_shadow,) = event_times(res, "shadow", 0)
+    assert event_times(res, "pay") == []
+    first = {}
+    for r in rows(res, "detect"):
+        first.setdefault(r[5], r[0])
+    assert sorted(first) == list(range(N_DRAWS)), "every defect should be found (mean <= 12.5)"
+    wait = np.array([first[d] - t_shadow for d in range(N_DRAWS)])
+    rate = h * k * factor
+    ts = sim.tracks[0]
+    thresholds = np.array([sim.world.luck(0, ts.keys[d])[0, 0, 0] for d in range(N_DRAWS)])
+    np.testing.assert_allclose(wait, thresholds / rate, rtol=REL)
+    assert_mean(wait, 1.0 / rate, 1.0 / rate, "first detection in shadow", cfg.seed)
+    assert_ks(wait, stats.expon(scale=1.0 / rate).cdf, "first detection in shadow", cfg.seed)
+    assert res.harm.max() == 0.0 and res.benefit.max() == 0.0
+
+
+# ------------------------------------------------------------------------------ adoption
+def _adoption_delays(steering: float) -> tuple[np.ndarray, float, int]:
+    cfg = make_config(one_region_dict(
+        time={"horizon_months": 400},
+        regions={"units_per_region": N_DRAWS},
+        adoption={"steering": steering},
+        centre={"new_defects_mean": 0.0},
+        strategies={"big_bang": {"pinned_releases": {"DRG": ["2020-01"]}}}))
+    res, _ = run_one(cfg, record_events=True)
+    assert event_times(res, "release") == [12.0]        # 2020-01 is 12 months after 2019-01
+    adopt = {r[3]: r[0] for r in rows(res, "adopt")}
+    assert sorted(adopt) == list(range(N_DRAWS))
+    assert {r[6] for r in rows(res, "adopt")} == {2}
+    return np.array([adopt[u] - 12.0 for u in range(N_DRAWS)]), cfg.adoption.mean_delay, cfg.seed
+
+
+def test_adoption_delay_is_exponential_with_mean_set_by_steering():
+    """Pinned release at month 12, 400 paying hospitals (seed 11): adoption delays ~ Exp with mean
+    L_min + (1 - steering)(L_max - L_min) (mean within 4 SE, sd = mean; KS alpha 0.01) for
+    steering 0.7, 0 and 1; and, the draws being common random numbers, the delays of two
+    steerings are proportional to their means exactly (1e-9)."""
+    lo, hi = 1.0, 12.0   # config defaults
+    base = None
+    for steering in (0.7, 0.0, 1.0):
+        delays, mean, seed = _adoption_delays(steering)
+        assert mean == pytest.approx(lo + (1.0 - steering) * (hi - lo), abs=1e-12)
+        assert_mean(delays, mean, mean, f"adoption delay, steering {steering}", seed)
+        assert_ks(delays, stats.expon(scale=mean).cdf, f"adoption delay, steering {steering}",
+                  seed)
+        if base is None:
+            base = delays / mean
+        else:
+            np.testing.assert_allclose(delays / mean, base, rtol=REL)
+
+
+# ------------------------------------------------------------------------------ reporting
+def test_report_arrives_one_exponential_delay_after_the_detection():
+    """400 plain defects in one region, report_prob 1, local_patch_prob 1 (so each defect is
+    detected exactly once): report - detection = L_report x its pre-drawn Exp(1) delay exactly
+    (1e-9), and ~ Exp(mean L_report) (seed 11; mean within 4 SE, sd = mean; KS alpha 0.01)."""
+    delay_mean = 2.0
+    cfg = make_config(one_region_dict(
+        defects={"fixed_count": N_DRAWS, "detectability_median": 1.0},
+        learning={"report_prob": 1.0, "local_patch_prob": 1.0, "report_delay_mean": delay_mean},
+        centre={"new_defects_mean": 0.0}))
+    res, sim = run_one(cfg, record_events=True)
+    detect = rows(res, "detect")
+    assert sorted(r[5] for r in detect) == list(range(N_DRAWS)), "one detection per defect"
+    t_detect = {r[5]: r[0] for r in detect}
+    t_report = {r[5]: r[0] for r in rows(res, "report")}
+    assert sorted(t_report) == list(range(N_DRAWS)), "one report per defect"
+    ts = sim.tracks[0]
+    luck = np.array([sim.world.luck(0, ts.keys[d])[0, 0, 2] for d in range(N_DRAWS)])
+    lag = np.array([t_report[d] - t_detect[d] for d in range(N_DRAWS)])
+    np.testing.assert_allclose(lag, delay_mean * luck, rtol=REL)
+    np.testing.assert_allclose([ts.known_at[d] for d in range(N_DRAWS)],
+                               [t_report[d] for d in range(N_DRAWS)], rtol=0, atol=0)
+    assert_mean(lag, delay_mean, delay_mean, "report delay", cfg.seed)
+    assert_ks(lag, stats.expon(scale=delay_mean).cdf, "report delay", cfg.seed)
+
+
+def test_report_is_the_earliest_arrival_over_detections():
+    """report_prob 1, no patching, a defect detected many times: it becomes known at the earliest
+    of (detection time + L x its delay) over its detections before then (exact, 1e-9)."""
+    cfg = make_config(one_region_dict(
+        seed=3, defects={"fixed_count": 20, "detectability_median": 3.0},
+        learning={"report_prob": 1.0, "report_delay_mean": 4.0},
+        centre={"new_defects_mean": 0.0}))
+    res, sim = run_one(cfg, record_events=True)
+    ts = sim.tracks[0]
+    several = 0
+    for d in range(ts.n):
+        dets = [r[0] for r in rows(res, "detect") if r[5] == d]
+        (report,) = [r[0] for r in rows(res, "report") if r[5] == d]
+        before = [t for t in dets if t <= report]
+        several += len(before) > 1
+        luck = sim.world.luck(0, ts.keys[d])[0]
+        arrivals = [t + 4.0 * luck[k, 2] for k, t in enumerate(before)]
+        assert report == pytest.approx(min(arrivals), rel=REL)
+    assert several > 0, "the case should have defects detected more than once before known"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_reports_no_releases_when_report_prob_is_zero(seed):
+    """report_prob 0 and no suspension: defects are detected but never known, so the centre never
+    releases (on-demand releases start only from known defects or suspensions)."""
+    cfg = make_config(one_region_dict(
+        seed=seed, regions={"units_per_region": 5},
+        defects={"fixed_count": 5, "detectability_median": 0.5}))
+    res, sim = run_one(cfg, record_events=True)
+    assert len(event_times(res, "detect")) > 0
+    assert event_times(res, "report") == [] and event_times(res, "release") == []
+    assert res.summary["releases"] == 0.0 and res.summary["defects_fixed"] == 0.0
+    assert all(t == math.inf for t in sim.tracks[0].known_at)
+    assert (res.version == 1).all()
+
+
+# ------------------------------------------------------------------------------ recalibration
+def _recal_config(**extra):
+    base = one_region_dict(
+        time={"horizon_months": 120},
+        defects={"detectability_median": 2.0},
+        learning={"report_prob": 1.0, "report_delay_mean": 0.5},
+        centre={"new_defects_mean": 0.0, "min_release_spacing": 6.0})
+    return make_config(merge(base, extra))
+
+
+def _work(sim, release: int) -> float:
+    c = sim.config.centre
+    u, _ = sim.world.release_luck(0, release)
+    return c.recalibration_mean_months / c.capacity \
+        * stats.gamma.ppf(u, a=c.recalibration_shape) / c.recalibration_shape
+
+
+@pytest.mark.parametrize("spacing", [6.0, 0.0, 30.0])
+def test_release_follows_report_after_work_and_spacing_and_fixes_with_prob_one(spacing):
+    """One defect, known at t_k; fix_prob 1: the release comes at max(t_k + work, 0 + spacing)
+    with work = T_recal / K x its gamma draw (exact, 1e-9); it fixes the defect (fixed in version
+    2, summary defects_fixed 1), nothing else follows, and harm stops growing at adoption."""
+    cfg = _recal_config(centre={"fix_prob": 1.0, "min_release_spacing": spacing})
+    res, sim = run_one(cfg, record_events=True)
+    (t_known,) = event_times(res, "report")
+    (t_release,) = event_times(res, "release")
+    assert t_release == pytest.approx(max(t_known + _work(sim, 1), spacing), rel=REL)
+    ts = sim.tracks[0]
+    assert ts.fixed[0] == 2 and ts.n == 1
+    assert res.summary["defects_fixed"] == 1.0 and res.summary["defects_remaining"] == 0.0
+    assert res.summary["releases"] == 1.0
+    t = grid(cfg)
+    assert (res.version[t < t_release, 0] == 1).all()
+    assert (res.version[t >= t_release, 0] == 2).all()
+    (t_adopt,) = event_times(res, "adopt", 0)
+    after = t > t_adopt
+    assert after.any()
+    np.testing.assert_allclose(res.harm[after, 0], res.harm[after, 0][0], rtol=REL)
+
+
+def test_without_fixes_releases_keep_coming_at_least_the_spacing_apart():
+    """fix_prob 0: the known defect is never fixed (defects_fixed 0), the centre keeps working,
+    and release i+1 comes at release_i + max(work_{i+1}, spacing) exactly (1e-9), never sooner
+    than the spacing; with new_defects_mean 0 no defect is ever added."""
+    spacing = 6.0
+    cfg = _recal_config(centre={"fix_prob": 0.0, "min_release_spacing": spacing})
+    res, sim = run_one(cfg, record_events=True)
+    (t_known,) = event_times(res, "report")
+    releases = event_times(res, "release")
+    assert len(releases) >= 5
+    assert releases[0] == pytest.approx(max(t_known + _work(sim, 1), spacing), rel=REL)
+    for i in range(1, len(releases)):
+        gap = releases[i] - releases[i - 1]
+        assert gap >= spacing - 1e-9
+        assert gap == pytest.approx(max(_work(sim, i + 1), spacing), rel=REL)
+    assert res.summary["defects_fixed"] == 0.0 and res.summary["releases"] == len(releases)
+    assert sim.tracks[0].n == 1 and sim.tracks[0].fixed[0] == 2**31 - 1
+    assert np.all(np.diff(res.harm[:, 0]) > 0.0), "an unfixed plain defect keeps harming"
+
+
+def test_new_defects_per_release_follow_their_poisson_draw():
+    """new_defects_mean 2, fix_prob 0 (releases keep coming): release j adds exactly
+    Poisson-ppf(u_j, 2) defects, each introduced in the version it makes (exact)."""
+    cfg = _recal_config(centre={"fix_prob": 0.0, "new_defects_mean": 2.0})
+    res, sim = run_one(cfg, record_events=True)
+    ts = sim.tracks[0]
+    n_releases = len(event_times(res, "release"))
+    expected = [int(stats.poisson.ppf(sim.world.release_luck(0, j)[1], 2.0))
+                for j in range(1, n_releases + 1)]
+    assert sum(expected) > 0, "the case should add some defects"
+    introduced = ts.introduced
+    assert introduced.count(1) == 1
+    for j, count in enumerate(expected, start=1):
+        assert introduced.count(j + 1) == count
+    assert ts.n == 1 + sum(expected)
+
+
+# ------------------------------------------------------------------------------ local patch
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_local_patch_stops_harm_in_the_detecting_region(seed):
+    """local_patch_prob 1, report_prob 0, plain defect (tau 0), s = 0.25, paying from t_pay:
+    harm(t) = s (min(t, t_detect) - t_pay) at every grid time (1e-9); nothing is ever known."""
+    cfg = make_config(one_region_dict(
+        seed=seed, defects={"detectability_median": 0.1},
+        learning={"local_patch_prob": 1.0}))
+    res, sim = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    (t_detect,) = event_times(res, "detect", 0)
+    assert event_times(res, "patch", 0) == [t_detect]
+    t = grid(cfg)
+    assert (t > t_detect).sum() >= 2, "the detection should leave later grid points to compare"
+    s = cfg.defects.severity_median
+    expected = s * np.maximum(0.0, np.minimum(t, t_detect) - t_pay)
+    np.testing.assert_allclose(res.harm[:, 0], expected, rtol=REL, atol=1e-12)
+    assert res.summary["harm_total"] == pytest.approx(s * (t_detect - t_pay), rel=REL)
+    assert event_times(res, "report") == [] and res.summary["releases"] == 0.0
+    assert res.defects_active[t > t_detect, 0].max() == 0
+    assert res.defects_active[(t > t_pay) & (t < t_detect), 0].min() == 1
+
+
+# ------------------------------------------------------------------------------ learning
+@pytest.mark.parametrize("seed", [11, 21])
+def test_learning_then_entrenchment_follow_their_closed_form(seed):
+    """One gaming defect (tau_learn 9, tau_unlearn 12, s 0.25) in one region paying from t0,
+    fixed by a release adopted at ta: cumulative harm is s((t-t0) - tau_l(1 - exp(-(t-t0)/tau_l)))
+    up to ta and harm(ta) + s e_a tau_u (1 - exp(-(t-ta)/tau_u)) after it, with
+    e_a = 1 - exp(-(ta-t0)/tau_l), at every grid time (relative 1e-9)."""
+    cfg = make_config(one_region_dict(
+        seed=seed, time={"horizon_months": 96},
+        defects={"detectability_median": 1.0, "kinds": GAMING_ONLY},
+        learning={"report_prob": 1.0},
+        centre={"fix_prob": 1.0, "new_defects_mean": 0.0}))
+    res, sim = run_one(cfg, record_events=True)
+    assert sim.tracks[0].tau_learn[0] == 9.0 and sim.tracks[0].tau_unlearn[0] == 12.0
+    (t0,) = event_times(res, "pay", 0)
+    (ta,) = event_times(res, "adopt", 0)
+    assert sim.tracks[0].fixed[0] == 2
+    s, tl, tu = cfg.defects.severity_median, 9.0, 12.0
+
+    def learning(t):
+        x = np.maximum(0.0, t - t0)
+        return s * (x - tl * -np.expm1(-x / tl))
+
+    t = grid(cfg)
+    assert (t < ta).sum() >= 3 and (t > ta).sum() >= 3
+    e_a = -math.expm1(-(ta - t0) / tl)
+    harm_a = learning(ta)
+    expected = np.where(t <= ta, learning(t),
+                        harm_a + s * e_a * tu * -np.expm1(-np.maximum(0.0, t - ta) / tu))
+    np.testing.assert_allclose(res.harm[:, 0], expected, rtol=REL)
+    # entrenchment: harm keeps growing after the fix, towards harm(ta) + s e_a tau_u
+    assert res.harm[-1, 0] > harm_a
+    assert res.summary["harm_total"] == pytest.approx(
+        harm_a + s * e_a * tu * -math.expm1(-(cfg.time.horizon_months - ta) / tu), rel=REL)
+
+
+# ------------------------------------------------------------------------------ suspension
+def _suspension_config(severity: float, **extra):
+    base = one_region_dict(
+        time={"horizon_months": 120},
+        defects={"severity_median": severity, "detectability_median": 0.01},
+        suspension={"enabled": True, "sustain_months": 6.0},
+        centre={"new_defects_mean": 0.0})
+    return make_config(merge(base, extra))
+
+
+def test_suspension_after_sustained_excess_then_release_and_resume():
+    """s = 2 > b = 1, report_prob 0: suspended exactly 6 months after paying (1e-9); the
+    suspension makes the centre release (at max(t_s + work, spacing)), the region resumes when it
+    adopts that release, and, the defect still unfixed, is suspended again 6 months later. No
+    benefit nor harm accrues while suspended."""
+    cfg = _suspension_config(2.0)
+    res, sim = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    suspends = event_times(res, "suspend", 0)
+    resumes = event_times(res, "resume", 0)
+    releases = event_times(res, "release")
+    adopts = event_times(res, "adopt", 0)
+    assert suspends[0] == pytest.approx(t_pay + 6.0, abs=1e-9)
+    assert releases[0] == pytest.approx(
+        max(suspends[0] + _work(sim, 1), cfg.centre.min_release_spacing), rel=REL)
+    assert resumes[0] == adopts[0] and resumes[0] > releases[0]
+    assert suspends[1] == pytest.approx(resumes[0] + 6.0, abs=1e-9)
+    assert res.summary["suspensions"] == len(suspends) >= 2
+    assert event_times(res, "report") == []
+    t = grid(cfg)
+    off = (t > suspends[0]) & (t < resumes[0])
+    assert off.sum() >= 2
+    assert np.ptp(res.benefit[off, 0]) == 0.0 and np.ptp(res.harm[off, 0]) == 0.0
+    assert res.benefit[off, 0][0] == pytest.approx(suspends[0] - t_pay, rel=REL)
+    assert (res.stage[off, 0] == STAGES.index("suspended")).all()
+    assert (res.coverage[off, 0] == 0.0).all()
+
+
+@pytest.mark.parametrize(("severity", "tolerance", "suspended"), [
+    (0.5, 0.0, False),
+    (1.0, 0.0, False),    # equal rates: harm does not exceed benefit
+    (1.4, 0.5, False),    # within the tolerance
+    (1.6, 0.5, True),
+])
+def test_suspension_needs_harm_above_benefit_times_one_plus_tolerance(severity, tolerance,
+                                                                      suspended):
+    cfg = _suspension_config(severity, suspension={"tolerance": tolerance})
+    res, _ = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    got = event_times(res, "suspend", 0)
+    assert bool(got) == suspended
+    assert res.summary["suspensions"] == len(got)
+    if suspended:
+        assert got[0] == pytest.approx(t_pay + 6.0, abs=1e-9)
+
+
+def test_suspension_of_a_learning_defect_waits_until_harm_exceeds_benefit():
+    """Gaming defect with s = 2, tau_learn 9: the harm rate 2(1 - exp(-(t-t0)/9)) crosses the
+    benefit rate 1 at t0 + 9 ln 2, so the suspension comes at t0 + 9 ln 2 + 6 (1e-9)."""
+    cfg = _suspension_config(2.0, defects={"kinds": GAMING_ONLY})
+    res, _ = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    assert event_times(res, "suspend", 0)[0] == pytest.approx(t_pay + 9.0 * math.log(2) + 6.0,
+                                                              abs=1e-9)
+
+
+def test_suspension_lengthens_later_preparation_in_its_province():
+    """Hebei (11 regions), phased with 2 pilots and a severe plain defect (s 2): the pilots are
+    suspended, and every later region's preparation is T (1 + c x suspensions in Hebei so far) /
+    k^g x its gamma draw, exactly (1e-9), with c = 0.5."""
+    c = 0.5
+    cfg = make_config(merge(one_region_dict(
+        time={"horizon_months": 120},
+        regions={"provinces": ["Hebei"], "capacity_low": 0.35, "capacity_high": 1.0,
+                 "capacity_noise": 0.15},
+        preparation={"mean_months": 6.0},
+        defects={"severity_median": 2.0},
+        suspension={"enabled": True, "credibility_cost": c},
+        centre={"new_defects_mean": 0.0}), {
+        "strategies": {"phased": {"pilots": [{"track": "DRG", "count": 2,
+                                              "max_per_province": 2}]}},
+        "analysis": {"baseline": "phased"}}))
+    res, sim = run_one(cfg, "phased", record_events=True)
+    suspend_times = np.array(event_times(res, "suspend"))
+    start = {r[3]: r[0] for r in rows(res, "start")}
+    ready = {r[3]: r[0] for r in rows(res, "ready")}
+    pilots = [u for u in range(sim.n) if sim.is_pilot[u]]
+    assert len(pilots) == 2 and len(start) == sim.n == 11
+    counts = []
+    for u in range(sim.n):
+        n_before = int((suspend_times < start[u]).sum())
+        counts.append(n_before)
+        expected = 6.0 * (1.0 + c * n_before) / sim.capacity[u] \
+            * float(sim.world.prep_factor[u])
+        assert ready[u] - start[u] == pytest.approx(expected, rel=REL), f"unit {u}"
+    assert all(counts[u] == 0 for u in pilots)
+    assert max(counts) >= 2, "later waves should start after suspensions"
+    assert sim.credibility[0] == pytest.approx(1.0 + c * len(suspend_times), rel=REL)
+
+
+# ------------------------------------------------------------------------------ evaluation
+def test_evaluation_multiplies_detection_in_the_evaluated_provinces():
+    """small_dict phased (seed 7): probed every 0.25 months, every active unit's detection
+    multiplier is capacity x state factor x (f_eval = 3 while its province is in evaluation,
+    else 1), to 1e-12; inactive units have 0. The evaluation lasts exactly evaluation_months."""
+    cfg = make_config(small_dict())
+    from rollout.data import load_provinces
+    from rollout.model.world import build_world
+
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, 0)
+    sim = Simulation(cfg, world, cfg.strategies["phased"], record_events=True)
+    f_eval = cfg.learning.evaluation_detection_factor
+    seen = {"eval": 0, "other": 0}
+    bad: list[tuple] = []
+
+    def probe(sim):
+        while True:
+            for u in range(sim.n):
+                st = sim.state[u]
+                p = sim.unit_prov[u]
+                if st >= SHADOW:
+                    stage = f_eval if sim.phase[p] == EVALUATION else 1.0
+                    expected = sim.capacity[u] * sim.state_factor[st] * stage
+                    key = "eval" if sim.phase[p] == EVALUATION else "other"
+                    seen[key] += st == PAYING
+                else:
+                    expected = 0.0
+                if abs(sim.mult[u] - expected) > 1e-12 * max(1.0, expected):
+                    bad.append((sim.env.now, u, sim.mult[u], expected))
+            yield sim.env.timeout(0.25)
+
+    def controller(sim):
+        sim.env.process(probe(sim))
+        yield from run_strategy(sim)
+
+    res = sim.run(controller)
+    assert not bad, bad[:5]
+    assert seen["eval"] > 0 and seen["other"] > 0
+    phase = rows(res, "phase")
+    starts = [r[0] for r in phase if r[6] == EVALUATION]
+    ends = [r[0] for r in phase if r[6] in (RECALIBRATION, SCALE_UP) and r[0] > starts[0]]
+    assert starts and min(ends) - starts[0] == pytest.approx(cfg.strategies["phased"]
+                                                             .evaluation_months, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------ stages
+def _order_ok(codes) -> bool:
+    """Stage codes, suspended removed, never go back (waiting < pilot < ... < complete)."""
+    kept = [c for c in codes if c != STAGES.index("suspended")]
+    return all(a <= b for a, b in zip(kept, kept[1:], strict=False))
+
+
+@pytest.mark.parametrize("replicate", [0, 1])
+def test_phased_province_stages_run_in_order(replicate):
+    """small_dict phased, 150 months: pilot provinces' phases are set pilot -> evaluation ->
+    recalibration -> scale_up (event log), the others' only scale_up; on the grid no province's
+    stage goes back except to suspended and back; a province is complete exactly when all its
+    regions pay; codes are those of STAGES."""
+    cfg = make_config(small_dict(time={"horizon_months": 150}))
+    res, sim = run_one(cfg, "phased", replicate=replicate, record_events=True)
+    assert STAGES == ("waiting", "pilot", "evaluation", "recalibration", "scale_up", "complete",
+                      "suspended")
+    assert res.stage.min() >= 0 and res.stage.max() < len(STAGES)
+    pilot_provs = {sim.unit_prov[u] for u in range(sim.n) if sim.is_pilot[u]}
+    assert 0 < len(pilot_provs) < sim.n_prov
+    phases = rows(res, "phase")
+    for p in range(sim.n_prov):
+        mine = [r for r in phases if r[2] == p]
+        times = [r[0] for r in mine]
+        assert times == sorted(times)
+        if p in pilot_provs:
+            assert [r[6] for r in mine] == [PILOT, EVALUATION, RECALIBRATION, SCALE_UP]
+            assert times[2] - times[1] == pytest.approx(
+                cfg.strategies["phased"].evaluation_months, abs=1e-9)
+        else:
+            assert [r[6] for r in mine] == [SCALE_UP]
+            assert res.stage[0, p] == STAGES.index("waiting")
+        codes = res.stage[:, p].tolist()
+        assert _order_ok(codes), (p, codes)
+        assert codes[-1] >= SCALE_UP
+    complete = res.stage == STAGES.index("complete")
+    assert complete.any()
+    np.testing.assert_array_equal(complete, (res.coverage >= 1.0 - 1e-12)
+                                  & (res.stage >= SCALE_UP) & (res.stage != SUSPENDED_STAGE))
+
+
+def test_big_bang_is_scale_up_from_the_first_grid_point():
+    cfg = make_config(small_dict())
+    res, _ = run_one(cfg, "big_bang")
+    assert (res.stage[0] == SCALE_UP).all()      # nobody is ready after one month
+    assert (res.stage >= SCALE_UP).all()
+    assert all(_order_ok(res.stage[:, p].tolist()) for p in range(res.stage.shape[1]))
+    complete = res.stage == STAGES.index("complete")
+    np.testing.assert_array_equal(complete, (res.coverage >= 1.0 - 1e-12)
+                                  & (res.stage != SUSPENDED_STAGE))
+
+
+# ------------------------------------------------------------------------------ historical
+def test_historical_preset_reproduces_its_calendar():
+    """31 provinces, DRG + DIP, horizon 96: DRG versions step at 17, 28, 66 (2020-06, 2021-05,
+    2024-07), DIP at 22, 66; DRG pilots start at 0 and shadow from 26 (2021-03) on; DIP pilots
+    start at 22 (2020-11); the other regions start exactly at 36, 48, 60 (2022/23/24-01)."""
+    cfg = make_config({"replicates": 1, "tracks": ["DRG", "DIP"],
+                       "time": {"horizon_months": 96},
+                       "strategies": {"historical": {}}, "analysis": {"baseline": "historical"}})
+    res, sim = run_one(cfg, "historical", record_events=True)
+    t = grid(cfg)
+    for track, steps in ((0, [17.0, 28.0, 66.0]), (1, [22.0, 66.0])):
+        v = res.version[:, track]
+        assert v[0] == 1
+        assert t[1:][np.diff(v) != 0].tolist() == steps
+        assert np.all(np.diff(v) >= 0) and v[-1] == 1 + len(steps)
+    drg, dip = sim.config.tracks.index("DRG"), sim.config.tracks.index("DIP")
+    assert sorted(event_times(res, "release")) == [17.0, 22.0, 28.0, 66.0, 66.0]
+    start = {r[3]: (r[0], r[4]) for r in rows(res, "start")}
+    drg_pilots = [u for u in range(sim.n) if sim.is_pilot[u] and sim.track[u] == drg]
+    dip_pilots = [u for u in range(sim.n) if sim.is_pilot[u] and sim.track[u] == dip]
+    assert len(drg_pilots) == 30 and len(dip_pilots) == 71
+    assert {start[u][0] for u in drg_pilots} == {0.0}
+    assert {start[u][0] for u in dip_pilots} == {22.0}
+    shadow = {r[3]: r[0] for r in rows(res, "shadow")}
+    assert all(shadow[u] >= 26.0 for u in drg_pilots if u in shadow)
+    assert sum(u in shadow for u in drg_pilots) >= 25
+    others = [u for u in range(sim.n) if not sim.is_pilot[u]]
+    assert len(others) == sim.n - 101 and all(u in start for u in others)
+    assert {start[u][0] for u in others} == {36.0, 48.0, 60.0}
