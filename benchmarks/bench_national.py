@@ -6,6 +6,7 @@ too (machines are shared and noisy: compare ratios, not seconds). Also the time 
 of all strategies, world building included, which is the issue's goal (< 0.25 s).
 
     python benchmarks/bench_national.py [--replicates 20] [--config configs/national.toml]
+                                        [--units-per-region 10]
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "national.toml"))
     parser.add_argument("--replicates", type=int, default=20)
+    parser.add_argument("--units-per-region", type=int, default=None,
+                        help="hospital micro level: split each region into this many units")
     args = parser.parse_args()
-    cfg = load_config(args.config)
+    overrides = {}
+    if args.units_per_region:
+        overrides["regions.units_per_region"] = args.units_per_region
+    cfg = load_config(args.config, overrides)
     provinces = load_provinces(cfg, args.config)
     raw_before = raw_simpy_us_per_event()
 

@@ -1,8 +1,10 @@
-"""The ``rollout`` command line, run for real as a subprocess.
+"""The ``rollout`` command line, run for real as subprocesses.
 
-One small run (the ``base`` fixture, shared by the module) is compared with runs that differ in one
-option only: worker count, seed, format, replicates. Bad input must end as one line on stderr,
-exit status 2, and nothing written.
+One small run (``base``) is compared with runs that differ in one option only: worker count, seed,
+format, replicates. Bad input must end as one line on stderr, exit status 2, and nothing written.
+
+Each CLI start costs ~1.5 s of imports, so independent runs are started together (``Batch``) by
+module-scoped fixtures and the tests read their results; every run has its own temporary folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +38,37 @@ SUMMARY = ("t_full", "t_stable", "harm_total", "benefit_total", "net_benefit", "
            "defects_detected", "defects_fixed", "defects_remaining", "releases")
 
 
+def _command(args: tuple[object, ...]) -> list[str]:
+    return [sys.executable, "-m", "rollout.cli", *map(str, args)]
+
+
 def rollout(*args: object, cwd: Path) -> subprocess.CompletedProcess:
     """Run the real CLI in a fresh interpreter (cwd in a temporary folder: nothing leaks)."""
-    return subprocess.run([sys.executable, "-m", "rollout.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(_command(args), cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+class Batch:
+    """Independent CLI runs started at once and collected together."""
+
+    def __init__(self) -> None:
+        self._procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, key: str, *args: object, cwd: Path) -> None:
+        self._procs[key] = subprocess.Popen(_command(args), cwd=cwd, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+
+    def results(self) -> dict[str, subprocess.CompletedProcess]:
+        out = {}
+        try:
+            for key, proc in self._procs.items():
+                stdout, stderr = proc.communicate(timeout=180)
+                out[key] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        finally:
+            for proc in self._procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return out
 
 
 def write_config(path: Path, data: dict) -> Path:
@@ -63,41 +93,63 @@ def load(path: Path) -> xr.Dataset:
     return loaded
 
 
+# ------------------------------------------------------------------------------ the runs
 @dataclass
-class BaseRun:
-    config: Path
-    out: Path
-    proc: subprocess.CompletedProcess
-    cube: xr.Dataset      # loaded, without 'created'
-    raw_attrs: dict       # all attributes, 'created' included
+class Runs:
+    config: Path                                   # small config, REPLICATES replicates, seed 7
+    out: dict[str, Path]                           # run key -> output path
+    proc: dict[str, subprocess.CompletedProcess]
+
+    def cube(self, key: str) -> xr.Dataset:
+        assert self.proc[key].returncode == 0, self.proc[key].stderr
+        return load(self.out[key])
+
+
+OTHER_SEED = small_dict()["seed"] + 1
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> BaseRun:
-    """``rollout run CFG --out base.zarr -q -w 1`` on the small config."""
-    folder = tmp_path_factory.mktemp("base")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The base run and its variants: -w 2, --seed, --format netcdf (same config file)."""
+    folder = tmp_path_factory.mktemp("runs")
     config = write_config(folder / "small.toml", small_dict(replicates=REPLICATES))
-    out = folder / "base.zarr"
-    proc = rollout("run", config, "--out", out, "-q", "-w", "1", cwd=folder)
-    assert proc.returncode == 0, proc.stderr
-    with open_cube(out) as ds:
-        attrs = dict(ds.attrs)
-    return BaseRun(config, out, proc, load(out), attrs)
+    variants = {
+        "base": ("base.zarr", ["-w", "1"]),
+        "two_workers": ("two.zarr", ["-w", "2"]),
+        "seed": ("seed.zarr", ["-w", "1", "--seed", OTHER_SEED]),
+        "netcdf": ("cube.nc", ["-w", "1", "--format", "netcdf"]),
+    }
+    batch = Batch()
+    out = {}
+    for key, (name, options) in variants.items():
+        cwd = folder / key
+        cwd.mkdir()
+        out[key] = cwd / name
+        batch.start(key, "run", config, "--out", out[key], "-q", *options, cwd=cwd)
+    return Runs(config, out, batch.results())
+
+
+@pytest.fixture(scope="module")
+def base(runs: Runs) -> xr.Dataset:
+    return runs.cube("base")
 
 
 # ------------------------------------------------------------------------------ end to end
-def test_run_prints_headline_and_writes_zarr(base: BaseRun) -> None:
-    assert "Traceback" not in base.proc.stderr + base.proc.stdout
-    assert base.out.is_dir()
-    assert (base.out / ".zmetadata").is_file()      # a consolidated Zarr store
+def test_run_prints_headline_and_writes_zarr(runs: Runs) -> None:
+    proc, out = runs.proc["base"], runs.out["base"]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_dir()
+    assert (out / ".zmetadata").is_file()      # a consolidated Zarr store
     for name in STRATEGIES:
-        assert name in base.proc.stdout
-    assert "t_full" in base.proc.stdout
-    assert str(base.out) in base.proc.stdout
+        assert name in proc.stdout
+    assert "t_full" in proc.stdout
+    assert str(out) in proc.stdout
+    assert sorted(os.listdir(out.parent)) == [out.name]   # nothing else in its folder
 
 
-def test_cube_dimensions_and_variables(base: BaseRun) -> None:
-    ds = base.cube
+def test_cube_dimensions_and_variables(base: xr.Dataset) -> None:
+    ds = base
     assert dict(ds.sizes) == {"strategy": len(STRATEGIES), "replicate": REPLICATES, "time": 60,
                               "province": 4, "track": 2}
     assert [str(s) for s in ds["strategy"].values] == STRATEGIES
@@ -122,13 +174,15 @@ def test_cube_dimensions_and_variables(base: BaseRun) -> None:
     np.testing.assert_array_equal(np.asarray(stage["flag_values"]), np.arange(len(meanings)))
 
 
-def test_cube_provenance(base: BaseRun) -> None:
-    attrs = base.raw_attrs
+def test_cube_provenance(runs: Runs) -> None:
+    assert runs.proc["base"].returncode == 0, runs.proc["base"].stderr
+    with open_cube(runs.out["base"]) as ds:
+        attrs = dict(ds.attrs)
     config = json.loads(attrs["config"])
     assert hashlib.sha256(attrs["config"].encode("utf-8")).hexdigest() == attrs["config_sha256"]
     assert attrs["seed"] == str(small_dict()["seed"]) == str(config["seed"])
     assert config["replicates"] == REPLICATES
-    assert list(config["strategies"]) and set(config["strategies"]) == set(STRATEGIES)
+    assert set(config["strategies"]) == set(STRATEGIES)
     versions = json.loads(attrs["versions"])
     for package in ("numpy", "simpy", "xarray", "rollout"):
         assert versions.get(package), package
@@ -136,174 +190,203 @@ def test_cube_provenance(base: BaseRun) -> None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert dt.timedelta(0) <= now - created < dt.timedelta(hours=1)
     assert attrs["complete"] == "true"
-    assert attrs["config_sha256"][:12] in base.proc.stdout
+    assert attrs["config_sha256"][:12] in runs.proc["base"].stdout
 
 
-def test_cube_values_are_sane(base: BaseRun) -> None:
-    ds = base.cube
+def test_cube_values_are_sane(base: xr.Dataset) -> None:
     for name in ("coverage", "national_coverage"):
-        values = ds[name].values
+        values = base[name].values
         assert np.isfinite(values).all(), name
         assert values.min() >= 0.0 and values.max() <= 1.0, name
     for name in ("harm", "benefit"):
-        steps = ds[name].diff("time").values
+        steps = base[name].diff("time").values
         assert (steps >= -1e-12).all(), f"{name} decreases by {-steps.min()}"
-    assert set(np.unique(ds["stage"].values)) <= set(range(len(STAGES)))
+    assert set(np.unique(base["stage"].values)) <= set(range(len(STAGES)))
 
 
-def test_t_full_agrees_with_national_coverage(base: BaseRun) -> None:
-    ds = base.cube
-    threshold = json.loads(base.raw_attrs["config"])["outcomes"]["coverage_threshold"]
-    months = ds["month"].values
-    horizon = months[-1]
-    t_full = ds["t_full"].values
-    national = ds["national_coverage"].values          # (strategy, replicate, time)
-    checked_reached = checked_never = 0
-    for s in range(ds.sizes["strategy"]):
-        for r in range(ds.sizes["replicate"]):
+def test_t_full_agrees_with_national_coverage(base: xr.Dataset) -> None:
+    threshold = json.loads(base.attrs["config"])["outcomes"]["coverage_threshold"]
+    months = base["month"].values
+    t_full = base["t_full"].values
+    national = base["national_coverage"].values          # (strategy, replicate, time)
+    for s in range(base.sizes["strategy"]):
+        for r in range(base.sizes["replicate"]):
             t, cov = t_full[s, r], national[s, r]
             reached = np.flatnonzero(cov >= threshold)
             if np.isnan(t):
-                assert reached.size == 0, (s, r)
-                assert (cov < threshold).all()
-                checked_never += 1
+                assert (cov < threshold).all(), (s, r)
             else:
-                assert 0.0 <= t <= horizon, (s, r, t)
+                assert 0.0 <= t <= months[-1], (s, r, t)
             if reached.size:
                 assert np.isfinite(t), (s, r)
                 assert t <= months[reached[0]], (s, r, t, months[reached[0]])
-                checked_reached += 1
-    assert checked_reached + checked_never > 0
 
 
-def test_strategy_labels_match_their_designs(base: BaseRun) -> None:
+def test_strategy_labels_match_their_designs(base: xr.Dataset) -> None:
     """Big bang has no pilots; phased starts with pilots (stage code of 'pilot')."""
-    stage = base.cube["stage"]
     pilot = list(STAGES).index("pilot")
-    assert not (stage.sel(strategy="big_bang").values == pilot).any()
-    assert (stage.sel(strategy="phased").values == pilot).any()
+    assert not (base["stage"].sel(strategy="big_bang").values == pilot).any()
+    assert (base["stage"].sel(strategy="phased").values == pilot).any()
 
 
 # ------------------------------------------------------------------------------ determinism
-def test_two_workers_give_the_identical_cube(base: BaseRun, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "small.toml", small_dict(replicates=REPLICATES))
-    out = tmp_path / "two.zarr"
-    proc = rollout("run", config, "--out", out, "-q", "-w", "2", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "on 2 workers" in proc.stdout
-    xr.testing.assert_identical(load(out), base.cube)
+def test_two_workers_give_the_identical_cube(runs: Runs, base: xr.Dataset) -> None:
+    assert "on 2 workers" in runs.proc["two_workers"].stdout
+    xr.testing.assert_identical(runs.cube("two_workers"), base)
 
 
-def test_seed_option_changes_results(base: BaseRun, tmp_path: Path) -> None:
-    seed = small_dict()["seed"] + 1
-    out = tmp_path / "seed.zarr"
-    proc = rollout("run", base.config, "--out", out, "-q", "-w", "1", "--seed", seed,
-                   cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    other = load(out)
-    assert other.attrs["seed"] == str(seed)
-    assert json.loads(other.attrs["config"])["seed"] == seed
-    assert other.attrs["config_sha256"] != base.cube.attrs["config_sha256"]
-    assert other.sizes == base.cube.sizes
-    same_t_full = np.array_equal(other["t_full"].values, base.cube["t_full"].values,
-                                 equal_nan=True)
-    same_harm = np.array_equal(other["harm_total"].values, base.cube["harm_total"].values)
+def test_seed_option_changes_results(runs: Runs, base: xr.Dataset) -> None:
+    other = runs.cube("seed")
+    assert other.attrs["seed"] == str(OTHER_SEED)
+    assert json.loads(other.attrs["config"])["seed"] == OTHER_SEED
+    assert other.attrs["config_sha256"] != base.attrs["config_sha256"]
+    assert other.sizes == base.sizes
+    same_t_full = np.array_equal(other["t_full"].values, base["t_full"].values, equal_nan=True)
+    same_harm = np.array_equal(other["harm_total"].values, base["harm_total"].values)
     assert not (same_t_full and same_harm)
 
 
-def test_netcdf_has_the_same_values_as_zarr(base: BaseRun, tmp_path: Path) -> None:
-    out = tmp_path / "cube.nc"
-    proc = rollout("run", base.config, "--format", "netcdf", "--out", out, "-q", "-w", "1",
-                   cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+def test_netcdf_has_the_same_values_as_zarr(runs: Runs, base: xr.Dataset) -> None:
+    out = runs.out["netcdf"]
+    nc = runs.cube("netcdf")
     assert out.is_file()
     with out.open("rb") as fh:
         assert fh.read(8) == b"\x89HDF\r\n\x1a\n"    # NetCDF-4 is HDF5
-    xr.testing.assert_identical(load(out), base.cube)
+    xr.testing.assert_identical(nc, base)
 
 
 # ------------------------------------------------------------------------------ validate, info
-def test_validate_prints_toml_that_validates_to_the_same_hash(base: BaseRun,
+def test_validate_prints_toml_that_validates_to_the_same_hash(runs: Runs, base: xr.Dataset,
                                                               tmp_path: Path) -> None:
-    first = rollout("validate", base.config, cwd=tmp_path)
+    first = rollout("validate", runs.config, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     head = first.stdout.splitlines()[0]
     match = re.search(r"sha256 ([0-9a-f]{64})", head)
     assert match, head
     digest = match.group(1)
-    assert digest == base.cube.attrs["config_sha256"]   # the same config the cube recorded
-    resolved = tomllib.loads(first.stdout)              # the header is a TOML comment
-    assert resolved["defects"]["mean_count"] == 12.0     # a default filled in
+    assert digest == base.attrs["config_sha256"]     # the config the cube recorded
+    resolved = tomllib.loads(first.stdout)           # the header line is a TOML comment
+    assert resolved["defects"]["mean_count"] == 12.0  # a default filled in
     assert set(resolved["strategies"]) == set(STRATEGIES)
 
-    again = write_config(tmp_path / "resolved.toml", resolved)
+    again = tmp_path / "resolved.toml"
+    again.write_text(first.stdout, encoding="utf-8")
     second = rollout("validate", again, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert f"sha256 {digest}" in second.stdout.splitlines()[0]
     assert tomllib.loads(second.stdout) == resolved
 
 
-def test_info_describes_the_cube(base: BaseRun, tmp_path: Path) -> None:
-    proc = rollout("info", base.out, cwd=tmp_path)
+def test_info_describes_the_cube(runs: Runs, base: xr.Dataset, tmp_path: Path) -> None:
+    proc = rollout("info", runs.out["base"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    for dim, size in base.cube.sizes.items():
+    for dim, size in base.sizes.items():
         assert f"{dim}={size}" in text
-    assert "config" in text and base.cube.attrs["config_sha256"] in text
-    assert "seed" in text and base.cube.attrs["seed"] in text
+    assert "config" in text and base.attrs["config_sha256"] in text
+    assert "seed" in text and base.attrs["seed"] in text
     for name in STRATEGIES:
         assert name in text
 
 
 # ------------------------------------------------------------------------------ bad input
-def _config(tmp_path: Path, **extra: object) -> Path:
-    return write_config(tmp_path / "bad.toml", small_dict(replicates=3, **extra))
+@dataclass
+class BadCase:
+    """A command that must fail: what it must name, and the folder that must stay as it was."""
+
+    args: list[object]
+    expected: list[str]               # must appear in the one stderr line
+    fields: list[str]                 # must appear after the config path in that line
+    watched: Path                     # folder whose contents must not change
+    absent: Path | None = None        # must not exist afterwards
+    before: set[str] | None = None
+    config: Path | None = None
 
 
-def _missing(tmp_path: Path) -> tuple[Path, list[str]]:
-    return tmp_path / "absent.toml", []
+def _run_case(folder: Path, config: Path | None, fields: list[str], *options: object
+              ) -> BadCase:
+    watched = folder / "out"
+    watched.mkdir()
+    (watched / "keep.txt").write_text("not ours")
+    out = watched / "cube.zarr"
+    config = config or write_config(folder / "ok.toml", small_dict(replicates=3))
+    return BadCase(["run", config, "--out", out, "-w", "1", *options], [str(config)], fields,
+                   watched, absent=out, config=config)
 
 
-def _syntax(tmp_path: Path) -> tuple[Path, list[str]]:
-    path = tmp_path / "syntax.toml"
-    path.write_text('name = "x"\nseed = \n[time\n', encoding="utf-8")
-    return path, []
+def _config_error(*fields: str, **extra: object) -> Callable[[Path], BadCase]:
+    """A small config with ``extra`` merged in, whose error message must name ``fields``."""
+    def make(folder: Path) -> BadCase:
+        config = write_config(folder / "bad.toml", small_dict(replicates=3, **extra))
+        return _run_case(folder, config, list(fields))
+    return make
 
 
-def _unknown_top(tmp_path: Path) -> tuple[Path, list[str]]:
-    return _config(tmp_path, frobnicate=1), ["frobnicate"]
+def _missing_file(folder: Path) -> BadCase:
+    return _run_case(folder, folder / "absent.toml", [])
 
 
-def _unknown_nested(tmp_path: Path) -> tuple[Path, list[str]]:
-    return _config(tmp_path, defects={"foo": 1}), ["defects.foo"]
+def _toml_syntax(folder: Path) -> BadCase:
+    config = folder / "syntax.toml"
+    config.write_text('name = "x"\nseed = \n[time\n', encoding="utf-8")
+    return _run_case(folder, config, [])
 
 
-def _out_of_range(tmp_path: Path) -> tuple[Path, list[str]]:
-    return _config(tmp_path, defects={"mean_count": -1}), ["defects.mean_count"]
+def _existing_output(folder: Path) -> BadCase:
+    case = _run_case(folder, None, [])
+    out = case.absent
+    out.mkdir()
+    (out / "sentinel").write_text("still here")
+    case.absent, case.expected = None, [str(out)]
+    return case
 
 
-def _unknown_strategy(tmp_path: Path) -> tuple[Path, list[str]]:
-    return _config(tmp_path, strategies={"slowly": {}}), ["strategies.slowly"]
+def _zero_replicates(folder: Path) -> BadCase:
+    case = _run_case(folder, None, [], "--replicates", "0")
+    case.expected = ["--replicates"]
+    return case
 
 
-def _unknown_province(tmp_path: Path) -> tuple[Path, list[str]]:
-    return (_config(tmp_path, regions={"provinces": ["Beijing", "Atlantis"]}),
-            ["regions.provinces", "Atlantis"])
+def _info_not_a_cube(folder: Path) -> BadCase:
+    target = folder / "not_a_cube"
+    target.mkdir()
+    (target / "notes.txt").write_text("hello")
+    return BadCase(["info", target], [str(target)], [], folder)
 
 
-CONFIG_ERRORS = {
-    "missing_file": _missing,
-    "toml_syntax": _syntax,
-    "unknown_top_level_key": _unknown_top,
-    "unknown_nested_key": _unknown_nested,
-    "value_out_of_range": _out_of_range,
-    "unknown_strategy": _unknown_strategy,
-    "unknown_province": _unknown_province,
+BAD_CASES: dict[str, Callable[[Path], BadCase]] = {
+    "missing_config_file": _missing_file,
+    "toml_syntax_error": _toml_syntax,
+    "unknown_top_level_key": _config_error("frobnicate", frobnicate=1),
+    "unknown_nested_key": _config_error("defects.foo", defects={"foo": 1}),
+    "value_out_of_range": _config_error("defects.mean_count", defects={"mean_count": -1}),
+    "unknown_strategy": _config_error("strategies.slowly", strategies={"slowly": {}}),
+    "unknown_province": _config_error("regions.provinces", "Atlantis",
+                                      regions={"provinces": ["Beijing", "Atlantis"]}),
+    "output_exists": _existing_output,
+    "zero_replicates": _zero_replicates,
+    "info_not_a_cube": _info_not_a_cube,
 }
 
 
-def assert_user_error(proc: subprocess.CompletedProcess, *expected: str) -> str:
-    """Exit 2, one line on stderr, no traceback, nothing on stdout; returns the line."""
+@pytest.fixture(scope="module")
+def bad_runs(tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[str, tuple[BadCase, subprocess.CompletedProcess]]:
+    batch = Batch()
+    cases = {}
+    for key, make in BAD_CASES.items():
+        folder = tmp_path_factory.mktemp(key)
+        case = make(folder)
+        case.before = tree(case.watched)
+        cases[key] = case
+        batch.start(key, *case.args, cwd=folder)
+    results = batch.results()
+    return {key: (cases[key], results[key]) for key in cases}
+
+
+@pytest.mark.parametrize("key", list(BAD_CASES))
+def test_bad_input_is_one_line_and_writes_nothing(key: str, bad_runs: dict) -> None:
+    case, proc = bad_runs[key]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = proc.stderr.splitlines()
@@ -311,83 +394,42 @@ def assert_user_error(proc: subprocess.CompletedProcess, *expected: str) -> str:
     line = lines[0]
     assert line.strip() and line.startswith("rollout: error:"), line
     assert proc.stdout == ""
-    for item in expected:
+    for item in case.expected:
         assert item in line, (item, line)
-    return line
+    if case.fields:
+        # named in the message itself, not merely somewhere in the file's path
+        problem = line.split(str(case.config), 1)[1]
+        for field in case.fields:
+            assert field in problem, (field, line)
+    if case.absent is not None:
+        assert not case.absent.exists()
+    assert tree(case.watched) == case.before
 
 
-@pytest.mark.parametrize("case", list(CONFIG_ERRORS))
-def test_bad_config_is_one_line_and_writes_nothing(case: str, tmp_path: Path) -> None:
-    config, fields = CONFIG_ERRORS[case](tmp_path)
-    folder = tmp_path / "out"
-    folder.mkdir()
-    (folder / "keep.txt").write_text("not ours")
-    before = tree(folder)
-    out = folder / "cube.zarr"
-    proc = rollout("run", str(config), "--out", out, "-w", "1", cwd=tmp_path)
-    line = assert_user_error(proc, str(config))
-    # the field is named in the message itself, not just somewhere in the file path
-    problem = line.split(str(config), 1)[1]
-    for field in fields:
-        assert field in problem, (field, line)
-    assert not out.exists()
-    assert tree(folder) == before
-
-
-def test_existing_output_is_refused_and_left_alone(base: BaseRun, tmp_path: Path) -> None:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    out = folder / "cube.zarr"
-    shutil.copytree(base.out, out)
-    (out / "sentinel").write_text("still here")
-    before = tree(folder)
-    proc = rollout("run", base.config, "--out", out, "-w", "1", cwd=tmp_path)
-    assert_user_error(proc, str(out))
-    assert (out / "sentinel").read_text() == "still here"
-    assert tree(folder) == before
-    xr.testing.assert_identical(load(out), base.cube)
-
-
-def test_zero_replicates_is_refused(base: BaseRun, tmp_path: Path) -> None:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    out = folder / "cube.zarr"
-    proc = rollout("run", base.config, "--out", out, "--replicates", "0", "-w", "1",
-                   cwd=tmp_path)
-    assert_user_error(proc, "--replicates")
-    assert not out.exists()
-    assert tree(folder) == set()
-
-
-@pytest.mark.parametrize("what", ["plain_folder", "missing"])
-def test_info_on_something_that_is_not_a_cube(what: str, tmp_path: Path) -> None:
-    target = tmp_path / "not_a_cube"
-    if what == "plain_folder":
-        target.mkdir()
-        (target / "notes.txt").write_text("hello")
-    before = tree(tmp_path)
-    proc = rollout("info", target, cwd=tmp_path)
-    assert_user_error(proc, str(target))
-    assert tree(tmp_path) == before
+def test_existing_output_keeps_its_contents(bad_runs: dict) -> None:
+    case, proc = bad_runs["output_exists"]
+    assert proc.returncode == 2
+    assert (case.watched / "cube.zarr" / "sentinel").read_text() == "still here"
 
 
 # ------------------------------------------------------------------------------ overwrite
-def test_overwrite_replaces_an_existing_cube(base: BaseRun, tmp_path: Path) -> None:
+def test_overwrite_replaces_an_existing_cube(runs: Runs, base: xr.Dataset,
+                                             tmp_path: Path) -> None:
     """Also: --replicates changes the replicate dimension, and the replicates the two runs
-    share are the same worlds (streams are per replicate)."""
+    share are the same worlds (random streams are per replicate)."""
     folder = tmp_path / "out"
     folder.mkdir()
     out = folder / "cube.zarr"
-    shutil.copytree(base.out, out)
+    shutil.copytree(runs.out["base"], out)
     (out / "sentinel").write_text("old")
     more = REPLICATES + 2
-    proc = rollout("run", base.config, "--out", out, "--overwrite", "--replicates", more,
+    proc = rollout("run", runs.config, "--out", out, "--overwrite", "--replicates", more,
                    "-q", "-w", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not (out / "sentinel").exists()
-    assert sorted(os.listdir(folder)) == ["cube.zarr"]        # no partial or old copy beside it
+    assert sorted(os.listdir(folder)) == ["cube.zarr"]     # no partial or old copy beside it
     new = load(out)
     assert new.sizes["replicate"] == more
     assert new.attrs["replicates"] == str(more)
     assert json.loads(new.attrs["config"])["replicates"] == more
-    xr.testing.assert_equal(new.isel(replicate=slice(0, REPLICATES)), base.cube)
+    xr.testing.assert_equal(new.isel(replicate=slice(0, REPLICATES)), base)

@@ -1,0 +1,286 @@
+"""The result cube store, in process: round trips, chunking, atomic writes, opening, event log."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from conftest import make_config, small_dict
+
+from rollout.data import load_provinces
+from rollout.errors import RolloutError
+from rollout.model.simulation import EVENT_KINDS
+from rollout.runner import run_experiment
+from rollout.store import build_cube, open_cube, write_cube
+
+REPLICATES = 2
+EVENT_COLUMNS = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",
+                 "version")
+SUFFIX = {"zarr": ".zarr", "netcdf": ".nc"}
+WRITER = {"zarr": "to_zarr", "netcdf": "to_netcdf"}
+
+
+def _cube(**extra: object) -> xr.Dataset:
+    config = make_config(small_dict(replicates=REPLICATES, **extra))
+    provinces = load_provinces(config)
+    return build_cube(config, provinces, run_experiment(config, provinces))
+
+
+@pytest.fixture(scope="module")
+def cube() -> xr.Dataset:
+    return _cube()
+
+
+@pytest.fixture(scope="module")
+def event_cube() -> xr.Dataset:
+    return _cube(output={"event_log": True})
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def _read(path: Path) -> xr.Dataset:
+    with open_cube(path) as ds:
+        return ds.load()
+
+
+# ------------------------------------------------------------------------------ round trips
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_round_trip_is_exact(cube: xr.Dataset, fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / f"cube{SUFFIX[fmt]}"
+    assert write_cube(cube, path, fmt) == path
+    assert path.is_dir() if fmt == "zarr" else path.is_file()
+    loaded = _read(path)
+    xr.testing.assert_identical(loaded, cube)
+    for name in ("stage", "coverage", "releases", "t_full"):
+        assert loaded[name].dtype == cube[name].dtype, name
+
+
+@pytest.mark.parametrize("chunk_replicates", [1, 64])
+def test_zarr_chunks_along_replicate(cube: xr.Dataset, chunk_replicates: int,
+                                     tmp_path: Path) -> None:
+    path = tmp_path / "cube.zarr"
+    write_cube(cube, path, "zarr", chunk_replicates=chunk_replicates)
+    expected = min(chunk_replicates, REPLICATES)
+    group = zarr.open_group(str(path), mode="r")
+    with_replicate = [n for n, v in cube.data_vars.items() if "replicate" in v.dims]
+    assert len(with_replicate) >= 17
+    with xr.open_zarr(path) as reopened:
+        for name in with_replicate:
+            dims = cube[name].dims
+            chunks = group[name].chunks
+            want = tuple(expected if d == "replicate" else cube.sizes[d] for d in dims)
+            assert chunks == want, (name, chunks, want)
+            assert tuple(reopened[name].encoding["chunks"]) == want, name
+
+
+# ------------------------------------------------------------------------------ atomic writes
+def _failing_writer(monkeypatch: pytest.MonkeyPatch, fmt: str, error: BaseException
+                    ) -> list[Path]:
+    """Make the writer write its whole output, check it is there, then fail."""
+    original = getattr(xr.Dataset, WRITER[fmt])
+    written: list[Path] = []
+
+    def write_then_fail(self: xr.Dataset, target: object, *args: object, **kw: object) -> None:
+        original(self, target, *args, **kw)
+        assert Path(str(target)).exists()
+        written.append(Path(str(target)))
+        raise error
+
+    monkeypatch.setattr(xr.Dataset, WRITER[fmt], write_then_fail)
+    return written
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()],
+                         ids=["OSError", "KeyboardInterrupt"])
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_failed_write_leaves_nothing(cube: xr.Dataset, fmt: str, error: BaseException,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _folder(tmp_path)
+    path = folder / f"cube{SUFFIX[fmt]}"
+    written = _failing_writer(monkeypatch, fmt, error)
+    with pytest.raises(type(error)):
+        write_cube(cube, path, fmt)
+    assert len(written) == 1 and written[0].parent == folder   # it was written aside
+    assert not path.exists()
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()],
+                         ids=["OSError", "KeyboardInterrupt"])
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_failed_overwrite_keeps_the_old_cube(cube: xr.Dataset, fmt: str, error: BaseException,
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _folder(tmp_path)
+    path = folder / f"cube{SUFFIX[fmt]}"
+    write_cube(cube, path, fmt)
+    newer = cube.assign_attrs(seed="12345")        # a different cube
+    _failing_writer(monkeypatch, fmt, error)
+    with pytest.raises(type(error)):
+        write_cube(newer, path, fmt, overwrite=True)
+    assert os.listdir(folder) == [path.name]
+    xr.testing.assert_identical(_read(path), cube)
+
+
+@pytest.mark.xfail(strict=True, reason="write_cube moves the old cube to a hidden .old-<pid> "
+                   "name before moving the new one in; a failure between the two moves (e.g. "
+                   "Ctrl-C) loses the old cube from its path and leaves the hidden copy behind")
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_failure_while_swapping_keeps_the_old_cube(cube: xr.Dataset, fmt: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _folder(tmp_path)
+    path = folder / f"cube{SUFFIX[fmt]}"
+    write_cube(cube, path, fmt)
+    real_replace = os.replace
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        if str(dst) == str(path) and ".partial-" in str(src):   # the new cube moving in
+            raise KeyboardInterrupt
+        real_replace(src, dst, **kw)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        write_cube(cube.assign_attrs(seed="12345"), path, fmt, overwrite=True)
+    monkeypatch.undo()
+    assert os.listdir(folder) == [path.name]
+    xr.testing.assert_identical(_read(path), cube)
+
+
+def test_existing_target_is_refused_without_overwrite(cube: xr.Dataset, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    path = folder / "cube.zarr"
+    path.mkdir()
+    (path / "sentinel").write_text("mine")
+    with pytest.raises(RolloutError, match="already exists"):
+        write_cube(cube, path, "zarr")
+    assert (path / "sentinel").read_text() == "mine"
+    assert os.listdir(folder) == ["cube.zarr"]
+
+
+def test_overwrite_replaces(cube: xr.Dataset, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    path = folder / "cube.zarr"
+    write_cube(cube, path, "zarr")
+    (path / "sentinel").write_text("old")
+    newer = cube.assign_attrs(seed="12345")
+    write_cube(newer, path, "zarr", overwrite=True)
+    assert not (path / "sentinel").exists()
+    assert os.listdir(folder) == ["cube.zarr"]
+    assert _read(path).attrs["seed"] == "12345"
+
+
+def test_unknown_format_writes_nothing(cube: xr.Dataset, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    with pytest.raises(RolloutError, match="unknown format"):
+        write_cube(cube, folder / "cube.csv", "csv")
+    assert os.listdir(folder) == []
+
+
+# ------------------------------------------------------------------------------ open_cube
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_open_refuses_a_dataset_that_is_not_a_cube(fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / f"other{SUFFIX[fmt]}"
+    other = xr.Dataset({"a": ("x", np.arange(3.0))}, attrs={"title": "something else"})
+    if fmt == "zarr":
+        other.to_zarr(path, zarr_format=2, consolidated=True)
+    else:
+        other.to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(RolloutError, match="not a rollout cube") as info:
+        open_cube(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("what", ["missing", "text_file", "empty_folder"])
+def test_open_refuses_what_cannot_be_read(what: str, tmp_path: Path) -> None:
+    path = tmp_path / "thing"
+    if what == "text_file":
+        path.write_text("hello, not a cube\n")
+    elif what == "empty_folder":
+        path.mkdir()
+    with pytest.raises(RolloutError) as info:
+        open_cube(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("complete", ["false", None])
+@pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
+def test_incomplete_cube_opens_with_a_warning(cube: xr.Dataset, fmt: str, complete: str | None,
+                                              tmp_path: Path) -> None:
+    ds = cube.copy()
+    if complete is None:
+        del ds.attrs["complete"]
+    else:
+        ds.attrs["complete"] = complete
+    path = tmp_path / f"cube{SUFFIX[fmt]}"
+    write_cube(ds, path, fmt)
+    with pytest.warns(UserWarning, match="incomplete"):
+        opened = open_cube(path)
+    with opened:
+        assert opened.attrs.get("complete") == complete
+        xr.testing.assert_equal(opened.load(), cube)
+
+
+# ------------------------------------------------------------------------------ event log
+def test_event_log_variables(event_cube: xr.Dataset, tmp_path: Path) -> None:
+    path = tmp_path / "events.zarr"
+    write_cube(event_cube, path)
+    ds = _read(path)
+    names = {f"event_{c}" for c in EVENT_COLUMNS}
+    assert names <= set(ds.data_vars)
+    assert ds.sizes["event"] > 0
+    for name in names:
+        assert ds[name].dims == ("event",)
+        assert "units" in ds[name].attrs and ds[name].attrs.get("long_name"), name
+    kind = ds["event_kind"]
+    assert kind.attrs["flag_meanings"].split() == list(EVENT_KINDS)
+    np.testing.assert_array_equal(np.asarray(kind.attrs["flag_values"]),
+                                  np.arange(len(EVENT_KINDS)))
+    assert set(np.unique(kind.values)) <= set(range(len(EVENT_KINDS)))
+    strategy, replicate = ds["event_strategy"].values, ds["event_replicate"].values
+    assert set(np.unique(strategy)) <= set(range(ds.sizes["strategy"]))
+    assert set(np.unique(replicate)) <= set(range(ds.sizes["replicate"]))
+    times = ds["event_time"].values
+    assert ((times >= 0.0) & (times <= ds["month"].values[-1])).all()
+    for s in range(ds.sizes["strategy"]):        # each run's log is in time order
+        for r in range(ds.sizes["replicate"]):
+            run = times[(strategy == s) & (replicate == r)]
+            assert run.size > 0 and (np.diff(run) >= 0.0).all(), (s, r)
+
+
+def test_release_events_match_the_release_count(event_cube: xr.Dataset) -> None:
+    """Big bang uses one track (the first); its release events are its releases."""
+    ds = event_cube
+    s = [str(x) for x in ds["strategy"].values].index("big_bang")
+    release = EVENT_KINDS.index("release")
+    kind, track = ds["event_kind"].values, ds["event_track"].values
+    strategy, replicate = ds["event_strategy"].values, ds["event_replicate"].values
+    releases = ds["releases"].values[s]
+    assert releases.sum() > 0, "no release in the sample: the check would be vacuous"
+    for r in range(ds.sizes["replicate"]):
+        mask = (strategy == s) & (replicate == r) & (kind == release) & (track == 0)
+        assert int(mask.sum()) == int(releases[r]), r
+
+
+def test_event_log_does_not_change_results(cube: xr.Dataset, event_cube: xr.Dataset) -> None:
+    """Recording every event turns off the skipping of irrelevant detections: same results."""
+    event_names = {f"event_{c}" for c in EVENT_COLUMNS}
+    assert set(event_cube.data_vars) - set(cube.data_vars) == event_names
+    assert "event" not in cube.dims
+    with_log = event_cube.drop_vars(sorted(event_names))
+    with_log.attrs, without = {}, cube.copy()
+    without.attrs = {}
+    xr.testing.assert_identical(with_log, without)
+    config_with, config_without = (json.loads(ds.attrs["config"]) for ds in (event_cube, cube))
+    assert config_with.pop("output") == {"event_log": True}
+    assert config_without.pop("output") == {"event_log": False}
+    assert config_with == config_without
