@@ -146,12 +146,35 @@ def default_output(config: RolloutConfig, fmt: str, folder: str | Path = "result
 
 
 def check_output(path: Path, overwrite: bool) -> None:
-    """Refuse an existing output unless overwriting; check the folder can be written."""
-    if path.exists() and not overwrite:
-        raise RolloutError(f"{path}: output already exists (use --overwrite to replace it)")
+    """Refuse an existing output unless overwriting, and never overwrite what is not a cube."""
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise RolloutError(f"{path}: output already exists (use --overwrite to replace it)")
+        if not is_cube(path):
+            raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to replace it")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise RolloutError(f"{path}: {parent} is not a folder")
+
+
+def is_cube(path: Path) -> bool:
+    """Whether ``path`` holds something this package wrote (a cube, complete or not)."""
+    try:
+        if path.is_dir():
+            meta = path / ".zattrs"
+            if meta.is_file():
+                return "rollout_cube" in json.loads(meta.read_text())
+            meta = path / "zarr.json"
+            return meta.is_file() and "rollout_cube" in json.loads(meta.read_text()).get(
+                "attributes", {})
+        if path.is_file():
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                return "rollout_cube" in handle.attrs
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def _encoding(ds: xr.Dataset, chunk_replicates: int) -> dict:
@@ -168,8 +191,10 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
     """Write a cube aside, then move it into place (replacing an old one only if asked)."""
     path = Path(path)
     check_output(path, overwrite)
+    made = [p for p in reversed(path.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    trash = path.with_name(f".{path.name}.old-{os.getpid()}")
     _remove(tmp)
     try:
         if fmt == "zarr":
@@ -181,15 +206,17 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
         else:
             raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         if path.exists():
-            trash = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, trash)
-            os.replace(tmp, path)
-            _remove(trash)
-        else:
-            os.replace(tmp, path)
+        os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
+        if trash.exists() and not path.exists():
+            os.replace(trash, path)          # put the old cube back where it was
+        for folder in reversed(made):        # folders this write created, if still empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
+    _remove(trash)
     return path
 
 

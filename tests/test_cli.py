@@ -28,8 +28,8 @@ import tomli_w
 import xarray as xr
 from conftest import small_dict
 
+from rollout import open_cube
 from rollout.model.simulation import STAGES
-from rollout.store import open_cube
 
 REPLICATES = 4
 STRATEGIES = list(small_dict()["strategies"])
@@ -231,8 +231,9 @@ def test_strategy_labels_match_their_designs(base: xr.Dataset) -> None:
 
 # ------------------------------------------------------------------------------ determinism
 def test_two_workers_give_the_identical_cube(runs: Runs, base: xr.Dataset) -> None:
+    two = runs.cube("two_workers")
     assert "on 2 workers" in runs.proc["two_workers"].stdout
-    xr.testing.assert_identical(runs.cube("two_workers"), base)
+    xr.testing.assert_identical(two, base)
 
 
 def test_seed_option_changes_results(runs: Runs, base: xr.Dataset) -> None:
@@ -413,8 +414,8 @@ def test_existing_output_keeps_its_contents(bad_runs: dict) -> None:
 
 
 # ------------------------------------------------------------------------------ overwrite
-def test_overwrite_replaces_an_existing_cube(runs: Runs, base: xr.Dataset,
-                                             tmp_path: Path) -> None:
+def test_overwrite_replaces_a_cube_and_replicates_option_resizes(runs: Runs, base: xr.Dataset,
+                                                                 tmp_path: Path) -> None:
     """Also: --replicates changes the replicate dimension, and the replicates the two runs
     share are the same worlds (random streams are per replicate)."""
     folder = tmp_path / "out"
