@@ -34,6 +34,7 @@ from rollout.model.simulation import (
     SUSPENDED_STAGE,
     Simulation,
 )
+from rollout.model.simulation import SUSPENDED as UNIT_SUSPENDED
 from rollout.strategies.controller import run_strategy
 
 N_DRAWS = 400
@@ -75,17 +76,17 @@ def assert_ks(draws, cdf, what: str, seed: int) -> None:
 
 
 # ------------------------------------------------------------------------------ preparation
-@pytest.mark.parametrize(("k", "mean", "shape", "g"), [
-    (1.0, 6.0, 4.0, 1.0),
-    (0.5, 6.0, 4.0, 1.0),
-    (0.5, 3.0, 9.0, 2.0),
-    (0.4, 6.0, 2.0, 0.0),    # exponent 0: capacity does not matter
+@pytest.mark.parametrize(("seed", "k", "mean", "shape", "g"), [
+    (11, 1.0, 6.0, 4.0, 1.0),
+    (12, 0.5, 6.0, 4.0, 1.0),
+    (13, 0.5, 3.0, 9.0, 2.0),
+    (14, 0.4, 6.0, 2.0, 0.0),    # exponent 0: capacity does not matter
 ])
-def test_preparation_time_is_gamma_with_mean_T_over_k_to_the_g(k, mean, shape, g):
-    """Ready - start ~ Gamma(shape, mean T / k^g) for 400 identical hospitals (seed 11):
+def test_preparation_time_is_gamma_with_mean_T_over_k_to_the_g(seed, k, mean, shape, g):
+    """Ready - start ~ Gamma(shape, mean T / k^g) for 400 identical hospitals (seeds 11-14):
     mean within 4 SE (sd = mean / sqrt(shape)) and KS at alpha 0.01."""
     cfg = make_config(one_region_dict(
-        time={"horizon_months": 600},
+        seed=seed, time={"horizon_months": 600},
         regions={"units_per_region": N_DRAWS, "capacity_low": k, "capacity_high": k},
         preparation={"mean_months": mean, "shape": shape, "capacity_exponent": g},
         defects={"fixed_count": 0}))
@@ -306,6 +307,23 @@ def test_without_fixes_releases_keep_coming_at_least_the_spacing_apart():
     assert np.all(np.diff(res.harm[:, 0]) > 0.0), "an unfixed plain defect keeps harming"
 
 
+@pytest.mark.parametrize(("capacity", "shape"), [(4.0, 4.0), (3.0, 1.0)])
+def test_recalibration_work_is_gamma_with_mean_T_over_K(capacity, shape):
+    """fix_prob 0 and no minimum spacing: the centre starts the next version at each release, so
+    the gaps between releases are i.i.d. work times ~ Gamma(shape, mean T_recal / K_centre)
+    (seed 11, 400 gaps: mean within 4 SE with sd = mean / sqrt(shape); KS alpha 0.01)."""
+    mean = 6.0 / capacity
+    cfg = _recal_config(time={"horizon_months": 1200},
+                        centre={"fix_prob": 0.0, "min_release_spacing": 0.0,
+                                "capacity": capacity, "recalibration_shape": shape})
+    res, _ = run_one(cfg, record_events=True)
+    releases = event_times(res, "release")
+    assert len(releases) > N_DRAWS, "1200 months hold about 1200 / mean releases"
+    gaps = np.diff(releases)[:N_DRAWS]
+    assert_mean(gaps, mean, mean / math.sqrt(shape), "recalibration work", cfg.seed)
+    assert_ks(gaps, stats.gamma(shape, scale=mean / shape).cdf, "recalibration work", cfg.seed)
+
+
 def test_new_defects_per_release_follow_their_poisson_draw():
     """new_defects_mean 2, fix_prob 0 (releases keep coming): release j adds exactly
     Poisson-ppf(u_j, 2) defects, each introduced in the version it makes (exact)."""
@@ -347,22 +365,35 @@ def test_local_patch_stops_harm_in_the_detecting_region(seed):
 
 
 # ------------------------------------------------------------------------------ learning
-@pytest.mark.parametrize("seed", [11, 21])
-def test_learning_then_entrenchment_follow_their_closed_form(seed):
+@pytest.mark.parametrize(("seed", "how"), [(11, "release"), (21, "release"), (11, "patch"),
+                                         (21, "patch")])
+def test_learning_then_entrenchment_follow_their_closed_form(seed, how):
     """One gaming defect (tau_learn 9, tau_unlearn 12, s 0.25) in one region paying from t0,
-    fixed by a release adopted at ta: cumulative harm is s((t-t0) - tau_l(1 - exp(-(t-t0)/tau_l)))
-    up to ta and harm(ta) + s e_a tau_u (1 - exp(-(t-ta)/tau_u)) after it, with
-    e_a = 1 - exp(-(ta-t0)/tau_l), at every grid time (relative 1e-9)."""
+    corrected at ta (how='release': fixed by a release adopted at ta; how='patch': patched
+    locally at its first detection ta, nothing reported): cumulative harm is
+    s((t-t0) - tau_l(1 - exp(-(t-t0)/tau_l))) up to ta and harm(ta) + s e_a tau_u
+    (1 - exp(-(t-ta)/tau_u)) after it, with e_a = 1 - exp(-(ta-t0)/tau_l), at every grid time
+    (relative 1e-9)."""
+    if how == "release":
+        learn = {"report_prob": 1.0}
+        detectability = 1.0
+    else:
+        learn = {"report_prob": 0.0, "local_patch_prob": 1.0}
+        detectability = 0.05
     cfg = make_config(one_region_dict(
         seed=seed, time={"horizon_months": 96},
-        defects={"detectability_median": 1.0, "kinds": GAMING_ONLY},
-        learning={"report_prob": 1.0},
+        defects={"detectability_median": detectability, "kinds": GAMING_ONLY},
+        learning=learn,
         centre={"fix_prob": 1.0, "new_defects_mean": 0.0}))
     res, sim = run_one(cfg, record_events=True)
     assert sim.tracks[0].tau_learn[0] == 9.0 and sim.tracks[0].tau_unlearn[0] == 12.0
     (t0,) = event_times(res, "pay", 0)
-    (ta,) = event_times(res, "adopt", 0)
-    assert sim.tracks[0].fixed[0] == 2
+    if how == "release":
+        (ta,) = event_times(res, "adopt", 0)
+        assert sim.tracks[0].fixed[0] == 2
+    else:
+        (ta,) = event_times(res, "patch", 0)
+        assert event_times(res, "detect", 0)[0] == ta and event_times(res, "release") == []
     s, tl, tu = cfg.defects.severity_median, 9.0, 12.0
 
     def learning(t):
@@ -485,9 +516,13 @@ def test_suspension_lengthens_later_preparation_in_its_province():
 # ------------------------------------------------------------------------------ evaluation
 def test_evaluation_multiplies_detection_in_the_evaluated_provinces():
     """small_dict phased (seed 7): probed every 0.25 months, every active unit's detection
-    multiplier is capacity x state factor x (f_eval = 3 while its province is in evaluation,
-    else 1), to 1e-12; inactive units have 0. The evaluation lasts exactly evaluation_months."""
+    multiplier is capacity x state factor (f_shadow 0.5 in shadow or suspended, 1 paying) x
+    (f_eval = 3 while its province is in evaluation, else 1), to 1e-12, and each of its pairs
+    detects at h_d x that multiplier or not at all; inactive units have 0. The evaluation lasts
+    exactly evaluation_months."""
     cfg = make_config(small_dict())
+    f_state = {SHADOW: cfg.operation.shadow_detection_factor, PAYING: 1.0,
+               UNIT_SUSPENDED: cfg.operation.shadow_detection_factor}
     from rollout.data import load_provinces
     from rollout.model.world import build_world
 
@@ -504,13 +539,16 @@ def test_evaluation_multiplies_detection_in_the_evaluated_provinces():
                 p = sim.unit_prov[u]
                 if st >= SHADOW:
                     stage = f_eval if sim.phase[p] == EVALUATION else 1.0
-                    expected = sim.capacity[u] * sim.state_factor[st] * stage
+                    expected = sim.capacity[u] * f_state[st] * stage
                     key = "eval" if sim.phase[p] == EVALUATION else "other"
                     seen[key] += st == PAYING
                 else:
                     expected = 0.0
                 if abs(sim.mult[u] - expected) > 1e-12 * max(1.0, expected):
                     bad.append((sim.env.now, u, sim.mult[u], expected))
+                for pr in sim.pairs[u]:
+                    if pr.rate and abs(pr.rate - pr.h * expected) > 1e-12 * pr.rate:
+                        bad.append((sim.env.now, u, pr.d, pr.rate, pr.h * expected))
             yield sim.env.timeout(0.25)
 
     def controller(sim):
@@ -608,3 +646,284 @@ def test_historical_preset_reproduces_its_calendar():
     others = [u for u in range(sim.n) if not sim.is_pilot[u]]
     assert len(others) == sim.n - 101 and all(u in start for u in others)
     assert {start[u][0] for u in others} == {36.0, 48.0, 60.0}
+
+
+# ------------------------------------------------------------------------------ centre: what a
+# release fixes
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_release_fixes_exactly_the_defects_known_when_its_work_started(seed):
+    """fix_prob 1, 12 defects found one after another: defect d is fixed in the first version
+    v >= 2 whose work began at or after d became known (exact); a defect known during the work
+    waits for the next release. (Run with the event log, see test_skipping_terminates_...)"""
+    cfg = make_config(one_region_dict(
+        seed=seed, time={"horizon_months": 120},
+        defects={"fixed_count": 12, "detectability_median": 0.1},
+        learning={"report_prob": 1.0, "report_delay_mean": 2.0},
+        centre={"fix_prob": 1.0, "new_defects_mean": 0.0, "min_release_spacing": 3.0}))
+    res, sim = run_one(cfg, record_events=True)
+    ts = sim.tracks[0]
+    assert len(ts.release_times) >= 3
+    waited = 0
+    for d in range(ts.n):
+        later = [v for v, start in enumerate(ts.work_starts, start=1)
+                 if v >= 2 and start >= ts.known_at[d]]
+        assert ts.fixed[d] == (later[0] if later else 2**31 - 1), d
+        waited += bool(later) and later[0] > 2 and ts.work_starts[later[0] - 2] > 0.0 \
+            and ts.known_at[d] > ts.work_starts[later[0] - 2]
+    assert waited > 0, "some defect should have become known while work was under way"
+    # work on the next version starts when the centre is free: at a report or at a release
+    reports = set(event_times(res, "report"))
+    releases = set(event_times(res, "release"))
+    assert all(s in reports | releases for s in ts.work_starts[1:])
+
+
+def test_pinned_releases_fix_what_was_known_one_recalibration_time_before():
+    """Releases pinned to 2020-01 and 2021-01 (months 12 and 24), T_recal 6 / K 1: their work
+    starts at 6 and 18, so (fix_prob 1) a defect known by 6 is fixed in version 2, one known in
+    (6, 18] in version 3, later ones never; the centre makes no other release."""
+    cfg = make_config(one_region_dict(
+        seed=4, time={"horizon_months": 60},
+        defects={"fixed_count": 12, "detectability_median": 0.05},
+        learning={"report_prob": 1.0, "report_delay_mean": 2.0},
+        centre={"fix_prob": 1.0, "new_defects_mean": 0.0},
+        strategies={"big_bang": {"pinned_releases": {"DRG": ["2020-01", "2021-01"]}}}))
+    res, sim = run_one(cfg, record_events=True)
+    assert event_times(res, "release") == [12.0, 24.0]
+    ts = sim.tracks[0]
+    assert ts.work_starts == [0.0, 6.0, 18.0]
+    groups = {2: 0, 3: 0, "never": 0}
+    for d in range(ts.n):
+        k = ts.known_at[d]
+        expected = 2 if k <= 6.0 else 3 if k <= 18.0 else 2**31 - 1
+        assert ts.fixed[d] == expected, (d, k, ts.fixed[d])
+        groups[expected if expected < 2**31 - 1 else "never"] += 1
+    assert all(n > 0 for n in groups.values()), groups
+
+
+# ------------------------------------------------------------------------------ detection skipping
+@pytest.mark.parametrize("report_prob, patch_prob", [(0.0, 0.0), (1.0, 0.0), (1.0, 1e-12)])
+def test_skipping_terminates_when_no_detection_can_matter(report_prob, patch_prob):
+    """Without the event log, irrelevant detections are skipped; with local_patch_prob 0 and
+    either report_prob 0 or the defect known, none is ever relevant again, and with a tiny patch
+    probability the next relevant one lies far beyond the horizon. The run must still end
+    (guarded by a 3 s alarm; it takes ~0.01 s) and agree with the run that logs events."""
+    import signal
+
+    cfg = make_config(one_region_dict(
+        defects={"detectability_median": 1.0},
+        learning={"report_prob": report_prob, "local_patch_prob": patch_prob},
+        centre={"new_defects_mean": 0.0}))
+    logged, _ = run_one(cfg, record_events=True)
+    assert logged.summary["defects_detected"] == 1.0
+    assert len(event_times(logged, "detect")) > 1, "the defect is detected again and again"
+
+    def too_long(signum, frame):
+        raise TimeoutError("run without the event log did not end within 3 s")
+
+    old = signal.signal(signal.SIGALRM, too_long)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        plain, _ = run_one(cfg, record_events=False)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, old)
+    np.testing.assert_array_equal(plain.harm, logged.harm)
+    assert plain.summary == logged.summary
+
+
+# ------------------------------------------------------------------------------ suspension clock
+def test_suspension_clock_is_not_reset_by_changes_that_keep_harm_above_benefit():
+    """Two plain kinds: severe (s = 2, hardly detectable) and mild (s = 0.025, h = 4, patched
+    locally on detection). The mild patches change the unit's rates within the first months, but
+    the harm rate stays above the benefit rate, so the suspension still comes 6 months after
+    paying began (1e-9)."""
+    kinds = {"grouping_error": {"share": 1.0, "severity_factor": 8.0,
+                                "detectability_factor": 0.001},
+             "weight_miscalibration": {"share": 1.0, "severity_factor": 0.1,
+                                       "detectability_factor": 100.0},
+             "upcoding": {"share": 0.0}, "cost_shifting": {"share": 0.0},
+             "patient_selection": {"share": 0.0}, "split_admissions": {"share": 0.0}}
+    cfg = make_config(one_region_dict(
+        defects={"fixed_count": 6, "kinds": kinds}, learning={"local_patch_prob": 1.0},
+        suspension={"enabled": True}, centre={"new_defects_mean": 0.0}))
+    res, sim = run_one(cfg, record_events=True)
+    s = sim.tracks[0].s
+    assert any(x > 1.0 for x in s) and any(x < 0.1 for x in s)
+    (t_pay,) = event_times(res, "pay", 0)
+    patches = [t for t in event_times(res, "patch", 0) if t < t_pay + 6.0]
+    assert patches, "a mild defect should be patched before the suspension"
+    assert event_times(res, "suspend", 0)[0] == pytest.approx(t_pay + 6.0, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------ phased gates
+@pytest.mark.parametrize("replicate", [0, 1, 2, 3])
+def test_pilot_quorum_and_recalibration_gate(replicate):
+    """small_dict phased with 7 pilots (quorum ceil(0.8 x 7) = 6): evaluation starts exactly
+    pilot_paying_months after the 6th pilot first pays; it lasts evaluation_months; scale-up
+    starts when 6 pilots run the first version whose work began after every defect still known
+    and uncorrected at the end of evaluation became known (or at once if there is none)."""
+    cfg = make_config(small_dict(
+        time={"horizon_months": 150},
+        strategies={"phased": {"pilots": [{"track": "DRG", "count": 7,
+                                           "max_per_province": 2}]}}))
+    res, sim = run_one(cfg, "phased", replicate=replicate, record_events=True)
+    s = cfg.strategies["phased"]
+    pilots = [u for u in range(sim.n) if sim.is_pilot[u]]
+    assert len(pilots) == 7
+    q = math.ceil(0.8 * 7)
+    first_pay = sorted(min(event_times(res, "pay", u)) for u in pilots)
+    phase = rows(res, "phase")
+    t_eval = min(r[0] for r in phase if r[6] == EVALUATION)
+    t_recal = min(r[0] for r in phase if r[6] == RECALIBRATION)
+    t_scale = min(r[0] for r in phase if r[6] == SCALE_UP)
+    assert t_eval == pytest.approx(first_pay[q - 1] + s.pilot_paying_months, abs=1e-9)
+    assert t_recal - t_eval == pytest.approx(s.evaluation_months, abs=1e-9)
+    ts = sim.tracks[0]
+    waiting = [d for d in range(ts.n) if ts.known_at[d] <= t_recal
+               and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_recal)]
+    if waiting:
+        required = max(ts.known_at[d] for d in waiting)
+        v_ok = min(v for v, start in enumerate(ts.work_starts, start=1)
+                   if v > 1 and start >= required)
+        reach = sorted(min([r[0] for r in rows(res, "adopt", u) if r[6] >= v_ok] or [math.inf])
+                       for u in pilots)
+        expected = max(t_recal, reach[q - 1])
+    else:
+        expected = t_recal
+    assert t_scale == pytest.approx(expected, abs=1e-9)
+    starts = sorted({t for u in range(sim.n) if not sim.is_pilot[u]
+                     for t in event_times(res, "start", u)})
+    assert starts[0] == pytest.approx(t_scale, abs=1e-9)
+    assert np.diff(starts) == pytest.approx([s.wave_interval_months] * (len(starts) - 1))
+
+
+@pytest.mark.parametrize("replicate", [0, 1, 2])
+def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
+    """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4 so the gate
+    opens): every wave starts at a review where the expected number of undetected defects is at
+    or below the threshold; every review above it is followed by another one review period
+    later; the gate held at least once."""
+    import rollout.strategies.controller as controller
+
+    calls: list[tuple[float, float]] = []
+    original = controller.expected_undetected
+
+    def recording(sim, track):
+        value = original(sim, track)
+        calls.append((sim.env.now, value))
+        return value
+
+    monkeypatch.setattr(controller, "expected_undetected", recording)
+    cfg = make_config(small_dict(time={"horizon_months": 150},
+                                 defects={"detectability_median": 0.4}))
+    s = cfg.strategies["adaptive"]
+    res, sim = run_one(cfg, "adaptive", replicate=replicate, record_events=True)
+    starts = sorted({t for u in range(sim.n) if not sim.is_pilot[u]
+                     for t in event_times(res, "start", u)})
+    assert len(starts) == len(s.waves)
+    value_at = dict(calls)
+    for t in starts:
+        assert t in value_at and value_at[t] <= s.evidence_threshold
+    times = [t for t, _ in calls]
+    for (t, v), nxt in zip(calls, times[1:] + [math.inf], strict=True):
+        if v > s.evidence_threshold:
+            assert nxt == pytest.approx(t + s.evidence_review_months, abs=1e-9)
+    assert any(v > s.evidence_threshold for _, v in calls), "the gate should have held"
+    assert np.all(np.diff(starts) >= s.wave_interval_months - 1e-9)
+
+
+# ------------------------------------------------------------------------------ evidence
+def test_escape_probability_closed_forms():
+    """One defect kind, no lognormal spread (sigma 0): P_esc = u exp(-h p sum X) +
+    (1 - u) prod_c (1 - m + m exp(-h p X_c)), to 1e-12."""
+    from rollout.model.evidence import escape_probability
+
+    x = np.array([0.0, 3.0, 10.0, 0.5, 25.0, 1.0])
+    h, p = 0.04, 0.6
+    for u, m in ((1.0, 0.5), (0.0, 0.5), (0.3, 0.5), (0.0, 1.0), (0.2, 0.0)):
+        cfg = make_config(one_region_dict(
+            defects={"universal_prob": u, "context_prob": m, "detectability_median": h},
+            learning={"report_prob": p}))
+        expected = u * math.exp(-h * p * x.sum()) \
+            + (1 - u) * np.prod(1 - m + m * np.exp(-h * p * x))
+        assert escape_probability(cfg, x) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        assert escape_probability(cfg, np.zeros(6)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_expected_undetected_follows_the_exposure_integral():
+    """One region (capacity k 0.8), 4 months of shadow (factor 0.5) then paying; a release pinned
+    at month 12 adds nu = 0.5 prior defects. The exposure on the track is
+    k (0.5 min(t, 4) + max(0, t - 4)) (section 6; 1e-9), and the centre's expected number of
+    undetected defects is mu e^{-h p X(t)} + nu e^{-h p (X(t) - X(12))} (1e-9)."""
+    from rollout.strategies.controller import expected_undetected
+
+    k, h, p, nu = 0.8, 0.05, 0.6, 0.5
+    cfg = make_config(one_region_dict(
+        time={"horizon_months": 30},
+        regions={"capacity_low": k, "capacity_high": k},
+        defects={"fixed_count": 3, "detectability_median": h},
+        learning={"report_prob": p},
+        centre={"new_defects_mean": nu},
+        strategies={"big_bang": {"preset": "big_bang", "wave_shadow_months": 4.0,
+                                 "pinned_releases": {"DRG": ["2020-01"]}}}))
+    from rollout.data import load_provinces
+    from rollout.model.world import build_world
+
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, 0)
+    sim = Simulation(cfg, world, cfg.strategies["big_bang"], record_events=True)
+    seen: list[tuple[float, float, float]] = []
+
+    def probe(sim):
+        while True:
+            yield sim.env.timeout(2.5)
+            seen.append((sim.env.now, float(sim.exposure_by_context(0).sum()),
+                         expected_undetected(sim, 0)))
+
+    def controller(sim):
+        sim.env.process(probe(sim))
+        yield from run_strategy(sim)
+
+    res = sim.run(controller)
+    (t_shadow,) = event_times(res, "shadow", 0)
+    (t_pay,) = event_times(res, "pay", 0)
+    assert t_pay - t_shadow == pytest.approx(4.0, abs=1e-9)
+
+    def exposure(t):
+        return k * (0.5 * (min(t, t_pay) - t_shadow) + max(0.0, t - t_pay))
+
+    assert len(seen) >= 10
+    for t, x, e in seen:
+        assert x == pytest.approx(exposure(t), rel=REL, abs=1e-12)
+        want = 3 * math.exp(-h * p * exposure(t))
+        if t >= 12.0:
+            want += nu * math.exp(-h * p * (exposure(t) - exposure(12.0)))
+        assert e == pytest.approx(want, rel=REL), t
+
+
+# ------------------------------------------------------------------------------ dual track
+def test_dual_track_provinces_choose_the_track_with_fewer_known_open_defects():
+    """small_dict dual_track, replicates 0-5: at scale-up each province puts all its other regions
+    on one track; when the tracks' numbers of known, uncorrected defects at that moment differ
+    (reconstructed from known_at, fixed and release times), every province picks the track with
+    fewer (the first key of the evidence rule)."""
+    differed = 0
+    for replicate in range(6):
+        cfg = make_config(small_dict(time={"horizon_months": 150}))
+        res, sim = run_one(cfg, "dual_track", replicate=replicate, record_events=True)
+        t_scale = min(r[0] for r in rows(res, "phase") if r[6] == SCALE_UP)
+        open_known = []
+        for ts in sim.tracks:
+            open_known.append(sum(
+                1 for d in range(ts.n) if ts.known_at[d] <= t_scale
+                and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_scale)))
+        chosen: dict[int, set[int]] = {}
+        for u in range(sim.n):
+            if not sim.is_pilot[u]:
+                assert sim.track[u] >= 0, "every region has started by month 150"
+                chosen.setdefault(sim.unit_prov[u], set()).add(sim.track[u])
+        assert all(len(tracks) == 1 for tracks in chosen.values()), chosen
+        if open_known[0] != open_known[1]:
+            differed += 1
+            best = int(np.argmin(open_known))
+            assert all(tracks == {best} for tracks in chosen.values()), (open_known, chosen)
+    assert differed > 0

@@ -138,8 +138,8 @@ class Simulation:
             ts.pinned = ts.name in pinned
         self.track_units: list[list[int]] = [[] for _ in self.tracks]
         # evidence exposure: integral of the sum of mult per (track, context)
-        self._x = np.zeros((len(self.tracks), N_CONTEXTS))
-        self._m = np.zeros((len(self.tracks), N_CONTEXTS))
+        self._x = [[0.0] * N_CONTEXTS for _ in self.tracks]
+        self._m = [[0.0] * N_CONTEXTS for _ in self.tracks]
         self._x_t = 0.0
 
         # Provinces.
@@ -173,6 +173,9 @@ class Simulation:
         self.state_factor = [0.0, 0.0, op.shadow_detection_factor, 1.0,
                              op.shadow_detection_factor]
         self.benefit_rate = op.benefit_rate
+        # the largest detection multiplier per unit capacity: any state, any phase
+        self.max_factor = max(1.0, op.shadow_detection_factor) \
+            * max(1.0, learning.evaluation_detection_factor)
         self.p_report = learning.report_prob
         self.p_local = learning.local_patch_prob
         self.report_delay = learning.report_delay_mean
@@ -330,14 +333,19 @@ class Simulation:
     def _exposure_change(self, t: int, c: int, delta: float) -> None:
         now = self.env.now
         if now > self._x_t:
-            self._x += self._m * (now - self._x_t)
+            dt = now - self._x_t
+            for x_row, m_row in zip(self._x, self._m, strict=True):
+                for i, m in enumerate(m_row):
+                    if m:
+                        x_row[i] += m * dt
             self._x_t = now
         if t >= 0:
-            self._m[t, c] += delta
+            self._m[t][c] += delta
 
     def exposure_by_context(self, track: int) -> np.ndarray:
         """Detection-weighted months of operation on a track, per context, up to now."""
-        return self._x[track] + self._m[track] * (self.env.now - self._x_t)
+        dt = self.env.now - self._x_t
+        return np.array([x + m * dt for x, m in zip(self._x[track], self._m[track], strict=True)])
 
     def _schedule_detection(self, u: int) -> None:
         """Schedule unit u's next relevant detection (the earliest over its pairs)."""
@@ -362,7 +370,14 @@ class Simulation:
         if ts.first_detected[d] == math.inf:
             return
         known = ts.known_at[d] < math.inf
-        while True:
+        if self.p_local == 0.0 and (known or self.p_report == 0.0):
+            pr.thr = math.inf        # no later detection of this pair can ever matter
+            return
+        # Beyond the largest integrated hazard the pair can reach by the horizon nothing more
+        # happens, so stop there: this bounds the loop however small the probabilities are.
+        reach = pr.lam + pr.h * self.capacity[u] * self.max_factor \
+            * (self.horizon - self.t_last[u])
+        while pr.thr <= reach:
             _, u_report, _, u_patch = ts.detection(pr, u, pr.k)
             if u_patch < self.p_local or (u_report < self.p_report and not known):
                 return
@@ -654,17 +669,14 @@ class Simulation:
 
     # ---------------------------------------------------------------- sampling
     def pending_harm(self, at: float) -> tuple[np.ndarray, np.ndarray]:
-        """(cumulative harm, harm rate) of every unit at time ``at``, without advancing."""
-        a, b, taus = self._np_a, self._np_b, self._taus_np
-        live = np.flatnonzero((a != 0.0) | b.any(axis=1))
-        cum = self._np_cum.copy()
-        rate = np.zeros(self.n)
-        if live.size:
-            x = (at - self._np_t[live])[:, None]
-            keep = np.exp(-x / taus[None, :])
-            bl = b[live]
-            cum[live] += a[live] * x[:, 0] + (bl * taus * (1.0 - keep)).sum(axis=1)
-            rate[live] = a[live] + (bl * keep).sum(axis=1)
+        """(cumulative harm, harm rate) of every unit at time ``at``, without advancing.
+        Units with no harm terms have a = b = 0 and contribute exactly zero."""
+        taus = self._taus_np
+        x = at - self._np_t
+        keep = np.exp(-x[:, None] / taus)
+        b = self._np_b
+        cum = self._np_cum + self._np_a * x + (b * (taus * (1.0 - keep))).sum(axis=1)
+        rate = self._np_a + (b * keep).sum(axis=1)
         return cum, rate
 
     def _sample(self, i: int) -> None:
