@@ -202,6 +202,7 @@ class StrategyConfig(_Section):
     waves: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(min_length=1, max_length=100)
     wave_interval_months: Months
     wave_dates: list[str] | None
+    wave_lead_months: Months
     wave_order: Literal["capacity", "random"]
     wave_shadow_months: Months
     pinned_releases: dict[str, list[str]] | None

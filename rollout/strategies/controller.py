@@ -4,10 +4,11 @@ Each primitive of a StrategyConfig is one step here, so any combination a config
 valid design. The pilot phase ends once ``pilot_quorum`` of the pilots have paid for
 ``pilot_paying_months`` (stragglers carry on), and the recalibration gate opens once that share of
 pilots runs a version built with every defect known at the end of evaluation. No pilots means
-straight to scale-up (big bang); wave dates pin waves to the calendar (historical: gates are not
-awaited); an evidence threshold holds every wave until the centre's expected number of undetected
-defects is below it (adaptive); track choice by evidence lets each province pick the track whose
-pilots did better (dual track).
+straight to scale-up (big bang). Wave dates pin waves to the calendar, their regions starting to
+prepare ``wave_lead_months`` earlier (historical; gates are then not awaited). An evidence
+threshold holds every wave until the centre's expected number of undetected defects is below it
+(adaptive); track choice by evidence lets each province pick the track whose pilots did better
+(dual track).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def run_strategy(sim: Simulation) -> Generator:
 
     for i in range(len(s.waves)):
         if s.wave_dates is not None:
-            wait = _month(sim, s.wave_dates[i]) - env.now
+            wait = _month(sim, s.wave_dates[i]) - s.wave_lead_months - env.now
             if wait > 0:
                 yield env.timeout(wait)
         elif i > 0 and s.wave_interval_months > 0:

@@ -26,6 +26,7 @@ _COMMON: dict[str, Any] = {
     "waves": [0.4, 0.3, 0.3],
     "wave_interval_months": 12.0,
     "wave_dates": None,
+    "wave_lead_months": 0.0,
     "wave_order": "capacity",
     "wave_shadow_months": 0.0,
     "pinned_releases": None,
@@ -62,6 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "recalibration_gate": False,
         "track_choice": "evidence",
         "wave_dates": ["2022-01", "2023-01", "2024-01"],
+        "wave_lead_months": 6.0,   # to pay within the wave's year; a calibration target
         "wave_interval_months": 0.0,
         "pinned_releases": {
             "DRG": ["2020-06", "2021-05", "2024-07"],
