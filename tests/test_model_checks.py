@@ -215,3 +215,20 @@ def test_cumulative_outputs_agree_with_totals_and_never_decrease():
                                rtol=1e-9, atol=1e-9)
     cov = result.series["coverage"]
     assert cov.min() >= 0.0 and cov.max() <= 1.0
+
+
+def test_discounted_net_benefit_matches_closed_form():
+    """One region paying from t0 under one plain defect (no detection can act): with an annual
+    rate r, discounted net benefit = (b - s) * integral_t0^H exp(-r t / 12) dt (1e-9)."""
+    rate = 0.05
+    cfg = make_config(one_region_dict(outcomes={"discount_rate": rate},
+                                      defects={"severity_median": 0.3}))
+    result, sim = run_one(cfg, record_events=True)
+    t0 = event_times(result, "pay")[0]
+    horizon = cfg.time.horizon_months
+    delta = rate / 12.0
+    integral = (math.exp(-delta * t0) - math.exp(-delta * horizon)) / delta
+    assert result.summary["net_benefit"] == pytest.approx((1.0 - 0.3) * integral, rel=1e-9)
+    # undiscounted totals stay undiscounted
+    assert result.summary["benefit_total"] == pytest.approx(horizon - t0, rel=1e-9)
+    assert result.summary["harm_total"] == pytest.approx(0.3 * (horizon - t0), rel=1e-9)
