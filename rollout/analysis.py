@@ -148,3 +148,35 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
     if notes:
         text += "\n" + "\n".join("note: " + n for n in notes)
     return text
+
+
+def format_sweep_summary(ds: xr.Dataset, baseline: str, max_points: int = 24) -> str:
+    """The end of a sweep: the headline table for a single point, else one line a point."""
+    import json as _json
+
+    dims = _json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
+    if not dims:
+        return format_headline(headline(ds, baseline), baseline)
+    shape = tuple(ds.sizes[d] for d in dims)
+    n = int(np.prod(shape))
+    others = [str(s) for s in ds["strategy"].values if str(s) != baseline]
+    lines = [f"per design point, against {baseline}: share of replicates reaching stable "
+             "coverage first, and mean paired d net_benefit"]
+    for i, idx in enumerate(np.ndindex(*shape)):
+        if i == max_points:
+            break
+        point = ds[list(METRICS)].isel(dict(zip(dims, idx, strict=True)))
+        label = ", ".join(f"{d}={_short(ds[d].values[j])}" for d, j in zip(dims, idx,
+                                                                           strict=True))
+        rows = {r.strategy: r for r in headline(point, baseline)}
+        cells = [f"{s}: {rows[s].stable_first:.0%} / {rows[s].diff['net_benefit'].mean:+.1f}"
+                 for s in others]
+        lines.append(f"  {label}  |  " + "  ".join(cells))
+    if n > max_points:
+        lines.append(f"  ... and {n - max_points} more points")
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -79,6 +79,11 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     if seed is not None:
         overrides["seed"] = seed
     cfg = load_config(config, overrides)
+    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
+        from .errors import ConfigError
+
+        raise ConfigError(config, "sweep", "this config sweeps parameters: run it with "
+                          "'rollout sweep'")
     path = Path(out) if out else default_output(cfg, fmt)
     check_output(path, overwrite)
     provinces = load_provinces(cfg, config)
@@ -102,6 +107,151 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     baseline = cfg.analysis.baseline
     click.echo(format_headline(headline(ds, baseline, cfg.analysis.confidence), baseline,
                                cfg.analysis.confidence))
+
+
+def _sweep_options(fn: Callable) -> Callable:
+    """Options of commands that expand a sweep."""
+    options = [
+        click.option("--set", "sets", multiple=True, metavar="NAME=V1,V2|NAME=LO:HI[:N]",
+                     help="Sweep a parameter (dotted config path) over values or a range; "
+                          "repeatable; adds to or replaces [sweep.parameters]."),
+        click.option("--replicates", "-n", type=click.IntRange(min=1), default=None,
+                     help="Replicates per strategy and design point (overrides the config)."),
+        click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
+                     help="Master seed (overrides the config)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None):
+    from .config import load_config
+    from .data import load_provinces
+    from .errors import ConfigError
+    from .sweep import build_design, check_design, parse_set
+
+    overrides: dict[str, Any] = {}
+    if replicates is not None:
+        overrides["replicates"] = replicates
+    if seed is not None:
+        overrides["seed"] = seed
+    cfg = load_config(config, overrides, parse_set(sets))
+    if cfg.output.event_log:
+        raise ConfigError(config, "output.event_log",
+                          "the event log is for single runs (rollout run), not sweeps")
+    design = build_design(cfg)
+    check_design(cfg, design, config)
+    return cfg, design, load_provinces(cfg, config)
+
+
+@cli.command()
+@_config_argument
+@_sweep_options
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask (debugging).")
+@click.option("--out", "-o", "out", type=click.Path(), default=None,
+              help="Zarr store [default: results/<config name>.zarr]. An existing store of the "
+                   "same sweep is resumed.")
+@click.option("--overwrite", is_flag=True, help="Replace a store of a different sweep.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--task-order-seed", type=int, default=None, hidden=True,
+              help="Shuffle the task order (testing that order does not matter).")
+def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
+          workers: int | None, scheduler: str | None, serial: bool, out: str | None,
+          overwrite: bool, quiet: bool, task_order_seed: int | None) -> None:
+    """Run a parameter sweep of CONFIG into a Zarr store, block by block (resumable)."""
+    from tqdm import tqdm
+
+    from .execution import make_executor
+    from .runner import default_workers
+    from .store import default_output
+    from .sweep_runner import format_duration, run_sweep
+
+    cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
+    path = Path(out) if out else default_output(cfg, "zarr")
+    bar = tqdm(unit="run", desc=cfg.name, file=sys.stderr, disable=quiet, dynamic_ncols=True,
+               smoothing=0.1)
+    with bar, make_executor(serial, workers or default_workers(), scheduler) as executor:
+        def started(done: int, total: int) -> None:
+            bar.reset(total=total)
+            bar.update(done)
+
+        report = run_sweep(cfg, provinces, design, path, executor, overwrite,
+                           on_block=bar.update, on_start=started, order_seed=task_order_seed)
+        where = executor.description
+    resumed = report.blocks_total - report.blocks_run
+    click.echo(f"wrote {path}: {report.points} design point{'s' * (report.points != 1)} x "
+               f"{len(cfg.strategies)} strategies x {cfg.replicates} replicates "
+               f"({report.runs_run} runs in {format_duration(report.wall_seconds)} {where}"
+               + (f"; {resumed} of {report.blocks_total} blocks were already done" if resumed
+                  else "") + f"; config sha256 {cfg.config_hash()[:12]})")
+    from .analysis import format_sweep_summary
+    from .store import open_cube
+
+    click.echo(format_sweep_summary(open_cube(path), cfg.analysis.baseline))
+
+
+@cli.command()
+@_config_argument
+@_sweep_options
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Workers to plan for [default: the cores available].")
+def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
+         workers: int | None) -> None:
+    """Dry run: design points, runs, tasks, cube size and an estimate of the time."""
+    from .runner import default_workers, run_block, strategy_names
+    from .sweep import point_config
+    from .sweep_runner import estimate_bytes, format_duration
+
+    cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
+    workers = workers or default_workers()
+    block = cfg.sweep.block_size if cfg.sweep else 8
+    n_strategies = len(cfg.strategies)
+    blocks = -(-cfg.replicates // block)
+    runs = design.size * cfg.replicates * n_strategies
+    size = estimate_bytes(cfg, provinces, design)
+    probe_reps = min(2, cfg.replicates)
+    first = point_config(cfg, design.points[0])
+    timing = run_block(first.canonical_json(), strategy_names(cfg), provinces, first.seed, 0,
+                       probe_reps)
+    per_run = timing.seconds / (probe_reps * n_strategies)
+    dims = ", ".join(f"{d}={n}" for d, n in zip(design.dims, design.shape, strict=True))
+    click.echo(f"config      {config} (sha256 {cfg.config_hash()[:12]})")
+    click.echo(f"design      {(cfg.sweep.design if cfg.sweep else 'single point')}"
+               + (f": {dims}" if dims else ""))
+    click.echo(f"points      {design.size}")
+    click.echo(f"runs        {runs} ({design.size} points x {n_strategies} strategies x "
+               f"{cfg.replicates} replicates)")
+    click.echo(f"tasks       {design.size * blocks} (blocks of {block} replicates, one chunk "
+               "each along replicate)")
+    click.echo(f"cube        {size / 2**20:.1f} MiB in memory uncompressed; on disk less "
+               "(compressed chunks)")
+    click.echo(f"time        {per_run * 1e3:.0f} ms per run (timed on {probe_reps * n_strategies}"
+               f" runs here) -> about {format_duration(runs * per_run / workers)} on {workers} "
+               f"worker{'s' * (workers != 1)}")
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--sample", "-k", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Blocks to recompute.")
+@click.option("--seed", type=int, default=None, help="Seed for choosing the blocks.")
+def verify(path: str, sample: int, seed: int | None) -> None:
+    """Recompute randomly chosen blocks of a cube from its stored config and seed, and check
+    they match bit for bit."""
+    from .store import open_cube
+    from .verify import verify_cube
+
+    ds = open_cube(path)
+    ok, lines = verify_cube(ds, sample, seed)
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        sys.exit(1)
 
 
 @cli.command()

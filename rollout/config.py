@@ -245,6 +245,69 @@ def _default_strategies() -> dict[str, dict[str, Any]]:
     return {name: {} for name in ("big_bang", "phased", "dual_track", "adaptive")}
 
 
+class ParameterRange(_Section):
+    """A numeric range: ``n`` evenly spaced values for a grid, or bounds for LHS/Sobol."""
+
+    low: float
+    high: float
+    n: int | None = Field(None, ge=1, le=100_000)
+    log: bool = Field(False, description="space or sample on a log scale")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ParameterRange:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+SweepValues = ParameterRange | list[float | int | str | bool]
+
+
+class SweepConfig(_Section):
+    """Which parameters vary, and how (a full grid, a space-filling design, or scenarios)."""
+
+    design: Literal["grid", "lhs", "sobol", "scenarios"] = "grid"
+    points: int | None = Field(None, ge=1, le=1_000_000, description="LHS/Sobol sample size")
+    parameters: dict[str, SweepValues] = Field(default_factory=dict)
+    scenarios: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    block_size: int = Field(8, ge=1, le=100_000,
+                            description="replicates per task = chunk along replicate")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfig:
+        if self.design == "scenarios":
+            if not self.scenarios:
+                raise ValueError("design 'scenarios' needs at least one [sweep.scenarios.NAME]")
+            if self.parameters:
+                raise ValueError("design 'scenarios' takes no [sweep.parameters]")
+        elif self.scenarios:
+            raise ValueError(f"[sweep.scenarios] needs design = 'scenarios', not {self.design!r}")
+        if self.design in ("lhs", "sobol"):
+            if self.points is None:
+                raise ValueError(f"design {self.design!r} needs 'points'")
+            for name, values in self.parameters.items():
+                if not isinstance(values, ParameterRange):
+                    raise _LocatedError(f"sweep.parameters.{name}",
+                                        f"design {self.design!r} needs a range "
+                                        "{low, high}, not a list of values")
+            if self.design == "sobol" and self.points & (self.points - 1):
+                raise ValueError(f"Sobol points must be a power of 2 (got {self.points})")
+        if self.design == "grid":
+            for name, values in self.parameters.items():
+                if isinstance(values, ParameterRange) and values.n is None:
+                    raise _LocatedError(f"sweep.parameters.{name}",
+                                        "a grid range needs n (number of values)")
+                if isinstance(values, list) and not values:
+                    raise _LocatedError(f"sweep.parameters.{name}", "no values")
+                if isinstance(values, list) and len(set(map(repr, values))) != len(values):
+                    raise _LocatedError(f"sweep.parameters.{name}", "repeated values")
+        if self.design != "scenarios" and self.design != "grid" and not self.parameters:
+            raise ValueError(f"design {self.design!r} needs at least one parameter")
+        return self
+
+
 class AnalysisConfig(_Section):
     baseline: str = "big_bang"
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
@@ -272,6 +335,7 @@ class RolloutConfig(_Section):
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -408,13 +472,20 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), None, f"TOML syntax error: {err}") from None
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RolloutConfig:
-    """Read, resolve and validate a config file (``overrides`` map dotted paths to values)."""
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                sweep_parameters: dict[str, Any] | None = None) -> RolloutConfig:
+    """Read, resolve and validate a config file. ``overrides`` map dotted paths to values;
+    ``sweep_parameters`` add to or replace entries of ``[sweep.parameters]``."""
     path = Path(path)
     data = read_toml(path)
     data.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
+    if sweep_parameters:
+        sweep = data.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError(str(path), "sweep", "must be a table")
+        sweep.setdefault("parameters", {}).update(sweep_parameters)
     config = validate_dict(data, str(path))
     from .data import check_against_data  # late import: data depends on config
 

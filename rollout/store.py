@@ -68,47 +68,62 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentResult) -> xr.Dataset:
-    """Assemble the cube of a config run."""
-    names = strategy_names(config)
+def base_coords(config: RolloutConfig, provinces: Provinces) -> dict:
+    """Coordinates every cube has: strategy, replicate, time (+ month), province, track."""
     months = np.arange(config.time.step_months, config.time.horizon_months + 1,
                        config.time.step_months, dtype=float)
     dates = grid_dates(config.time.start, config.time.horizon_months, config.time.step_months)
-    share = provinces.population / provinces.population.sum()
-    coords = {
-        "strategy": ("strategy", np.array(names, dtype=object)),
+    return {
+        "strategy": ("strategy", np.array(strategy_names(config), dtype=object)),
         "replicate": ("replicate", np.arange(config.replicates)),
         "time": ("time", dates, {"long_name": "end of month (grid point)"}),
         "month": ("time", months, {"units": "months",
                                    "long_name": f"months since {config.time.start}-01"}),
         "province": ("province", np.array(provinces.name, dtype=object)),
         "province_code": ("province", provinces.code, {"long_name": "GB/T 2260 code"}),
-        "province_volume": ("province", share, {
+        "province_volume": ("province", volume_share(provinces), {
             "units": "1", "long_name": "province share of national inpatient volume"}),
         "track": ("track", np.array(config.tracks, dtype=object)),
     }
-    data_vars = {}
+
+
+def volume_share(provinces: Provinces) -> np.ndarray:
+    return provinces.population / provinces.population.sum()
+
+
+def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np.dtype, dict]]:
+    """name -> (dims, dtype, attrs) of every result variable (without design dimensions)."""
+    specs = {}
     for name, (units, long_name) in _SERIES.items():
         dims = ("strategy", "replicate", "time", "track" if name == "version" else "province")
-        data_vars[name] = (dims, result.series[name], {"units": units, "long_name": long_name})
-    data_vars["stage"][2].update({
-        "flag_values": np.arange(len(STAGES), dtype=np.int8),
-        "flag_meanings": " ".join(STAGES),
-    })
-    national = (result.series["coverage"] * share).sum(axis=-1)
-    data_vars["national_coverage"] = (("strategy", "replicate", "time"), national, {
+        dtype = {"stage": np.int8, "defects_active": np.int16, "version": np.int16}.get(
+            name, np.float64)
+        specs[name] = (dims, np.dtype(dtype), {"units": units, "long_name": long_name})
+    specs["stage"][2].update({"flag_values": np.arange(len(STAGES), dtype=np.int8),
+                              "flag_meanings": " ".join(STAGES)})
+    specs["national_coverage"] = (("strategy", "replicate", "time"), np.dtype(np.float64), {
         "units": "1", "long_name": "share of national inpatient volume paid under the new rules"})
     for name, (units, long_name) in _SUMMARY.items():
-        values = result.summary[name]
-        if name in _INT_SUMMARY:
-            values = values.astype(np.int32)
         attrs = {"units": units, "long_name": long_name}
         if name in ("t_full", "t_stable"):
             attrs["comment"] = f"months since {config.time.start}-01; NaN: never reached"
-        data_vars[name] = (("strategy", "replicate"), values, attrs)
-    if config.output.event_log:
-        data_vars.update(_event_vars(result.events))
-    attrs = {
+        dtype = np.int32 if name in _INT_SUMMARY else np.float64
+        specs[name] = (("strategy", "replicate"), np.dtype(dtype), attrs)
+    return specs
+
+
+def block_values(series: dict[str, np.ndarray], summary: dict[str, np.ndarray],
+                 share: np.ndarray) -> dict[str, np.ndarray]:
+    """Arrays of every result variable for a set of replicates (strategy, replicate, ...)."""
+    values = dict(series)
+    values["national_coverage"] = (series["coverage"] * share).sum(axis=-1)
+    values.update(summary)
+    return values
+
+
+def provenance(config: RolloutConfig, provinces: Provinces, complete: bool) -> dict[str, str]:
+    """Global attributes: what was simulated, with what, when."""
+    return {
         "title": f"rollout result cube: {config.name}",
         "rollout_cube": CUBE_SCHEMA,
         "config_name": config.name,
@@ -120,10 +135,20 @@ def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentRe
         "data_sha256": provinces.sha256,
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "complete": "true",
+        "complete": "true" if complete else "false",
         "Conventions": "CF-1.10",
     }
-    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentResult) -> xr.Dataset:
+    """Assemble the cube of a config run (in memory)."""
+    values = block_values(result.series, result.summary, volume_share(provinces))
+    data_vars = {name: (dims, values[name].astype(dtype, copy=False), attrs)
+                 for name, (dims, dtype, attrs) in variable_specs(config).items()}
+    if config.output.event_log:
+        data_vars.update(_event_vars(result.events))
+    return xr.Dataset(data_vars, coords=base_coords(config, provinces),
+                      attrs=provenance(config, provinces, complete=True))
 
 
 def _event_vars(events: list[tuple]) -> dict:

@@ -1,0 +1,101 @@
+"""Where tasks run: in this process (serial, for debugging) or on Dask distributed.
+
+Dask runs a local cluster of worker processes with one thread each (started and closed here) or
+uses a cluster that already runs, by address (``--scheduler`` or ``DASK_SCHEDULER_ADDRESS``).
+At most a few tasks per worker are in flight, so memory on the driver does not grow with the
+number of tasks. A worker that dies mid-task has its task rerun elsewhere by the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .errors import RolloutError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+class SerialExecutor(AbstractContextManager):
+    """Run tasks one after another in this process."""
+
+    workers = 1
+    description = "serially in this process"
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map_unordered(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator[Any]:
+        for args in tasks:
+            yield fn(*args)
+
+
+class DaskExecutor(AbstractContextManager):
+    """Run tasks on Dask distributed: a local cluster, or an existing scheduler by address."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="10s", set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as err:
+                raise RolloutError(f"scheduler {scheduler}: cannot connect "
+                                   f"({type(err).__name__}: {err})") from None
+            self.description = f"on the Dask cluster at {scheduler}"
+        else:
+            n = workers or os.cpu_count() or 1
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster, set_as_default=False)
+            self.description = f"on a local Dask cluster of {n} worker processes"
+
+    @property
+    def workers(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def map_unordered(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator[Any]:
+        """Yield results as tasks finish, keeping a bounded number in flight."""
+        from distributed import as_completed
+
+        pending = iter(tasks)
+        window = IN_FLIGHT_PER_WORKER * self.workers
+        first = [self.client.submit(fn, *args, pure=False) for args in _take(pending, window)]
+        if not first:
+            return
+        running = as_completed(first, loop=self.client.loop)  # ours: no default client is set
+        for future in running:
+            result = future.result()
+            future.release()
+            for args in _take(pending, 1):
+                running.add(self.client.submit(fn, *args, pure=False))
+            yield result
+
+
+def _take(iterator: Iterator, n: int) -> list:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(iterator))
+        except StopIteration:
+            break
+    return out
+
+
+def make_executor(serial: bool, workers: int | None, scheduler: str | None):
+    """The executor a command line asks for (the scheduler address may come from the env)."""
+    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if serial:
+        if scheduler:
+            raise RolloutError("--serial and --scheduler exclude each other")
+        return SerialExecutor()
+    return DaskExecutor(workers=workers, scheduler=scheduler)

@@ -1,0 +1,208 @@
+"""Experiment designs: which parameter values each design point runs.
+
+A design adds dimensions in front of the cube's (strategy, replicate, ...): one per parameter for
+a full grid (its values as coordinate), ``point`` for Latin hypercube and Sobol samples (one
+coordinate per parameter along it), ``scenario`` for named scenarios. Every point's parameters are
+applied to the base configuration by dotted path and validated before anything runs. Common
+random numbers hold across the design: replicate i draws the same world at every point.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from .config import ParameterRange, RolloutConfig, SweepConfig, set_dotted, validate_dict
+from .errors import ConfigError
+from .streams import stream
+
+
+@dataclass
+class Design:
+    """The design points of a sweep, in C order over ``dims``."""
+
+    dims: list[str]
+    shape: tuple[int, ...]
+    coords: dict[str, tuple[tuple[str, ...], np.ndarray]]
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.points)
+
+    def index(self, p: int) -> tuple[int, ...]:
+        """The position of point p along the design dimensions."""
+        return tuple(int(i) for i in np.unravel_index(p, self.shape)) if self.dims else ()
+
+
+def quote(path: str) -> str:
+    return f'"{path}"' if "." in path else path
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: a TOML literal (number, boolean, quoted string) or a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``--set name=v1,v2`` (values) and ``--set name=lo:hi[:n]`` (a range) into sweep
+    parameters (raw, validated later with the rest of the config)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, rhs = item.partition("=")
+        name = name.strip()
+        where = f"--set {item}"
+        if not sep or not name:
+            raise ConfigError("<command line>", where, "expected NAME=VALUES or NAME=LO:HI[:N]")
+        rhs = rhs.strip()
+        if not rhs:
+            raise ConfigError("<command line>", where, "no values")
+        if ":" in rhs:
+            parts = rhs.split(":")
+            if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
+                raise ConfigError("<command line>", where, "a range is LO:HI or LO:HI:N")
+            try:
+                low, high = float(parts[0]), float(parts[1])
+                n = int(parts[2]) if len(parts) == 3 else None
+            except ValueError:
+                raise ConfigError("<command line>", where,
+                                  "range bounds must be numbers and N a whole number") from None
+            out[name] = {"low": low, "high": high} | ({"n": n} if n is not None else {})
+        else:
+            values = [parse_value(v.strip()) for v in rhs.split(",")]
+            if any(v == "" for v in values):
+                raise ConfigError("<command line>", where, "empty value in the list")
+            out[name] = values
+    return out
+
+
+def _range_values(spec: ParameterRange) -> np.ndarray:
+    if spec.log:
+        return np.geomspace(spec.low, spec.high, spec.n)
+    return np.linspace(spec.low, spec.high, spec.n)
+
+
+def _scale(unit: np.ndarray, spec: ParameterRange) -> np.ndarray:
+    if spec.log:
+        return np.exp(np.log(spec.low) + unit * (np.log(spec.high) - np.log(spec.low)))
+    return spec.low + unit * (spec.high - spec.low)
+
+
+def _typed(values: list[Any]) -> np.ndarray:
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=float if any(isinstance(v, float) for v in values)
+                        else np.int64)
+    return np.array([str(v) for v in values], dtype=object)
+
+
+def build_design(config: RolloutConfig) -> Design:
+    """Expand ``config.sweep`` into design points (no sweep: a single point, no dimensions)."""
+    sweep = config.sweep or SweepConfig()
+    if sweep.design == "scenarios":
+        names = list(sweep.scenarios)
+        return Design(["scenario"], (len(names),),
+                      {"scenario": (("scenario",), np.array(names, dtype=object))},
+                      [dict(sweep.scenarios[n]) for n in names])
+    params = sweep.parameters
+    if sweep.design == "grid":
+        axes = {name: (_range_values(v) if isinstance(v, ParameterRange) else _typed(v))
+                for name, v in params.items()}
+        dims = list(axes)
+        shape = tuple(len(v) for v in axes.values())
+        coords = {name: ((name,), values) for name, values in axes.items()}
+        points = []
+        for idx in np.ndindex(*shape):
+            points.append({name: _plain(axes[name][i]) for name, i in zip(dims, idx, strict=True)})
+        return Design(dims, shape, coords, points)
+    rng = stream(config.seed, 0, f"design-{sweep.design}")
+    d = len(params)
+    sampler = (qmc.LatinHypercube(d, rng=rng) if sweep.design == "lhs"
+               else qmc.Sobol(d, scramble=True, rng=rng))
+    unit = sampler.random(sweep.points)
+    coords = {"point": (("point",), np.arange(sweep.points))}
+    columns = {}
+    for j, (name, spec) in enumerate(params.items()):
+        columns[name] = _scale(unit[:, j], spec)
+        coords[name] = (("point",), columns[name])
+    points = [{name: float(columns[name][i]) for name in params} for i in range(sweep.points)]
+    return Design(["point"], (sweep.points,), coords, points)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def point_config(base: RolloutConfig, assignment: dict[str, Any]) -> RolloutConfig:
+    """The configuration of one design point: the base with the point's values set."""
+    data = json.loads(base.canonical_json())
+    data["strategies"] = {name: data["strategies"][name] for name in base.strategies}
+    data.pop("sweep", None)
+    for path, value in assignment.items():
+        set_dotted(data, path, value)
+    return validate_dict(data)
+
+
+def check_design(base: RolloutConfig, design: Design, source: str) -> None:
+    """Validate every point's parameters against the schema; name the offending parameter."""
+    known = _known_paths(base)
+    for assignment in design.points:
+        for path in assignment:
+            if path not in known:
+                raise ConfigError(source, f"sweep.parameters.{quote(path)}",
+                                  "unknown parameter (not a config field)")
+    for assignment in design.points:
+        try:
+            point_config(base, assignment)
+        except ConfigError as err:
+            path = next((p for p in assignment if err.field and err.field.startswith(p)),
+                        err.field)
+            value = assignment.get(path, "")
+            raise ConfigError(source, f"sweep.parameters.{quote(path)}",
+                              f"value {value!r}: {err.problem}") from None
+
+
+def _known_paths(config: RolloutConfig) -> set[str]:
+    data = json.loads(config.canonical_json())
+    data.pop("sweep", None)
+    paths: set[str] = set()
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        paths.add(prefix[:-1])
+
+    walk(data, "")
+    # optional fields that are unset (null) are still settable
+    for name in ("fixed_count",):
+        paths.add(f"defects.{name}")
+    for strat in config.strategies:
+        for name in ("evidence_threshold", "wave_dates", "pinned_releases"):
+            paths.add(f"strategies.{strat}.{name}")
+    paths.add("regions.provinces")
+    return paths
+
+
+def apply_sets(data: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
+    """Add or override sweep parameters in a raw config mapping."""
+    data = copy.deepcopy(data)
+    sweep = data.setdefault("sweep", {})
+    params = sweep.setdefault("parameters", {})
+    params.update(sets)
+    return data
+
+
+def n_blocks(replicates: int, block_size: int) -> int:
+    return math.ceil(replicates / block_size)

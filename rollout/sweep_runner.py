@@ -1,0 +1,103 @@
+"""Running a sweep: blocks of replicates at design points, streamed into a resumable store."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import sweep_store
+from .config import RolloutConfig
+from .data import Provinces
+from .runner import run_block, strategy_names
+from .streams import stream
+from .sweep import Design, n_blocks, point_config
+
+
+def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
+               block: int, start: int, stop: int) -> tuple[int, int, dict, dict, float]:
+    """One task: replicates [start, stop) of every strategy at one design point."""
+    import json
+
+    result = run_block(config_json, names, provinces, json.loads(config_json)["seed"], start,
+                       stop)
+    return point, block, result.series, result.summary, result.seconds
+
+
+@dataclass
+class SweepReport:
+    path: Path
+    points: int
+    blocks_total: int
+    blocks_run: int
+    runs_run: int
+    wall_seconds: float
+    cpu_seconds: float
+
+
+def block_tasks(config: RolloutConfig, design: Design, done: np.ndarray,
+                order_seed: int | None = None) -> list[tuple[int, int, int, int]]:
+    """(point, block, start, stop) of every block not yet done; optionally shuffled."""
+    size = config.sweep.block_size if config.sweep else 8
+    blocks = n_blocks(config.replicates, size)
+    flat = done.reshape(design.size, blocks) if design.dims else done.reshape(1, blocks)
+    tasks = [(p, b, b * size, min(config.replicates, (b + 1) * size))
+             for p in range(design.size) for b in range(blocks) if not flat[p, b]]
+    if order_seed is not None:
+        order = stream(order_seed, 0, "task-order").permutation(len(tasks))
+        tasks = [tasks[i] for i in order]
+    return tasks
+
+
+def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path: Path,
+              executor, overwrite: bool = False,
+              on_block: Callable[[int], None] | None = None,
+              on_start: Callable[[int, int], None] | None = None,
+              order_seed: int | None = None) -> SweepReport:
+    """Run (or resume) a sweep into the store at ``path``; returns what was done."""
+    began = time.perf_counter()
+    done = sweep_store.prepare(path, config, provinces, design, overwrite)
+    tasks = block_tasks(config, design, done, order_seed)
+    names = strategy_names(config)
+    runs_per_replicate = len(names)
+    total_blocks = int(done.size)
+    if on_start is not None:
+        done_runs = config.replicates * design.size * runs_per_replicate - sum(
+            (stop - start) * runs_per_replicate for _, _, start, stop in tasks)
+        on_start(done_runs, config.replicates * design.size * runs_per_replicate)
+    point_json = {p: point_config(config, design.points[p]).canonical_json()
+                  for p in sorted({t[0] for t in tasks})}
+    writer = sweep_store.Writer(path, config, provinces, design)
+    cpu = 0.0
+    runs = 0
+    work = [(point_json[p], names, provinces, p, b, start, stop) for p, b, start, stop in tasks]
+    for point, block, series, summary, seconds in executor.map_unordered(sweep_task, work):
+        writer.write(point, block, series, summary)
+        n = series["coverage"].shape[1] * runs_per_replicate
+        runs += n
+        cpu += seconds
+        if on_block is not None:
+            on_block(n)
+    sweep_store.finalize(path)
+    return SweepReport(path, design.size, total_blocks, len(tasks), runs,
+                       time.perf_counter() - began, cpu)
+
+
+def estimate_bytes(config: RolloutConfig, provinces: Provinces, design: Design) -> int:
+    """Bytes of the cube's data variables, uncompressed."""
+    ds = sweep_store.template(config, provinces, design)
+    return int(sum(var.nbytes for var in ds.data_vars.values()))
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,153 @@
+"""A sweep's Zarr store, written block by block as results land, and resumable.
+
+The store is laid out before any run: every variable with the design dimensions in front,
+chunked one design point by ``block_size`` replicates, so each block of replicates at a point
+owns whole chunks. The driver is the only writer: it writes a block's data, then sets the block's
+flag in ``block_done``. A store whose attribute ``complete`` is not "true" is a sweep in progress;
+running the same sweep again skips the flagged blocks, and the result is bit-identical to an
+uninterrupted run (a block interrupted mid-write is simply written again, with the same values).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import warnings
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from .config import RolloutConfig
+from .data import Provinces
+from .errors import RolloutError
+from .store import (
+    _remove,
+    base_coords,
+    block_values,
+    is_cube,
+    provenance,
+    variable_specs,
+    volume_share,
+)
+from .sweep import Design, n_blocks
+
+BLOCK_FLAGS = "block_done"
+
+
+def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.Dataset:
+    """The sweep cube with lazy placeholder data: used to lay the store out, never computed."""
+    block = config.sweep.block_size if config.sweep else 8
+    coords = base_coords(config, provinces)
+    for name, (dims, values) in design.coords.items():
+        coords[name] = (dims, values, {"long_name": "design parameter" if name not in (
+            "point", "scenario") else f"design {name}"})
+    sizes = {"strategy": len(config.strategies), "replicate": config.replicates,
+             "time": len(coords["time"][1]), "province": len(provinces),
+             "track": len(config.tracks)}
+    sizes.update(dict(zip(design.dims, design.shape, strict=True)))
+    data_vars = {}
+    for name, (dims, dtype, attrs) in variable_specs(config).items():
+        full_dims = tuple(design.dims) + dims
+        shape = tuple(sizes[d] for d in full_dims)
+        chunks = tuple(1 if d in design.dims else min(block, sizes[d]) if d == "replicate"
+                       else sizes[d] for d in full_dims)
+        fill = np.nan if dtype.kind == "f" else 0
+        data_vars[name] = (full_dims, da.full(shape, fill, dtype=dtype, chunks=chunks), attrs)
+    flags_dims = tuple(design.dims) + ("block",)
+    flags_shape = tuple(design.shape) + (n_blocks(config.replicates, block),)
+    data_vars[BLOCK_FLAGS] = (flags_dims, np.zeros(flags_shape, np.uint8), {
+        "units": "1", "long_name": f"1 when the block of {block} replicates is written"})
+    attrs = provenance(config, provinces, complete=False)
+    attrs.update({"block_size": str(block), "design": json.dumps(
+        {"kind": (config.sweep.design if config.sweep else "single"), "dims": design.dims})})
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if name == BLOCK_FLAGS:
+            enc[name] = {"chunks": var.shape}
+        else:
+            enc[name] = {"chunks": var.data.chunksize}
+            if var.dtype.kind != "f":
+                # no CF fill value: xarray would decode masked integers as floats. Unwritten
+                # integer chunks read as 0; ``block_done`` says which blocks are written.
+                enc[name]["_FillValue"] = None
+    return enc
+
+
+def create(path: Path, ds: xr.Dataset) -> None:
+    """Lay the store out (metadata and coordinates; data chunks stay unwritten)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        ds.to_zarr(path, mode="w", compute=False, encoding=_encoding(ds), consolidated=True,
+                   zarr_format=2)
+    group = zarr.open_group(path, mode="r+", zarr_format=2)
+    group[BLOCK_FLAGS][...] = 0
+    zarr.consolidate_metadata(str(path))
+
+
+def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Design,
+            overwrite: bool) -> np.ndarray:
+    """Create the store, or reopen it to resume. Returns the block flags (design shape + blocks).
+
+    A store of a different configuration is refused unless ``overwrite``; an existing path that
+    is not a rollout cube is never touched."""
+    if path.exists() or path.is_symlink():
+        if not is_cube(path):
+            raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to touch it")
+        group = zarr.open_group(path, mode="r", zarr_format=2) if path.is_dir() else None
+        same = (group is not None and group.attrs.get("config_sha256") == config.config_hash()
+                and BLOCK_FLAGS in group)
+        if same:
+            return np.asarray(group[BLOCK_FLAGS][...])
+        if not overwrite:
+            theirs = group.attrs.get("config_sha256", "?")[:12] if group is not None else "?"
+            raise RolloutError(
+                f"{path}: holds a different configuration (sha256 {theirs}..., this one "
+                f"{config.config_hash()[:12]}...); use --overwrite to replace it")
+        _remove(path)
+    create(path, template(config, provinces, design))
+    return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, _block(config)),),
+                    np.uint8)
+
+
+def _block(config: RolloutConfig) -> int:
+    return config.sweep.block_size if config.sweep else 8
+
+
+class Writer:
+    """The sweep's single writer: block data first, then its flag."""
+
+    def __init__(self, path: Path, config: RolloutConfig, provinces: Provinces, design: Design):
+        self.group = zarr.open_group(path, mode="r+", zarr_format=2)
+        self.design = design
+        self.block = _block(config)
+        self.share = volume_share(provinces)
+        self.specs = variable_specs(config)
+
+    def write(self, point: int, block: int, series: dict, summary: dict) -> None:
+        idx = self.design.index(point)
+        start = block * self.block
+        values = block_values(series, summary, self.share)
+        for name, (_, dtype, _) in self.specs.items():
+            array = values[name].astype(dtype, copy=False)
+            stop = start + array.shape[1]
+            self.group[name][idx + (slice(None), slice(start, stop))] = array
+        self.group[BLOCK_FLAGS][idx + (block,)] = 1
+
+
+def finalize(path: Path) -> None:
+    """Mark the store complete and consolidate its metadata."""
+    group = zarr.open_group(path, mode="r+", zarr_format=2)
+    flags = np.asarray(group[BLOCK_FLAGS][...])
+    if not flags.all():
+        raise RolloutError(f"{path}: {int((flags == 0).sum())} blocks are still missing")
+    group.attrs.update({"complete": "true",
+                        "completed": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    zarr.consolidate_metadata(str(path))
