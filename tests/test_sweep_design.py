@@ -1,0 +1,143 @@
+"""Experiment designs: --set parsing, grid order, space-filling samples, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_config, small_dict
+
+from rollout.config import validate_dict
+from rollout.data import load_provinces
+from rollout.errors import ConfigError
+from rollout.model.world import build_world
+from rollout.sweep import build_design, check_design, parse_set, point_config
+
+
+def test_parse_set_values_and_ranges():
+    got = parse_set(["a.b=1,2,3", "c=0.1:0.9:5", "d=representative,random", "e=true,false",
+                     "f=2:8"])
+    assert got == {"a.b": [1, 2, 3], "c": {"low": 0.1, "high": 0.9, "n": 5},
+                   "d": ["representative", "random"], "e": [True, False],
+                   "f": {"low": 2.0, "high": 8.0}}
+
+
+@pytest.mark.parametrize("item, words", [
+    ("novalue", "expected NAME=VALUES"), ("=1,2", "expected NAME=VALUES"), ("a=", "no values"),
+    ("a=1:2:3:4", "LO:HI or LO:HI:N"), ("a=x:y", "must be numbers"), ("a=1:2:z", "whole number"),
+    ("a=1,,2", "empty value")])
+def test_parse_set_rejects_malformed_items(item, words):
+    with pytest.raises(ConfigError, match=words) as err:
+        parse_set([item])
+    assert f"--set {item}" in str(err.value)
+
+
+def test_grid_is_the_full_product_in_c_order():
+    cfg = validate_dict({"sweep": {"parameters": {
+        "defects.mean_count": [6, 12],
+        "adoption.steering": {"low": 0.3, "high": 0.9, "n": 3},
+        "strategies.phased.selection": ["representative", "random"]}}})
+    d = build_design(cfg)
+    assert d.dims == ["defects.mean_count", "adoption.steering", "strategies.phased.selection"]
+    assert d.shape == (2, 3, 2) and d.size == 12
+    np.testing.assert_allclose(d.coords["adoption.steering"][1], [0.3, 0.6, 0.9])
+    for p, point in enumerate(d.points):
+        i, j, k = d.index(p)
+        assert point["defects.mean_count"] == [6, 12][i]
+        assert point["adoption.steering"] == pytest.approx([0.3, 0.6, 0.9][j])
+        assert point["strategies.phased.selection"] == ["representative", "random"][k]
+
+
+def test_log_range_is_geometric():
+    cfg = validate_dict({"sweep": {"parameters": {
+        "defects.detectability_median": {"low": 0.01, "high": 1.0, "n": 3, "log": True}}}})
+    np.testing.assert_allclose(build_design(cfg).coords["defects.detectability_median"][1],
+                               [0.01, 0.1, 1.0])
+
+
+def test_latin_hypercube_stratifies_every_parameter():
+    n = 16
+    cfg = validate_dict({"sweep": {"design": "lhs", "points": n, "parameters": {
+        "adoption.steering": {"low": 0.2, "high": 1.0},
+        "defects.mean_count": {"low": 4.0, "high": 20.0}}}})
+    d = build_design(cfg)
+    assert d.dims == ["point"] and d.shape == (n,)
+    for name, (low, high) in {"adoption.steering": (0.2, 1.0),
+                              "defects.mean_count": (4.0, 20.0)}.items():
+        values = d.coords[name][1]
+        assert values.min() >= low and values.max() <= high
+        strata = np.floor((values - low) / (high - low) * n).astype(int)
+        assert sorted(strata) == list(range(n))     # one sample in each of the n strata
+    again = build_design(cfg)
+    np.testing.assert_array_equal(again.coords["adoption.steering"][1],
+                                  d.coords["adoption.steering"][1])   # seeded: reproducible
+
+
+def test_sobol_points_fill_the_box_and_need_a_power_of_two():
+    cfg = validate_dict({"sweep": {"design": "sobol", "points": 32, "parameters": {
+        "adoption.steering": {"low": 0.0, "high": 1.0}}}})
+    values = build_design(cfg).coords["adoption.steering"][1]
+    # a scrambled Sobol net puts one point in each of the 32 equal cells of [0, 1)
+    assert sorted(np.floor(values * 32).astype(int)) == list(range(32))
+    with pytest.raises(ConfigError, match="power of 2"):
+        validate_dict({"sweep": {"design": "sobol", "points": 10, "parameters": {
+            "adoption.steering": {"low": 0.0, "high": 1.0}}}})
+
+
+def test_scenarios_design():
+    cfg = validate_dict({"sweep": {"design": "scenarios", "scenarios": {
+        "weak_centre": {"centre.capacity": 0.5}, "strong_centre": {"centre.capacity": 2.0}}}})
+    d = build_design(cfg)
+    assert d.dims == ["scenario"]
+    assert list(d.coords["scenario"][1]) == ["weak_centre", "strong_centre"]
+    assert point_config(cfg, d.points[1]).centre.capacity == 2.0
+
+
+@pytest.mark.parametrize("sweep, field, words", [
+    ({"design": "lhs", "parameters": {"adoption.steering": [0.1, 0.2]}, "points": 4},
+     'sweep.parameters.adoption.steering', "needs a range"),
+    ({"design": "lhs", "parameters": {"adoption.steering": {"low": 0, "high": 1}}}, "sweep",
+     "needs 'points'"),
+    ({"parameters": {"adoption.steering": {"low": 0.1, "high": 0.9}}},
+     "sweep.parameters.adoption.steering", "needs n"),
+    ({"parameters": {"adoption.steering": []}}, "sweep.parameters.adoption.steering",
+     "no values"),
+    ({"parameters": {"adoption.steering": [0.5, 0.5]}}, "sweep.parameters.adoption.steering",
+     "repeated"),
+    ({"design": "scenarios"}, "sweep", "at least one"),
+    ({"parameters": {"x": {"low": 2, "high": 1, "n": 3}}}, "sweep.parameters.x",
+     "must be below"),
+])
+def test_bad_sweeps_are_named(sweep, field, words):
+    with pytest.raises(ConfigError) as err:
+        validate_dict({"sweep": sweep}, "s.toml")
+    assert str(err.value).startswith(f"s.toml: {field}")
+    assert words in str(err.value)
+
+
+def test_check_design_names_unknown_and_invalid_parameters():
+    for params, words in [({"defects.nope": [1, 2]}, "unknown parameter"),
+                          ({"defects.mean_count": [-1, 2]}, "value -1"),
+                          ({"strategies.phased.selection": ["best"]}, "value 'best'")]:
+        cfg = validate_dict({"sweep": {"parameters": params}})
+        with pytest.raises(ConfigError, match=words) as err:
+            check_design(cfg, build_design(cfg), "s.toml")
+        assert f'sweep.parameters."{next(iter(params))}"' in str(err.value)
+
+
+def test_point_configs_share_the_world_of_each_replicate():
+    """Common random numbers across a sweep: a parameter that shapes behaviour, not the world,
+    leaves every replicate's world identical at every point."""
+    cfg = make_config(small_dict(sweep={"parameters": {"adoption.steering": [0.2, 0.9],
+                                                       "defects.severity_median": [0.1, 0.4]}}))
+    design = build_design(cfg)
+    provinces = load_provinces(cfg)
+    worlds = [build_world(point_config(cfg, pt), provinces, cfg.seed, 3) for pt in design.points]
+    for w in worlds[1:]:
+        np.testing.assert_array_equal(w.capacity, worlds[0].capacity)
+        np.testing.assert_array_equal(w.prep_factor, worlds[0].prep_factor)
+        assert [t.detectability for t in w.initial_defects[0]] == \
+            [t.detectability for t in worlds[0].initial_defects[0]]
+    # severities scale with the swept median, from the same standardised draws
+    low = [t.severity for t in worlds[0].initial_defects[0]]
+    high = [t.severity for t in worlds[1].initial_defects[0]]
+    np.testing.assert_allclose(np.array(high) / np.array(low), 4.0, rtol=1e-12)
