@@ -29,7 +29,11 @@ def _run_options(fn: Callable) -> Callable:
         click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
                      help="Master seed (overrides the config)."),
         click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
-                     help="Worker processes [default: the cores available]."),
+                     help="Local Dask worker processes [default: the cores available]; 1 runs "
+                          "in this process."),
+        click.option("--scheduler", metavar="ADDRESS", default=None,
+                     help="Use a running Dask cluster (tcp://host:port) [env: "
+                          "DASK_SCHEDULER_ADDRESS]."),
         click.option("--out", "-o", "out", type=click.Path(dir_okay=True), default=None,
                      help="Output path [default: results/<config name>.zarr or .nc]."),
         click.option("--format", "fmt", type=click.Choice(["zarr", "netcdf"]), default="zarr",
@@ -65,7 +69,7 @@ def validate(config: str) -> None:
 @_config_argument
 @_run_options
 def run(config: str, replicates: int | None, seed: int | None, workers: int | None,
-        out: str | None, fmt: str, overwrite: bool, quiet: bool) -> None:
+        scheduler: str | None, out: str | None, fmt: str, overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .analysis import format_headline, headline
     from .config import load_config
@@ -92,17 +96,21 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
 
     from tqdm import tqdm
 
+    from .execution import make_executor
+
     began = time.perf_counter()
     with tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
-              disable=quiet, dynamic_ncols=True) as bar:
+              disable=quiet, dynamic_ncols=True) as bar, \
+            make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
         result = run_experiment(
-            cfg, provinces, workers,
+            cfg, provinces, executor=executor,
             on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
+        n_workers = executor.workers
     wall = time.perf_counter() - began
     ds = build_cube(cfg, provinces, result)
     write_cube(ds, path, fmt, overwrite=overwrite)
     click.echo(f"wrote {path}: {len(cfg.strategies)} strategies x {cfg.replicates} replicates "
-               f"in {wall:.1f} s on {workers} worker{'s' if workers > 1 else ''} "
+               f"in {wall:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
                f"(config sha256 {cfg.config_hash()[:12]}, seed {cfg.seed})")
     baseline = cfg.analysis.baseline
     click.echo(format_headline(headline(ds, baseline, cfg.analysis.confidence), baseline,

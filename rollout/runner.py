@@ -1,4 +1,4 @@
-"""Running experiments: replicates in blocks, serially or on worker processes.
+"""Running experiments: replicates in blocks, serially or on Dask workers (execution.py).
 
 A run of one replicate builds that replicate's world once and runs every strategy in it (common
 random numbers). Blocks of replicates are independent tasks; their results are placed by
@@ -9,11 +9,9 @@ order they finished.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,28 +82,14 @@ def plan_blocks(replicates: int, workers: int, block_size: int | None = None) ->
     return [range(i, min(i + block_size, replicates)) for i in range(0, replicates, block_size)]
 
 
-def iter_blocks(config: RolloutConfig, provinces: Provinces, blocks: list[range], workers: int,
+def iter_blocks(config: RolloutConfig, provinces: Provinces, blocks: list[range], executor,
                 record_events: bool = False) -> Iterator[BlockResult]:
-    """Yield block results as they finish (in any order), on ``workers`` processes."""
+    """Yield block results as they finish (in any order) from an executor (execution.py)."""
     config_json = config.canonical_json()
     names = strategy_names(config)
-    seed = config.seed
-    if workers <= 1:
-        for b in blocks:
-            yield run_block(config_json, names, provinces, seed, b.start, b.stop, record_events)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(run_block, config_json, names, provinces, seed, b.start, b.stop,
-                               record_events) for b in blocks}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    tasks = [(config_json, names, provinces, config.seed, b.start, b.stop, record_events)
+             for b in blocks]
+    yield from executor.map_unordered(run_block, tasks)
 
 
 @dataclass
@@ -120,15 +104,28 @@ class ExperimentResult:
 
 
 def run_experiment(config: RolloutConfig, provinces: Provinces, workers: int = 1,
-                   on_block: Callable[[BlockResult], None] | None = None) -> ExperimentResult:
-    """Run ``config.replicates`` replicates of every strategy."""
+                   on_block: Callable[[BlockResult], None] | None = None,
+                   executor=None) -> ExperimentResult:
+    """Run ``config.replicates`` replicates of every strategy, serially for one worker, on a
+    local Dask cluster for more, or on a given executor."""
+    from .execution import DaskExecutor, SerialExecutor
+
     n = config.replicates
-    blocks = plan_blocks(n, workers)
+    if executor is None:
+        executor = SerialExecutor() if workers <= 1 else DaskExecutor(workers=workers)
+        owned = True
+    else:
+        owned = False
+    blocks = plan_blocks(n, executor.workers)
     parts: list[BlockResult] = []
-    for block in iter_blocks(config, provinces, blocks, workers, config.output.event_log):
-        parts.append(block)
-        if on_block is not None:
-            on_block(block)
+    try:
+        for block in iter_blocks(config, provinces, blocks, executor, config.output.event_log):
+            parts.append(block)
+            if on_block is not None:
+                on_block(block)
+    finally:
+        if owned:
+            executor.__exit__(None, None, None)
     parts.sort(key=lambda b: b.start)
     series = {f: np.concatenate([b.series[f] for b in parts], axis=1) for f in SERIES_FIELDS}
     summary = {f: np.concatenate([b.summary[f] for b in parts], axis=1) for f in SUMMARY_FIELDS}
