@@ -25,7 +25,8 @@ from .strategies.controller import run_strategy
 SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_benefit",
                   "suspensions", "defects_detected", "defects_fixed", "defects_remaining",
                   "releases")
-SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version")
+SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version",
+                 "known_defects", "fixed_defects")
 
 
 def run_replicate(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int,

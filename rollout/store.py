@@ -38,6 +38,8 @@ _SERIES = {
     "benefit": ("benefit-equivalent unit volume months", "cumulative benefit of the reform"),
     "defects_active": ("1", "distinct uncorrected defects in force in paying regions"),
     "version": ("1", "latest released rule-set version of the track"),
+    "known_defects": ("1", "defects of the track known to the centre so far"),
+    "fixed_defects": ("1", "defects of the track fixed by a release so far"),
 }
 _SUMMARY = {
     "t_full": ("months", "first time national coverage reaches the coverage threshold"),
@@ -95,9 +97,10 @@ def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np
     """name -> (dims, dtype, attrs) of every result variable (without design dimensions)."""
     specs = {}
     for name, (units, long_name) in _SERIES.items():
-        dims = ("strategy", "replicate", "time", "track" if name == "version" else "province")
-        dtype = {"stage": np.int8, "defects_active": np.int16, "version": np.int16}.get(
-            name, np.float64)
+        per_track = name in ("version", "known_defects", "fixed_defects")
+        dims = ("strategy", "replicate", "time", "track" if per_track else "province")
+        dtype = {"stage": np.int8, "defects_active": np.int16, "version": np.int16,
+                 "known_defects": np.int16, "fixed_defects": np.int16}.get(name, np.float64)
         specs[name] = (dims, np.dtype(dtype), {"units": units, "long_name": long_name})
     specs["stage"][2].update({"flag_values": np.arange(len(STAGES), dtype=np.int8),
                               "flag_meanings": " ".join(STAGES)})

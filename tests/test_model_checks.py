@@ -232,3 +232,15 @@ def test_discounted_net_benefit_matches_closed_form():
     # undiscounted totals stay undiscounted
     assert result.summary["benefit_total"] == pytest.approx(horizon - t0, rel=1e-9)
     assert result.summary["harm_total"] == pytest.approx(0.3 * (horizon - t0), rel=1e-9)
+
+
+def test_known_and_fixed_series_are_monotone_and_end_at_the_summaries():
+    cfg = make_config(small_dict(replicates=3))
+    result = run_experiment(cfg, load_provinces(cfg), workers=1)
+    known, fixed = result.series["known_defects"], result.series["fixed_defects"]
+    assert np.all(np.diff(known, axis=2) >= 0) and np.all(np.diff(fixed, axis=2) >= 0)
+    assert np.all(fixed <= known)                    # only known defects get fixed
+    big_bang = list(cfg.strategies).index("big_bang")   # runs on DRG (track 0) only
+    np.testing.assert_array_equal(fixed[big_bang, :, -1, 0],
+                                  result.summary["defects_fixed"][big_bang])
+    assert fixed[big_bang, :, -1, 0].sum() > 0

@@ -76,6 +76,8 @@ class RunResult:
     benefit: np.ndarray          # (G, P) cumulative
     defects_active: np.ndarray   # (G, P) int16
     version: np.ndarray          # (G, T) int16
+    known_defects: np.ndarray    # (G, T) int16, defects known to the centre so far
+    fixed_defects: np.ndarray    # (G, T) int16, defects fixed by a release so far
     summary: dict[str, float]
     events: list[tuple] = field(default_factory=list)
     n_events: int = 0
@@ -690,6 +692,8 @@ class Simulation:
         self.out_stage[i] = self.stage_codes()
         self.out_active[i] = self.defects_active
         self.out_version[i] = [ts.version for ts in self.tracks]
+        self.out_known[i] = [sum(1 for x in ts.known_at if x < math.inf) for ts in self.tracks]
+        self.out_fixed[i] = [sum(1 for x in ts.fixed if x != NEVER) for ts in self.tracks]
         self.harm_rate[i] = rate.sum()
         self.national_benefit_rate[i] = self.benefit_rate * self.national_weight
 
@@ -703,6 +707,8 @@ class Simulation:
         self.out_benefit = np.zeros((g, p))
         self.out_active = np.zeros((g, p), np.int16)
         self.out_version = np.zeros((g, t), np.int16)
+        self.out_known = np.zeros((g, t), np.int16)
+        self.out_fixed = np.zeros((g, t), np.int16)
         self.harm_rate = np.zeros(g)
         self.national_benefit_rate = np.zeros(g)
         for i, when in enumerate(self.sample_times):
@@ -746,7 +752,8 @@ class Simulation:
         }
         return RunResult(stage=self.out_stage, coverage=self.out_coverage, harm=self.out_harm,
                          benefit=self.out_benefit, defects_active=self.out_active,
-                         version=self.out_version, summary=summary, events=self.events,
+                         version=self.out_version, known_defects=self.out_known,
+                         fixed_defects=self.out_fixed, summary=summary, events=self.events,
                          n_events=self.n_scheduled)
 
     def _t_stable(self) -> float:
