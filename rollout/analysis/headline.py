@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from .errors import RolloutError
+from ..errors import RolloutError
 
 METRICS = ("t_full", "t_stable", "net_benefit")
 
