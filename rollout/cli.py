@@ -262,6 +262,119 @@ def verify(path: str, sample: int, seed: int | None) -> None:
         sys.exit(1)
 
 
+def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
+    from .errors import RolloutError
+    from .sweep import parse_value
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise RolloutError(f"--at {item}: expected DIM=VALUE")
+        out[name.strip()] = parse_value(value.strip())
+    return out
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--baseline", "-b", default=None, help="Strategy to compare with [default: the "
+              "config's analysis.baseline].")
+@click.option("--metric", "-m", "metrics", multiple=True,
+              help="Per-replicate variable (repeatable) [default: t_full t_stable harm_total "
+                   "net_benefit].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
+            confidence: float) -> None:
+    """Paired differences against a baseline at every design point, with intervals."""
+    import csv
+    import io
+    import json as _json
+
+    from .analysis.compare import DEFAULT_METRICS, format_table, to_records
+    from .analysis.compare import compare as compare_cube
+    from .store import open_cube
+
+    ds = open_cube(path)
+    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    metrics = list(metrics) or list(DEFAULT_METRICS)
+    result = compare_cube(ds, baseline, metrics, confidence)
+    if fmt == "table":
+        click.echo(format_table(result, metrics))
+        return
+    records = to_records(result, metrics)
+    if fmt == "json":
+        click.echo(_json.dumps(records, indent=1))
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+        click.echo(buffer.getvalue(), nl=False)
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--kind", "-k", required=True,
+              type=click.Choice(["coverage", "harm", "stages", "phase", "versions"]))
+@click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False),
+              help="Figure file: .png, .svg or .pdf.")
+@click.option("--at", "at", multiple=True, metavar="DIM=VALUE",
+              help="Design point to show (repeatable) [default: each dimension's first value].")
+@click.option("--replicate", "-r", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Replicate (stages, versions).")
+@click.option("--strategy", "-s", default=None,
+              help="Strategy (versions; phase: the slower one) [default: the first / first "
+                   "non-baseline].")
+@click.option("--baseline", "-b", default=None, help="Baseline for the phase map.")
+@click.option("--x", "x", default=None, help="Phase map: parameter on the x axis.")
+@click.option("--y", "y", default=None, help="Phase map: parameter on the y axis.")
+def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
+         strategy: str | None, baseline: str | None, x: str | None, y: str | None) -> None:
+    """Draw a figure of a cube (coverage, harm, stages, phase, versions)."""
+    import json as _json
+
+    from .analysis import figures
+    from .store import open_cube
+
+    ds = open_cube(path)
+    where = _parse_at(at)
+    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    if kind == "coverage":
+        fig = figures.plot_coverage(ds, where)
+    elif kind == "harm":
+        fig = figures.plot_harm(ds, where)
+    elif kind == "stages":
+        fig = figures.plot_stages(ds, where, replicate, [strategy] if strategy else None)
+    elif kind == "versions":
+        fig = figures.plot_versions(ds, where, replicate, strategy)
+    else:
+        fig = figures.plot_phase(ds, strategy, baseline, x, y, where)
+    click.echo(f"wrote {figures.save(fig, output)}")
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--metric", "-m", default="net_benefit", show_default=True)
+@click.option("--baseline", "-b", default=None)
+@click.option("--strategy", "-s", default=None, help="[default: the first non-baseline]")
+def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None) -> None:
+    """Which swept parameters decide the paired difference: Sobol indices (Sobol design) or a
+    Spearman ranking (grid, Latin hypercube), with intervals."""
+    import json as _json
+
+    from .analysis.sensitivity import format_sensitivity
+    from .analysis.sensitivity import sensitivity as analyse
+    from .store import open_cube
+
+    ds = open_cube(path)
+    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
+    rows, used, left_out = analyse(ds, metric, baseline, strategy)
+    click.echo(format_sensitivity(rows, metric, strategy, baseline, used, left_out))
+
+
 @cli.command()
 @click.argument("path", metavar="PATH")
 def info(path: str) -> None:

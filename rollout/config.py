@@ -269,7 +269,8 @@ class SweepConfig(_Section):
     """Which parameters vary, and how (a full grid, a space-filling design, or scenarios)."""
 
     design: Literal["grid", "lhs", "sobol", "scenarios"] = "grid"
-    points: int | None = Field(None, ge=1, le=1_000_000, description="LHS/Sobol sample size")
+    points: int | None = Field(None, ge=1, le=1_000_000,
+                               description="LHS samples; Sobol base samples N (N(D+2) points)")
     parameters: dict[str, SweepValues] = Field(default_factory=dict)
     scenarios: dict[str, dict[str, Any]] = Field(default_factory=dict)
     block_size: int = Field(8, ge=1, le=100_000,

@@ -50,7 +50,8 @@ class DaskExecutor(AbstractContextManager):
         else:
             n = workers or os.cpu_count() or 1
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address="127.0.0.1:0", host="127.0.0.1",
+                                        silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
             self.description = f"on a local Dask cluster of {n} worker processes"
 

@@ -128,16 +128,34 @@ def build_design(config: RolloutConfig) -> Design:
         return Design(dims, shape, coords, points)
     rng = stream(config.seed, 0, f"design-{sweep.design}")
     d = len(params)
-    sampler = (qmc.LatinHypercube(d, rng=rng) if sweep.design == "lhs"
-               else qmc.Sobol(d, scramble=True, rng=rng))
-    unit = sampler.random(sweep.points)
-    coords = {"point": (("point",), np.arange(sweep.points))}
+    if sweep.design == "lhs":
+        unit = qmc.LatinHypercube(d, rng=rng).random(sweep.points)
+    else:
+        unit = saltelli(qmc.Sobol(2 * d, scramble=True, rng=rng).random(sweep.points), d)
+    n_points = len(unit)
+    coords = {"point": (("point",), np.arange(n_points))}
     columns = {}
     for j, (name, spec) in enumerate(params.items()):
         columns[name] = _scale(unit[:, j], spec)
         coords[name] = (("point",), columns[name])
-    points = [{name: float(columns[name][i]) for name in params} for i in range(sweep.points)]
-    return Design(["point"], (sweep.points,), coords, points)
+    points = [{name: float(columns[name][i]) for name in params} for i in range(n_points)]
+    return Design(["point"], (n_points,), coords, points)
+
+
+def saltelli(base: np.ndarray, d: int) -> np.ndarray:
+    """Saltelli's design from N rows of a 2d-dimensional Sobol sequence: A = the first d
+    columns, B = the last d, AB_i = A with column i from B; rows ordered A, AB_1..AB_d, B for
+    each base row (SALib's order, without second-order terms): N (d + 2) points."""
+    a, b = base[:, :d], base[:, d:]
+    rows = []
+    for j in range(len(base)):
+        rows.append(a[j])
+        for i in range(d):
+            ab = a[j].copy()
+            ab[i] = b[j, i]
+            rows.append(ab)
+        rows.append(b[j])
+    return np.array(rows)
 
 
 def _plain(value: Any) -> Any:

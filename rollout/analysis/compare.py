@@ -1,0 +1,199 @@
+"""Paired comparison of every strategy with a baseline, at every design point, lazily.
+
+For each metric the difference strategy - baseline is taken replicate by replicate (common random
+numbers make replicate i the same world for both). Pairs where either side never reached a time
+(NaN) are left out of the mean and counted in ``excluded_<metric>``; ``never_<metric>`` counts the
+strategy's own never-reached runs. ``stable_first`` is the share of replicates in which the
+strategy reaches stable coverage strictly before the baseline ('never' ranks after any time).
+Everything is an xarray reduction along ``replicate``, so a dask-backed cube larger than memory
+is reduced chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ..errors import RolloutError
+
+DEFAULT_METRICS = ("t_full", "t_stable", "harm_total", "net_benefit")
+TIME_METRICS = ("t_full", "t_stable")
+
+
+def design_dims(cube: xr.Dataset) -> list[str]:
+    """The sweep dimensions of a cube (empty for a single run)."""
+    return json.loads(cube.attrs.get("design", '{"dims": []}'))["dims"]
+
+
+def check_metrics(cube: xr.Dataset, metrics: Sequence[str]) -> None:
+    per_replicate = [name for name, var in cube.data_vars.items()
+                     if "replicate" in var.dims and "strategy" in var.dims
+                     and "time" not in var.dims]
+    for metric in metrics:
+        if metric not in per_replicate:
+            raise RolloutError(f"metric {metric!r} is not a per-replicate variable of the cube "
+                               f"(choose from {', '.join(sorted(per_replicate))})")
+
+
+def check_baseline(cube: xr.Dataset, baseline: str) -> list[str]:
+    strategies = [str(s) for s in cube["strategy"].values]
+    if baseline not in strategies:
+        raise RolloutError(f"baseline {baseline!r} is not a strategy of the cube "
+                           f"({', '.join(strategies)})")
+    return strategies
+
+
+def compare(cube: xr.Dataset, baseline: str = "big_bang",
+            metrics: Sequence[str] = DEFAULT_METRICS, confidence: float = 0.95) -> xr.Dataset:
+    """Mean paired differences with t intervals, and the share reaching stable coverage first
+    with Wilson intervals, for every strategy against ``baseline`` at every design point."""
+    check_baseline(cube, baseline)
+    metrics = list(metrics)
+    check_metrics(cube, metrics)
+    if not 0.0 < confidence < 1.0:
+        raise RolloutError(f"confidence must be between 0 and 1, got {confidence}")
+    lazy = {}
+    for m in metrics:
+        values = cube[m].astype(float)
+        d = values - values.sel(strategy=baseline)
+        ok = d.notnull()
+        n = ok.sum("replicate")
+        total = d.where(ok).sum("replicate")
+        square = (d * d).where(ok).sum("replicate")
+        lazy[f"n_{m}"] = n
+        lazy[f"sum_{m}"] = total
+        lazy[f"sq_{m}"] = square
+        lazy[f"never_{m}"] = values.isnull().sum("replicate")
+    if "t_stable" in cube:
+        mine = cube["t_stable"].astype(float).fillna(np.inf)
+        theirs = mine.sel(strategy=baseline)
+        lazy["wins"] = (mine < theirs).sum("replicate")
+    reduced = xr.Dataset(lazy).compute()
+
+    out = xr.Dataset()
+    replicates = cube.sizes["replicate"]
+    for m in metrics:
+        n = reduced[f"n_{m}"].astype(float)
+        mean = reduced[f"sum_{m}"] / n.where(n > 0)
+        var = (reduced[f"sq_{m}"] - n * mean**2) / (n - 1).where(n > 1)
+        var = var.clip(min=0.0)
+        tq = xr.apply_ufunc(lambda k: stats.t.ppf(0.5 + confidence / 2, np.maximum(k - 1, 1)), n)
+        half = tq * np.sqrt(var / n)
+        units = cube[m].attrs.get("units", "")
+        out[f"diff_{m}"] = mean.assign_attrs(
+            units=units, long_name=f"mean paired difference in {m} (strategy - {baseline})")
+        out[f"low_{m}"] = (mean - half).assign_attrs(units=units, long_name=(
+            f"lower {confidence:.0%} t-interval bound of the difference in {m}"))
+        out[f"high_{m}"] = (mean + half).assign_attrs(units=units, long_name=(
+            f"upper {confidence:.0%} t-interval bound of the difference in {m}"))
+        out[f"pairs_{m}"] = reduced[f"n_{m}"].assign_attrs(
+            units="1", long_name=f"replicate pairs in the difference in {m}")
+        out[f"excluded_{m}"] = (replicates - reduced[f"n_{m}"]).assign_attrs(
+            units="1", long_name=f"replicate pairs left out (a side never reached {m})")
+        out[f"never_{m}"] = reduced[f"never_{m}"].assign_attrs(
+            units="1", long_name=f"replicates in which the strategy never reached {m}")
+    if "wins" in reduced:
+        wins = reduced["wins"]
+        low, high = wilson(wins.values, replicates, confidence)
+        out["stable_first"] = (wins / replicates).assign_attrs(
+            units="1", long_name=f"share of replicates reaching stable coverage before {baseline}")
+        out["stable_first_low"] = wins.copy(data=low).assign_attrs(
+            units="1", long_name=f"lower {confidence:.0%} Wilson bound of stable_first")
+        out["stable_first_high"] = wins.copy(data=high).assign_attrs(
+            units="1", long_name=f"upper {confidence:.0%} Wilson bound of stable_first")
+    out.attrs.update({"baseline": baseline, "confidence": confidence, "replicates": replicates,
+                      "source_config_sha256": cube.attrs.get("config_sha256", ""),
+                      "design_dims": json.dumps(design_dims(cube))})
+    return out
+
+
+def wilson(successes: np.ndarray, n: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of proportions (vectorised)."""
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = np.asarray(successes, float) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = np.where(p == 0.0, 0.0, np.clip(centre - half, 0, 1))     # exact at the edges
+    high = np.where(p == 1.0, 1.0, np.clip(centre + half, 0, 1))
+    return low, high
+
+
+def to_records(result: xr.Dataset, metrics: Sequence[str]) -> list[dict]:
+    """One record per (design point, strategy, metric): tidy rows for CSV and JSON."""
+    dims = json.loads(result.attrs["design_dims"])
+    records = []
+    for idx in np.ndindex(*[result.sizes[d] for d in dims]):
+        point = result.isel(dict(zip(dims, idx, strict=True)))
+        for s in point["strategy"].values:
+            row = point.sel(strategy=s)
+            base = {d: _plain(result[d].values[i]) for d, i in zip(dims, idx, strict=True)}
+            base["strategy"] = str(s)
+            base["baseline"] = result.attrs["baseline"]
+            for m in metrics:
+                rec = dict(base, metric=m, mean_difference=_plain(row[f"diff_{m}"].values),
+                           low=_plain(row[f"low_{m}"].values),
+                           high=_plain(row[f"high_{m}"].values),
+                           pairs=int(row[f"pairs_{m}"].values),
+                           excluded=int(row[f"excluded_{m}"].values),
+                           never=int(row[f"never_{m}"].values))
+                if "stable_first" in row:
+                    rec.update(stable_first=_plain(row["stable_first"].values),
+                               stable_first_low=_plain(row["stable_first_low"].values),
+                               stable_first_high=_plain(row["stable_first_high"].values))
+                records.append(rec)
+    return records
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def format_table(result: xr.Dataset, metrics: Sequence[str]) -> str:
+    """A readable table: one row per design point and strategy."""
+    dims = json.loads(result.attrs["design_dims"])
+    baseline = result.attrs["baseline"]
+    conf = f"{result.attrs['confidence']:.0%}"
+    header = [*dims, "strategy", *[f"d {m} ({conf} CI)" for m in metrics]]
+    if "stable_first" in result:
+        header.append("stable first")
+    rows = [header]
+    notes = []
+    for idx in np.ndindex(*[result.sizes[d] for d in dims]):
+        point = result.isel(dict(zip(dims, idx, strict=True)))
+        label = [str(_plain(result[d].values[i])) for d, i in zip(dims, idx, strict=True)]
+        for s in point["strategy"].values:
+            if str(s) == baseline:
+                continue
+            row = point.sel(strategy=s)
+            cells = []
+            for m in metrics:
+                mean = float(row[f"diff_{m}"])
+                if not np.isfinite(mean):
+                    cells.append("n/a")
+                else:
+                    cells.append(f"{mean:+.1f} [{float(row[f'low_{m}']):+.1f}, "
+                                 f"{float(row[f'high_{m}']):+.1f}]")
+                excluded = int(row[f"excluded_{m}"])
+                if excluded:
+                    notes.append(f"{', '.join(label + [str(s)])}: d {m} over "
+                                 f"{int(row[f'pairs_{m}'])} pairs ({excluded} left out: never "
+                                 f"reached; the strategy never reached it in "
+                                 f"{int(row[f'never_{m}'])})")
+            if "stable_first" in row:
+                cells.append(f"{float(row['stable_first']):.0%} "
+                             f"[{float(row['stable_first_low']):.0%}, "
+                             f"{float(row['stable_first_high']):.0%}]")
+            rows.append(label + [str(s)] + cells)
+    widths = [max(len(r[j]) for r in rows) for j in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"d = mean paired difference against {baseline} over "
+                 f"{result.attrs['replicates']} replicates (negative times: sooner)")
+    return "\n".join(lines + [f"note: {n}" for n in notes])

@@ -1,0 +1,268 @@
+"""Figures of a cube: coverage, harm, stages, the 'slower is faster' phase map, versions.
+
+Every function returns a matplotlib Figure (made without pyplot, so no global state and any
+backend), with a title, axis labels with units, a legend, and a caption naming the config, its
+hash, the seed and the design point shown. ``save`` writes PNG, SVG or PDF by the extension.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ..errors import RolloutError
+from .compare import check_baseline, compare, design_dims
+
+KINDS = ("coverage", "harm", "stages", "phase", "versions")
+FORMATS = (".png", ".svg", ".pdf")
+STAGE_COLOURS = ("#d9d9d9", "#fdb863", "#e08214", "#b35806", "#80cdc1", "#018571", "#d7191c")
+
+
+def select_point(cube: xr.Dataset, at: Mapping[str, Any] | None) -> tuple[xr.Dataset, str]:
+    """The cube at one design point (``at`` names values; unnamed dims take their first)."""
+    dims = design_dims(cube)
+    at = dict(at or {})
+    for name in at:
+        if name not in dims:
+            raise RolloutError(f"--at {name}: not a design dimension of the cube "
+                               f"({', '.join(dims) or 'it has none'})")
+    chosen = {}
+    for d in dims:
+        if d in at:
+            values = cube[d].values
+            want = at[d]
+            hits = [i for i, v in enumerate(values) if _same(v, want)]
+            if not hits:
+                raise RolloutError(f"--at {d}={want}: not one of its values "
+                                   f"({', '.join(map(str, values))})")
+            chosen[d] = hits[0]
+        else:
+            chosen[d] = 0
+    point = cube.isel(chosen)
+    label = ", ".join(f"{d}={point[d].values.item()}" for d in dims)
+    return point, label
+
+
+def _same(value: Any, want: Any) -> bool:
+    try:
+        return bool(np.isclose(float(value), float(want)))
+    except (TypeError, ValueError):
+        return str(value) == str(want)
+
+
+def _caption(fig: Figure, cube: xr.Dataset, extra: str = "") -> None:
+    text = (f"{cube.attrs.get('config_name', '?')} · config sha256 "
+            f"{str(cube.attrs.get('config_sha256', '?'))[:12]} · seed {cube.attrs.get('seed')}"
+            f" · {cube.sizes.get('replicate', '?')} replicates" + (f" · {extra}" if extra else ""))
+    engine = fig.get_layout_engine()
+    if engine is not None:                       # keep a strip at the bottom for the caption
+        engine.set(rect=(0.0, 0.035, 1.0, 0.965))
+    fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
+
+
+def _months(cube: xr.Dataset) -> np.ndarray:
+    return np.asarray(cube["month"].values, float)
+
+
+def _start(cube: xr.Dataset) -> str:
+    config = json.loads(cube.attrs.get("config", "{}"))
+    return config.get("time", {}).get("start", "start")
+
+
+def plot_coverage(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figure:
+    """National coverage over time per strategy: median and 90% band over replicates."""
+    point, label = select_point(cube, at)
+    cov = point["national_coverage"].load()
+    fig = Figure(figsize=(8, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    x = _months(cube)
+    for s in cov["strategy"].values:
+        series = cov.sel(strategy=s).values
+        lo, med, hi = np.nanpercentile(series, [5, 50, 95], axis=0)
+        (line,) = ax.plot(x, med, label=f"{s} (median)")
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_xlabel(f"time (months since {_start(cube)})")
+    ax.set_ylabel("national coverage (share of inpatient volume)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("National coverage by strategy (median, 90% band)")
+    ax.legend(loc="lower right")
+    _caption(fig, cube, label)
+    return fig
+
+
+def plot_harm(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figure:
+    """Cumulative national harm and net benefit over time per strategy (median, 90% band)."""
+    point, label = select_point(cube, at)
+    harm = point["harm"].sum("province").load()
+    net = (point["benefit"].sum("province") - point["harm"].sum("province")).load()
+    units = cube["harm"].attrs.get("units", "")
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    x = _months(cube)
+    for ax, data, name in ((axes[0], harm, "cumulative harm"),
+                           (axes[1], net, "cumulative net benefit")):
+        for s in data["strategy"].values:
+            series = data.sel(strategy=s).values
+            lo, med, hi = np.nanpercentile(series, [5, 50, 95], axis=0)
+            (line,) = ax.plot(x, med, label=str(s))
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_xlabel(f"time (months since {_start(cube)})")
+        ax.set_ylabel(f"{name} ({units})")
+        ax.set_title(f"National {name} (median, 90% band)")
+        ax.legend(loc="upper left")
+    _caption(fig, cube, label)
+    return fig
+
+
+def plot_stages(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replicate: int = 0,
+                strategies: list[str] | None = None) -> Figure:
+    """Provinces by time, coloured by stage, for one replicate: one panel per strategy."""
+    point, label = select_point(cube, at)
+    if not 0 <= replicate < cube.sizes["replicate"]:
+        raise RolloutError(f"--replicate {replicate}: the cube has replicates 0.."
+                           f"{cube.sizes['replicate'] - 1}")
+    names = strategies or [str(s) for s in point["strategy"].values]
+    stage = point["stage"].isel(replicate=replicate).load()
+    meanings = stage.attrs.get("flag_meanings", cube["stage"].attrs["flag_meanings"]).split()
+    cmap = ListedColormap(STAGE_COLOURS[:len(meanings)])
+    norm = BoundaryNorm(np.arange(len(meanings) + 1) - 0.5, cmap.N)
+    fig = Figure(figsize=(6 * len(names), 7), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
+    x = _months(cube)
+    provinces = [str(p) for p in cube["province"].values]
+    for ax, s in zip(axes, names, strict=True):
+        grid = stage.sel(strategy=s).values.T          # province x time
+        ax.pcolormesh(np.append(x - (x[1] - x[0] if len(x) > 1 else 1), x[-1]),
+                      np.arange(len(provinces) + 1) - 0.5, grid, cmap=cmap, norm=norm)
+        ax.set_title(f"{s}: stage of each province (replicate {replicate})")
+        ax.set_xlabel(f"time (months since {_start(cube)})")
+        ax.set_yticks(range(len(provinces)))
+        ax.set_yticklabels(provinces, fontsize=7)
+        ax.invert_yaxis()
+    axes[0].set_ylabel("province")
+    fig.legend(handles=[Patch(color=STAGE_COLOURS[i], label=m) for i, m in enumerate(meanings)],
+               loc="outside lower center", ncol=len(meanings), title="stage")
+    _caption(fig, cube, label)
+    return fig
+
+
+def plot_versions(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replicate: int = 0,
+                  strategy: str | None = None) -> Figure:
+    """Rule versions released per track over time, with the defects known and fixed."""
+    point, label = select_point(cube, at)
+    strategy = strategy or str(point["strategy"].values[0])
+    check_baseline(cube, strategy)
+    one = point.sel(strategy=strategy).isel(replicate=replicate).load()
+    x = _months(cube)
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.3))
+    used = [t for t in one["track"].values
+            if one["version"].sel(track=t).values.max() > 1
+            or one["known_defects"].sel(track=t).values.max() > 0]
+    for t in used or list(one["track"].values):
+        top.step(x, one["version"].sel(track=t).values, where="post", label=f"{t} version")
+        known = one["known_defects"].sel(track=t).values
+        fixed = one["fixed_defects"].sel(track=t).values
+        (line,) = bottom.step(x, known, where="post", label=f"{t}: defects known")
+        bottom.step(x, fixed, where="post", ls="--", color=line.get_color(),
+                    label=f"{t}: defects fixed")
+    top.set_ylabel("rule-set version")
+    top.set_title(f"Releases and defects, {strategy}, replicate {replicate}")
+    top.legend(loc="upper left")
+    bottom.set_ylabel("defects (count)")
+    bottom.set_xlabel(f"time (months since {_start(cube)})")
+    bottom.legend(loc="upper left", ncol=2)
+    _caption(fig, cube, label)
+    return fig
+
+
+def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "big_bang",
+               x: str | None = None, y: str | None = None,
+               at: Mapping[str, Any] | None = None) -> Figure:
+    """Over two swept parameters: the share of replicates in which ``strategy`` reaches stable
+    coverage before ``baseline``, with the 0.5 contour (where slower is faster)."""
+    dims = design_dims(cube)
+    params = _design_parameters(cube, dims)
+    if len(params) < 2:
+        have = f"only {', '.join(params)}" if params else "none"
+        raise RolloutError("a phase plot needs a cube swept over at least two numeric "
+                           f"parameters (this one has {have})")
+    x = x or params[0]
+    y = y or params[1]
+    for name in (x, y):
+        if name not in params:
+            raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
+    strategies = check_baseline(cube, baseline)
+    strategy = strategy or next(s for s in strategies if s != baseline)
+    check_baseline(cube, strategy)
+    fig = Figure(figsize=(7, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    if "point" in dims:            # scattered design points: triangulated surface
+        share = compare(cube, baseline, metrics=("t_stable",))["stable_first"].sel(
+            strategy=strategy)
+        xs, ys, zs = cube[x].values, cube[y].values, share.values
+        mesh = ax.tricontourf(xs, ys, zs, levels=np.linspace(0, 1, 11), cmap="RdBu", vmin=0,
+                              vmax=1)
+        if zs.min() < 0.5 < zs.max():
+            ax.tricontour(xs, ys, zs, levels=[0.5], colors="black", linewidths=1.5)
+        ax.plot(xs, ys, "k.", ms=3, label="design points")
+        label = ""
+    else:
+        fixed = {d: v for d, v in (at or {}).items() if d not in (x, y)}
+        others = [d for d in dims if d not in (x, y)]
+        sub, label = cube, ""
+        if others:
+            sel = {}
+            for d in others:
+                want = fixed.get(d)
+                sel[d] = 0 if want is None else [i for i, v in enumerate(cube[d].values)
+                                                 if _same(v, want)][0]
+            sub = cube.isel(sel)
+            label = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items())
+        share = compare(sub, baseline, metrics=("t_stable",))["stable_first"].sel(
+            strategy=strategy).transpose(y, x)
+        xs, ys = np.asarray(cube[x].values, float), np.asarray(cube[y].values, float)
+        mesh = ax.pcolormesh(xs, ys, share.values, cmap="RdBu", vmin=0, vmax=1,
+                             shading="nearest")
+        if share.values.min() < 0.5 < share.values.max() and len(xs) > 1 and len(ys) > 1:
+            ax.contour(xs, ys, share.values, levels=[0.5], colors="black", linewidths=1.5)
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(f"share of replicates where {strategy} is stable before {baseline}")
+    ax.set_xlabel(_param_label(cube, x))
+    ax.set_ylabel(_param_label(cube, y))
+    ax.set_title(f"Where slower is faster: {strategy} vs {baseline} (black: 0.5)")
+    ax.legend(handles=[Patch(color="#2166ac", label=f"{strategy} stable first"),
+                       Patch(color="#b2182b", label=f"{baseline} stable first")],
+              loc="upper right", fontsize=8)
+    _caption(fig, cube, label)
+    return fig
+
+
+def _design_parameters(cube: xr.Dataset, dims: list[str]) -> list[str]:
+    if "point" in dims:
+        return [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
+    return [d for d in dims if d != "scenario" and np.issubdtype(cube[d].dtype, np.number)]
+
+
+def _param_label(cube: xr.Dataset, name: str) -> str:
+    units = cube[name].attrs.get("units")
+    return f"{name} ({units})" if units else name
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write a figure; the format follows the extension (.png, .svg, .pdf)."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise RolloutError(f"{path}: unknown figure format {path.suffix or '(none)'!r}; use "
+                           f"{', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path

@@ -1,0 +1,131 @@
+"""Which swept factors decide the paired difference between a strategy and the baseline.
+
+The response at each design point is the mean paired difference of a metric (strategy minus
+baseline, over replicates; see compare.py). For a Sobol design (Saltelli-structured, see
+sweep.py) SALib estimates first-order and total Sobol indices with bootstrap intervals. For grid
+and Latin hypercube designs a simpler ranking: Spearman's rank correlation between each parameter
+and the response, with a Fisher-z interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from ..errors import RolloutError
+from .compare import check_baseline, compare, design_dims
+
+
+@dataclass
+class Sensitivity:
+    parameter: str
+    method: str              # "sobol" or "spearman"
+    index: float             # S1, or rho
+    low: float
+    high: float
+    total: float | None      # ST for Sobol
+    total_low: float | None
+    total_high: float | None
+
+
+def _config(cube: xr.Dataset) -> dict:
+    return json.loads(cube.attrs.get("config", "{}"))
+
+
+def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "big_bang",
+                strategy: str | None = None, confidence: float = 0.95
+                ) -> tuple[list[Sensitivity], int, int]:
+    """Indices of every swept parameter; also the points used and the points left out (NaN)."""
+    dims = design_dims(cube)
+    if not dims or dims == ["scenario"]:
+        raise RolloutError("sensitivity needs a cube swept over parameters (grid, lhs or sobol)")
+    strategies = check_baseline(cube, baseline)
+    strategy = strategy or next(s for s in strategies if s != baseline)
+    check_baseline(cube, strategy)
+    if strategy == baseline:
+        raise RolloutError("the strategy and the baseline are the same")
+    result = compare(cube, baseline, metrics=(metric,), confidence=confidence)
+    response = result[f"diff_{metric}"].sel(strategy=strategy)
+    sweep = _config(cube).get("sweep") or {}
+    design = sweep.get("design", "grid")
+    if design == "sobol":
+        params = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
+        y = np.asarray(response.values, float)
+        left_out = int(np.isnan(y).sum())
+        if left_out:
+            raise RolloutError(f"{left_out} design points have no finite {metric} difference "
+                               "(no replicate pair reached it); Sobol indices need every point: "
+                               "use net_benefit or harm_total")
+        return _sobol(cube, params, sweep, y, confidence), len(y), 0
+    if "point" in dims:
+        params = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
+        table = {p: np.asarray(cube[p].values, float) for p in params}
+        y = np.asarray(response.values, float)
+    else:
+        params = [d for d in dims if np.issubdtype(cube[d].dtype, np.number)]
+        grids = np.meshgrid(*[np.asarray(cube[d].values) for d in dims], indexing="ij")
+        table = {d: g.ravel().astype(float) for d, g in zip(dims, grids, strict=True)
+                 if d in params}
+        y = np.asarray(response.transpose(*dims).values, float).ravel()
+    keep = np.isfinite(y)
+    out = []
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    n = int(keep.sum())
+    for p in params:
+        x = table[p][keep]
+        if n < 4 or np.ptp(x) == 0 or np.ptp(y[keep]) == 0:
+            out.append(Sensitivity(p, "spearman", math.nan, math.nan, math.nan, None, None, None))
+            continue
+        rho = float(stats.spearmanr(x, y[keep]).statistic)
+        half = z / math.sqrt(n - 3)
+        low, high = math.tanh(math.atanh(max(min(rho, 0.999999), -0.999999)) - half), \
+            math.tanh(math.atanh(max(min(rho, 0.999999), -0.999999)) + half)
+        out.append(Sensitivity(p, "spearman", rho, low, high, None, None, None))
+    out.sort(key=lambda s: -abs(s.index) if math.isfinite(s.index) else 0.0)
+    return out, n, int((~keep).sum())
+
+
+def _sobol(cube: xr.Dataset, params: list[str], sweep: dict, y: np.ndarray,
+           confidence: float) -> list[Sensitivity]:
+    from SALib.analyze import sobol
+
+    bounds = []
+    for p in params:
+        spec = sweep["parameters"][p]
+        bounds.append([spec["low"], spec["high"]])
+    problem = {"num_vars": len(params), "names": params, "bounds": bounds}
+    res = sobol.analyze(problem, y, calc_second_order=False, conf_level=confidence,
+                        seed=int(_config(cube).get("seed", 0)) % 2**32, print_to_console=False)
+    out = [Sensitivity(p, "sobol", float(res["S1"][i]), float(res["S1"][i] - res["S1_conf"][i]),
+                       float(res["S1"][i] + res["S1_conf"][i]), float(res["ST"][i]),
+                       float(res["ST"][i] - res["ST_conf"][i]),
+                       float(res["ST"][i] + res["ST_conf"][i]))
+           for i, p in enumerate(params)]
+    out.sort(key=lambda s: -(s.total or 0.0))
+    return out
+
+
+def format_sensitivity(rows: list[Sensitivity], metric: str, strategy: str, baseline: str,
+                       used: int, left_out: int, confidence: float = 0.95) -> str:
+    pct = f"{confidence:.0%}"
+    lines = [f"sensitivity of the mean paired difference in {metric} ({strategy} - {baseline}) "
+             f"over {used} design points" + (f" ({left_out} left out: no finite difference)"
+                                             if left_out else "")]
+    if rows and rows[0].method == "sobol":
+        lines.append(f"{'parameter':<36} {'first-order S1 (' + pct + ' CI)':<30} "
+                     f"total ST ({pct} CI)")
+        for r in rows:
+            lines.append(f"{r.parameter:<36} {r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
+                         f"{'':<6} {r.total:+.3f} [{r.total_low:+.3f}, {r.total_high:+.3f}]")
+    else:
+        lines.append(f"{'parameter':<36} Spearman rho ({pct} CI)")
+        for r in rows:
+            cell = "n/a (constant)" if not math.isfinite(r.index) else \
+                f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
+            lines.append(f"{r.parameter:<36} {cell}")
+    return "\n".join(lines)
