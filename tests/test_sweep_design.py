@@ -72,15 +72,28 @@ def test_latin_hypercube_stratifies_every_parameter():
                                   d.coords["adoption.steering"][1])   # seeded: reproducible
 
 
-def test_sobol_points_fill_the_box_and_need_a_power_of_two():
-    cfg = validate_dict({"sweep": {"design": "sobol", "points": 32, "parameters": {
-        "adoption.steering": {"low": 0.0, "high": 1.0}}}})
-    values = build_design(cfg).coords["adoption.steering"][1]
-    # a scrambled Sobol net puts one point in each of the 32 equal cells of [0, 1)
-    assert sorted(np.floor(values * 32).astype(int)) == list(range(32))
+def test_sobol_design_is_saltelli_structured_from_a_sobol_sequence():
+    """N base rows of a scrambled 2D-dimensional Sobol sequence give N (D + 2) points ordered
+    A, AB_1 .. AB_D, B per base row (SALib's order): AB_i is A with column i taken from B, and
+    the A and B rows are each a Sobol net (one point in each of the N cells of every axis)."""
+    n, names = 16, ["adoption.steering", "defects.mean_count"]
+    cfg = validate_dict({"sweep": {"design": "sobol", "points": n, "parameters": {
+        names[0]: {"low": 0.0, "high": 1.0}, names[1]: {"low": 0.0, "high": 16.0}}}})
+    d = build_design(cfg)
+    k = len(names)
+    assert d.shape == (n * (k + 2),)
+    x = np.stack([d.coords[p][1] / (1.0 if i == 0 else 16.0) for i, p in enumerate(names)],
+                 axis=1).reshape(n, k + 2, k)
+    a, b = x[:, 0], x[:, -1]
+    for i in range(k):
+        ab = x[:, 1 + i]
+        np.testing.assert_array_equal(ab[:, i], b[:, i])
+        np.testing.assert_array_equal(np.delete(ab, i, axis=1), np.delete(a, i, axis=1))
+        for rows in (a, b):
+            assert sorted(np.floor(rows[:, i] * n).astype(int)) == list(range(n))
     with pytest.raises(ConfigError, match="power of 2"):
         validate_dict({"sweep": {"design": "sobol", "points": 10, "parameters": {
-            "adoption.steering": {"low": 0.0, "high": 1.0}}}})
+            names[0]: {"low": 0.0, "high": 1.0}}}})
 
 
 def test_scenarios_design():
