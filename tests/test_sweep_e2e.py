@@ -227,7 +227,7 @@ class Cluster:
 
 
 def _daemon(cmd: list[str], folder: Path, name: str) -> subprocess.Popen:
-    log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - the child keeps it open
+    log = open(folder / f"{name}.log", "w")      # the child keeps its own copy open
     try:
         return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=_env(), start_new_session=True)
