@@ -227,6 +227,11 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
     timing = run_block(first.canonical_json(), strategy_names(cfg), provinces, first.seed, 0,
                        probe_reps)
     per_run = timing.seconds / (probe_reps * n_strategies)
+    from .store import block_values, volume_share
+    from .sweep_runner import compressed_ratio
+
+    ratio = compressed_ratio(block_values(timing.series, timing.summary,
+                                          volume_share(provinces)))
     dims = ", ".join(f"{d}={n}" for d, n in zip(design.dims, design.shape, strict=True))
     click.echo(f"config      {config} (sha256 {cfg.config_hash()[:12]})")
     click.echo(f"design      {(cfg.sweep.design if cfg.sweep else 'single point')}"
@@ -236,8 +241,9 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
                f"{cfg.replicates} replicates)")
     click.echo(f"tasks       {design.size * blocks} (blocks of {block} replicates, one chunk "
                "each along replicate)")
-    click.echo(f"cube        {size / 2**20:.1f} MiB in memory uncompressed; on disk less "
-               "(compressed chunks)")
+    click.echo(f"cube        {size / 2**20:.1f} MiB in memory (uncompressed); about "
+               f"{size * ratio / 2**20:.1f} MiB on disk (compression ratio {ratio:.2f} measured "
+               "on the timed block)")
     click.echo(f"time        {per_run * 1e3:.0f} ms per run (timed on {probe_reps * n_strategies}"
                f" runs here) -> about {format_duration(runs * per_run / workers)} on {workers} "
                f"worker{'s' * (workers != 1)}")

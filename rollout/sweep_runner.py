@@ -93,6 +93,17 @@ def estimate_bytes(config: RolloutConfig, provinces: Provinces, design: Design) 
     return int(sum(var.nbytes for var in ds.data_vars.values()))
 
 
+def compressed_ratio(values: dict[str, np.ndarray]) -> float:
+    """Compressed / raw size of a block's arrays under the store's codec (Blosc LZ4, shuffle),
+    to turn the cube's raw size into an estimate on disk."""
+    from numcodecs import Blosc
+
+    codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    raw = sum(np.ascontiguousarray(v).nbytes for v in values.values())
+    packed = sum(len(codec.encode(np.ascontiguousarray(v))) for v in values.values())
+    return packed / raw if raw else 1.0
+
+
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
