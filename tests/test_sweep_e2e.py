@@ -6,8 +6,9 @@ Checked here: the cube does not depend on where or in which order the blocks ran
 cluster, remote cluster, shuffled tasks); common random numbers hold across design points; a sweep
 killed with SIGKILL resumes to the identical cube; a worker killed mid-sweep costs nothing but
 time; a store of another configuration is refused; ``verify`` catches a corrupted value; ``plan``
-counts points, runs and tasks; bad input is one line on stderr with nothing written; LHS, Sobol and
-scenario designs lay out their dimensions.
+counts points, runs and tasks; bad input is one line on stderr with nothing written (except, a
+known bug marked xfail, when the progress bar was drawn first); LHS, Sobol and scenario designs
+lay out their dimensions.
 
 Each CLI start costs ~2 s of imports, so independent runs are started together (``Batch``) by
 module-scoped fixtures; every run has its own temporary folder as working directory. Every
@@ -120,6 +121,14 @@ class Batch:
               ) -> None:
         self.began[key] = time.monotonic()
         self.procs[key] = start(*args, cwd=cwd, env=env)
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():      # whatever failed, no run outlives the fixture
+            if proc.poll() is None:
+                kill_group(proc)
 
     def results(self) -> tuple[dict[str, subprocess.CompletedProcess], dict[str, float]]:
         ended: dict[str, float] = {}
@@ -308,14 +317,14 @@ def small_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         "w2": ["-w", "2"],
         "w2_shuffled": ["-w", "2", "--task-order-seed", "5"],
     }
-    batch = Batch()
-    out = {}
-    for key, options in variants.items():
-        cwd = folder / key
-        cwd.mkdir()
-        out[key] = cwd / f"{key}.zarr"
-        batch.start(key, "sweep", config, "-o", out[key], "-q", *options, cwd=cwd)
-    procs, _ = batch.results()
+    with Batch() as batch:
+        out = {}
+        for key, options in variants.items():
+            cwd = folder / key
+            cwd.mkdir()
+            out[key] = cwd / f"{key}.zarr"
+            batch.start(key, "sweep", config, "-o", out[key], "-q", *options, cwd=cwd)
+        procs, _ = batch.results()
     return Runs(config, out, procs)
 
 
@@ -383,15 +392,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def test_real_cluster_by_address_and_env_gives_the_identical_cube(
         cluster: Cluster, small_runs: Runs, serial_cube: xr.Dataset,
         tmp_path: Path) -> None:
-    batch = Batch()
-    out = {"option": tmp_path / "option" / "A.zarr", "env": tmp_path / "env" / "D.zarr"}
-    for path in out.values():
-        path.parent.mkdir()
-    batch.start("option", "sweep", small_runs.config, "--scheduler", cluster.address,
-                "-o", out["option"], "-q", cwd=out["option"].parent)
-    batch.start("env", "sweep", small_runs.config, "-o", out["env"], "-q",
-                cwd=out["env"].parent, env=_env(DASK_SCHEDULER_ADDRESS=cluster.address))
-    procs, _ = batch.results()
+    with Batch() as batch:
+        out = {"option": tmp_path / "option" / "A.zarr", "env": tmp_path / "env" / "D.zarr"}
+        for path in out.values():
+            path.parent.mkdir()
+        batch.start("option", "sweep", small_runs.config, "--scheduler", cluster.address,
+                    "-o", out["option"], "-q", cwd=out["option"].parent)
+        batch.start("env", "sweep", small_runs.config, "-o", out["env"], "-q",
+                    cwd=out["env"].parent, env=_env(DASK_SCHEDULER_ADDRESS=cluster.address))
+        procs, _ = batch.results()
     for key in out:
         assert procs[key].returncode == 0, (procs[key].stderr, cluster.logs())
         ok(procs[key])
@@ -413,15 +422,15 @@ def crn_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
             "parameters": {"strategies.phased.selection": ["representative", "random"]},
             "block_size": 2}),
     }
-    batch = Batch()
-    out = {}
-    for key, data in configs.items():
-        cwd = folder / key
-        cwd.mkdir()
-        config = write_config(cwd / f"{key}.toml", data)
-        out[key] = cwd / f"{key}.zarr"
-        batch.start(key, "sweep", config, "--serial", "-o", out[key], "-q", cwd=cwd)
-    procs, _ = batch.results()
+    with Batch() as batch:
+        out = {}
+        for key, data in configs.items():
+            cwd = folder / key
+            cwd.mkdir()
+            config = write_config(cwd / f"{key}.toml", data)
+            out[key] = cwd / f"{key}.zarr"
+            batch.start(key, "sweep", config, "--serial", "-o", out[key], "-q", cwd=cwd)
+        procs, _ = batch.results()
     return Runs(folder, out, procs)
 
 
@@ -678,25 +687,26 @@ BAR_CASES = {
 def bad_runs(tmp_path_factory: pytest.TempPathFactory
              ) -> tuple[dict[str, BadCase], dict[str, subprocess.CompletedProcess],
                         dict[str, float]]:
-    batch = Batch()
-    cases = {}
-    everything = BAD_CASES | BAR_CASES
-    # the unreachable-scheduler cases first: they mostly wait (10 s connect timeout), and that
-    # wait should overlap the other cases' CPU time rather than follow it
-    slow = [key for key in everything if key.startswith("unreachable")]
-    for key in slow + [key for key in everything if key not in slow]:
-        make = everything[key]
-        if key not in slow and slow and key == next(k for k in everything if k not in slow):
-            time.sleep(2.5)             # let the slow ones reach their wait first
-        folder = tmp_path_factory.mktemp(key)
-        (folder / "out").mkdir()
-        (folder / "out" / "keep.txt").write_text("not ours")
-        case = make(folder)
-        case.folder, case.out = folder, folder / "out" / "cube.zarr"
-        case.before = tree(folder)
-        cases[key] = case
-        batch.start(key, *case.args, "-o", case.out, cwd=folder)
-    procs, walls = batch.results()
+    with Batch() as batch:
+        cases = {}
+        everything = BAD_CASES | BAR_CASES
+        # the unreachable-scheduler cases first: they mostly wait (10 s connect timeout), and that
+        # wait should overlap the other cases' CPU time rather than follow it
+        slow = [key for key in everything if key.startswith("unreachable")]
+        rest = [key for key in everything if key not in slow]
+        for group in (slow, rest):
+            for key in group:
+                folder = tmp_path_factory.mktemp(key)
+                (folder / "out").mkdir()
+                (folder / "out" / "keep.txt").write_text("not ours")
+                case = everything[key](folder)
+                case.folder, case.out = folder, folder / "out" / "cube.zarr"
+                case.before = tree(folder)
+                cases[key] = case
+                batch.start(key, *case.args, "-o", case.out, cwd=folder)
+            if group is slow:
+                time.sleep(2.5)              # let them get through their imports to the wait
+        procs, walls = batch.results()
     return cases, procs, walls
 
 
@@ -755,16 +765,16 @@ def design_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     folder = tmp_path_factory.mktemp("designs")
     sweeps = SAMPLED | {
         "scenarios": {"design": "scenarios", "scenarios": SCENARIOS, "block_size": 2}}
-    batch = Batch()
-    out = {}
-    for key, sweep in sweeps.items():
-        cwd = folder / key
-        cwd.mkdir()
-        config = write_config(cwd / f"{key}.toml", sweep_dict(SMALL_STRATEGIES, replicates=2,
-                                                             sweep=sweep))
-        out[key] = cwd / f"{key}.zarr"
-        batch.start(key, "sweep", config, "--serial", "-o", out[key], "-q", cwd=cwd)
-    procs, _ = batch.results()
+    with Batch() as batch:
+        out = {}
+        for key, sweep in sweeps.items():
+            cwd = folder / key
+            cwd.mkdir()
+            config = write_config(cwd / f"{key}.toml", sweep_dict(SMALL_STRATEGIES, replicates=2,
+                                                                 sweep=sweep))
+            out[key] = cwd / f"{key}.zarr"
+            batch.start(key, "sweep", config, "--serial", "-o", out[key], "-q", cwd=cwd)
+        procs, _ = batch.results()
     return Runs(folder, out, procs)
 
 
