@@ -99,9 +99,9 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     from .execution import make_executor
 
     began = time.perf_counter()
-    with tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
-              disable=quiet, dynamic_ncols=True) as bar, \
-            make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
+    with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
+            tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
+                 disable=quiet, dynamic_ncols=True) as bar:
         result = run_experiment(
             cfg, provinces, executor=executor,
             on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
@@ -181,16 +181,22 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
-    bar = tqdm(unit="run", desc=cfg.name, file=sys.stderr, disable=quiet, dynamic_ncols=True,
-               smoothing=0.1)
-    with bar, make_executor(serial, workers or default_workers(), scheduler) as executor:
-        def started(done: int, total: int) -> None:
-            bar.reset(total=total)
-            bar.update(done)
+    bars: list = []      # the bar appears once the cluster and the store are ready, so that
+    #                     an error before then is the only line on stderr
 
-        report = run_sweep(cfg, provinces, design, path, executor, overwrite,
-                           on_block=bar.update, on_start=started, order_seed=task_order_seed)
-        where = executor.description
+    def started(done: int, total: int) -> None:
+        bars.append(tqdm(total=total, initial=done, unit="run", desc=cfg.name, file=sys.stderr,
+                         disable=quiet, dynamic_ncols=True, smoothing=0.1))
+
+    try:
+        with make_executor(serial, workers or default_workers(), scheduler) as executor:
+            report = run_sweep(cfg, provinces, design, path, executor, overwrite,
+                               on_block=lambda n: bars[0].update(n), on_start=started,
+                               order_seed=task_order_seed)
+            where = executor.description
+    finally:
+        for bar in bars:
+            bar.close()
     resumed = report.blocks_total - report.blocks_run
     click.echo(f"wrote {path}: {report.points} design point{'s' * (report.points != 1)} x "
                f"{len(cfg.strategies)} strategies x {cfg.replicates} replicates "

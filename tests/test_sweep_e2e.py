@@ -6,9 +6,8 @@ Checked here: the cube does not depend on where or in which order the blocks ran
 cluster, remote cluster, shuffled tasks); common random numbers hold across design points; a sweep
 killed with SIGKILL resumes to the identical cube; a worker killed mid-sweep costs nothing but
 time; a store of another configuration is refused; ``verify`` catches a corrupted value; ``plan``
-counts points, runs and tasks; bad input is one line on stderr with nothing written (except, a
-known bug marked xfail, when the progress bar was drawn first); LHS, Sobol and scenario designs
-lay out their dimensions.
+counts points, runs and tasks; bad input is one line on stderr with nothing written, with or
+without the progress bar; LHS, Sobol and scenario designs lay out their dimensions.
 
 Each CLI start costs ~2 s of imports, so independent runs are started together (``Batch``) by
 module-scoped fixtures; every run has its own temporary folder as working directory. Every
@@ -742,9 +741,6 @@ def test_errors_after_the_bar_exit_2_and_write_nothing(bad_runs: tuple) -> None:
         assert tree(case.folder) == case.before, key
 
 
-@pytest.mark.xfail(strict=True, reason="bug: without -q, `rollout sweep` draws its progress bar "
-                   "on stderr before it connects to the scheduler and opens the store, so an "
-                   "error there is not the only line on stderr")
 @pytest.mark.parametrize("key", list(BAR_CASES))
 def test_errors_after_the_bar_is_drawn_are_one_line(key: str, bad_runs: tuple) -> None:
     _, procs, _ = bad_runs
