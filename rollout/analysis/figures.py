@@ -36,19 +36,30 @@ def select_point(cube: xr.Dataset, at: Mapping[str, Any] | None) -> tuple[xr.Dat
                                f"({', '.join(dims) or 'it has none'})")
     chosen = {}
     for d in dims:
-        if d in at:
-            values = cube[d].values
-            want = at[d]
-            hits = [i for i, v in enumerate(values) if _same(v, want)]
-            if not hits:
-                raise RolloutError(f"--at {d}={want}: not one of its values "
-                                   f"({', '.join(map(str, values))})")
-            chosen[d] = hits[0]
-        else:
-            chosen[d] = 0
+        chosen[d] = _index_of(cube, d, at[d]) if d in at else 0
     point = cube.isel(chosen)
     label = ", ".join(f"{d}={point[d].values.item()}" for d in dims)
     return point, label
+
+
+def check_strategy(cube: xr.Dataset, name: str) -> None:
+    strategies = [str(s) for s in cube["strategy"].values]
+    if name not in strategies:
+        raise RolloutError(f"strategy {name!r} is not in the cube ({', '.join(strategies)})")
+
+
+def check_replicate(cube: xr.Dataset, replicate: int) -> None:
+    if not 0 <= replicate < cube.sizes["replicate"]:
+        raise RolloutError(f"replicate {replicate}: the cube has replicates 0.."
+                           f"{cube.sizes['replicate'] - 1}")
+
+
+def _index_of(cube: xr.Dataset, dim: str, want: Any) -> int:
+    hits = [i for i, v in enumerate(cube[dim].values) if _same(v, want)]
+    if not hits:
+        raise RolloutError(f"--at {dim}={want}: not one of its values "
+                           f"({', '.join(map(str, cube[dim].values))})")
+    return hits[0]
 
 
 def _same(value: Any, want: Any) -> bool:
@@ -126,10 +137,10 @@ def plot_stages(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replicate
                 strategies: list[str] | None = None) -> Figure:
     """Provinces by time, coloured by stage, for one replicate: one panel per strategy."""
     point, label = select_point(cube, at)
-    if not 0 <= replicate < cube.sizes["replicate"]:
-        raise RolloutError(f"--replicate {replicate}: the cube has replicates 0.."
-                           f"{cube.sizes['replicate'] - 1}")
+    check_replicate(cube, replicate)
     names = strategies or [str(s) for s in point["strategy"].values]
+    for name in names:
+        check_strategy(cube, name)
     stage = point["stage"].isel(replicate=replicate).load()
     meanings = stage.attrs.get("flag_meanings", cube["stage"].attrs["flag_meanings"]).split()
     cmap = ListedColormap(STAGE_COLOURS[:len(meanings)])
@@ -159,7 +170,8 @@ def plot_versions(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replica
     """Rule versions released per track over time, with the defects known and fixed."""
     point, label = select_point(cube, at)
     strategy = strategy or str(point["strategy"].values[0])
-    check_baseline(cube, strategy)
+    check_strategy(cube, strategy)
+    check_replicate(cube, replicate)
     one = point.sel(strategy=strategy).isel(replicate=replicate).load()
     x = _months(cube)
     fig = Figure(figsize=(9, 5.5), layout="constrained")
@@ -202,7 +214,11 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
             raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
     strategies = check_baseline(cube, baseline)
     strategy = strategy or next(s for s in strategies if s != baseline)
-    check_baseline(cube, strategy)
+    check_strategy(cube, strategy)
+    for name in at or {}:
+        if name not in dims:
+            raise RolloutError(f"--at {name}: not a design dimension of the cube "
+                               f"({', '.join(dims)})")
     fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.add_subplot()
     if "point" in dims:            # scattered design points: triangulated surface
@@ -220,11 +236,8 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
         others = [d for d in dims if d not in (x, y)]
         sub, label = cube, ""
         if others:
-            sel = {}
-            for d in others:
-                want = fixed.get(d)
-                sel[d] = 0 if want is None else [i for i, v in enumerate(cube[d].values)
-                                                 if _same(v, want)][0]
+            sel = {d: 0 if fixed.get(d) is None else _index_of(cube, d, fixed[d])
+                   for d in others}
             sub = cube.isel(sel)
             label = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items())
         share = compare(sub, baseline, metrics=("t_stable",))["stable_first"].sel(
