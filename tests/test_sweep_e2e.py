@@ -720,11 +720,14 @@ def test_bad_input_is_one_line_and_writes_nothing(key: str, bad_runs: tuple) -> 
     assert tree(case.folder) == case.before                 # nothing new, nothing changed
 
 
-def test_unreachable_scheduler_fails_in_bounded_time(bad_runs: tuple) -> None:
+def test_unreachable_scheduler_fails_instead_of_hanging(bad_runs: tuple) -> None:
+    """An unreachable scheduler ends the command with status 2 (the 10 s connect timeout), not
+    a hang: the batch's subprocess timeout is the guard. The duration is not asserted (timings
+    on a shared machine are no test); it is reported for reference."""
     _, procs, walls = bad_runs
     assert procs["unreachable_scheduler"].returncode == 2
-    # 10 s connect timeout + interpreter start, on a 2-core machine busy with the other cases
-    assert walls["unreachable_scheduler"] < 25, walls["unreachable_scheduler"]
+    assert "cannot connect" in procs["unreachable_scheduler"].stderr
+    print(f"unreachable scheduler: failed after {walls['unreachable_scheduler']:.1f} s")
 
 
 def test_errors_after_the_bar_exit_2_and_write_nothing(bad_runs: tuple) -> None:
