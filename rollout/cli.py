@@ -218,12 +218,12 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
          workers: int | None) -> None:
     """Dry run: design points, runs, tasks, cube size and an estimate of the time."""
     from .runner import default_workers, run_block, strategy_names
-    from .sweep import point_config
+    from .sweep import block_size, point_config
     from .sweep_runner import estimate_bytes, format_duration
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     workers = workers or default_workers()
-    block = cfg.sweep.block_size if cfg.sweep else 8
+    block = block_size(cfg)
     n_strategies = len(cfg.strategies)
     blocks = -(-cfg.replicates // block)
     runs = design.size * cfg.replicates * n_strategies

@@ -9,7 +9,6 @@ random numbers hold across the design: replicate i draws the same world at every
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import tomllib
@@ -213,13 +212,9 @@ def _known_paths(config: RolloutConfig) -> set[str]:
     return paths
 
 
-def apply_sets(data: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
-    """Add or override sweep parameters in a raw config mapping."""
-    data = copy.deepcopy(data)
-    sweep = data.setdefault("sweep", {})
-    params = sweep.setdefault("parameters", {})
-    params.update(sets)
-    return data
+def block_size(config: RolloutConfig) -> int:
+    """Replicates per task (and per chunk along replicate); the default when there is no sweep."""
+    return config.sweep.block_size if config.sweep else SweepConfig().block_size
 
 
 def n_blocks(replicates: int, block_size: int) -> int:

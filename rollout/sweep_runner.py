@@ -15,7 +15,7 @@ from .config import RolloutConfig
 from .data import Provinces
 from .runner import run_block, strategy_names
 from .streams import stream
-from .sweep import Design, n_blocks, point_config
+from .sweep import Design, block_size, n_blocks, point_config
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
@@ -42,7 +42,7 @@ class SweepReport:
 def block_tasks(config: RolloutConfig, design: Design, done: np.ndarray,
                 order_seed: int | None = None) -> list[tuple[int, int, int, int]]:
     """(point, block, start, stop) of every block not yet done; optionally shuffled."""
-    size = config.sweep.block_size if config.sweep else 8
+    size = block_size(config)
     blocks = n_blocks(config.replicates, size)
     flat = done.reshape(design.size, blocks) if design.dims else done.reshape(1, blocks)
     tasks = [(p, b, b * size, min(config.replicates, (b + 1) * size))

@@ -32,14 +32,14 @@ from .store import (
     variable_specs,
     volume_share,
 )
-from .sweep import Design, n_blocks
+from .sweep import Design, block_size, n_blocks
 
 BLOCK_FLAGS = "block_done"
 
 
 def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.Dataset:
     """The sweep cube with lazy placeholder data: used to lay the store out, never computed."""
-    block = config.sweep.block_size if config.sweep else 8
+    block = block_size(config)
     coords = base_coords(config, provinces)
     for name, (dims, values) in design.coords.items():
         coords[name] = (dims, values, {"long_name": "design parameter" if name not in (
@@ -113,12 +113,8 @@ def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Des
                 f"{config.config_hash()[:12]}...); use --overwrite to replace it")
         _remove(path)
     create(path, template(config, provinces, design))
-    return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, _block(config)),),
+    return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, block_size(config)),),
                     np.uint8)
-
-
-def _block(config: RolloutConfig) -> int:
-    return config.sweep.block_size if config.sweep else 8
 
 
 class Writer:
@@ -127,7 +123,7 @@ class Writer:
     def __init__(self, path: Path, config: RolloutConfig, provinces: Provinces, design: Design):
         self.group = zarr.open_group(path, mode="r+", zarr_format=2)
         self.design = design
-        self.block = _block(config)
+        self.block = block_size(config)
         self.share = volume_share(provinces)
         self.specs = variable_specs(config)
 

@@ -62,14 +62,13 @@ def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) ->
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion."""
+    """Wilson score interval of a proportion (the scalar face of ``compare.wilson``)."""
     if n == 0:
         return (math.nan, math.nan)
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from .compare import wilson
+
+    low, high = wilson(np.array(successes), n, confidence)
+    return (float(low), float(high))
 
 
 def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.95
