@@ -88,6 +88,26 @@ def cluster_overhead(workers: int, repeats: int = 3) -> float:
     return min(times)
 
 
+def machine_ceiling(config: Path, folder: Path) -> float:
+    """Throughput of two independent serial sweeps running at once over one alone: what two
+    processes of this very work can gain on this machine (shared cores, caches, turbo), so the
+    Dask speed-up can be read against it."""
+    def serial(out: Path) -> subprocess.Popen:
+        shutil.rmtree(out, ignore_errors=True)
+        return subprocess.Popen([sys.executable, "-m", "rollout.cli", "sweep", str(config), "-o",
+                                 str(out), "-q", "--serial"], stdout=subprocess.DEVNULL)
+
+    began = time.perf_counter()
+    serial(folder / "alone.zarr").wait()
+    alone = time.perf_counter() - began
+    began = time.perf_counter()
+    pair = [serial(folder / f"pair{i}.zarr") for i in (1, 2)]
+    for proc in pair:
+        proc.wait()
+    together = time.perf_counter() - began
+    return 2 * alone / together
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
@@ -115,6 +135,10 @@ def main() -> None:
         print(f"speed-up 2 workers / 1 worker: {ratio:.2f} wall; {net:.2f} without starting and "
               f"closing the cluster ({start[1]:.1f} s / {start[2]:.1f} s, timed apart) "
               "(goal >= 1.8)")
+        ceiling = machine_ceiling(sweep_config(folder, args.runs // 5), folder)
+        print(f"machine ceiling: two independent serial sweeps of {args.runs // 5} runs at once "
+              f"do {ceiling:.2f}x the work of one alone; Dask speed-up / ceiling "
+              f"{ratio / ceiling:.2f}")
         if args.skip_large:
             return
         large = sweep_config(folder, args.large_runs)

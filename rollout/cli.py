@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from .errors import RolloutError
 
@@ -385,6 +386,91 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
     strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
     rows, used, left_out = analyse(ds, metric, baseline, strategy)
     click.echo(format_sensitivity(rows, metric, strategy, baseline, used, left_out))
+
+
+@cli.command()
+@_config_argument
+@click.option("--draws", type=click.IntRange(min=10), default=None,
+              help="Prior draws (overrides [calibration] draws).")
+@click.option("--check-replicates", type=click.IntRange(min=1), default=None,
+              help="Replicates of the fitted config (overrides [calibration] check_replicates).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
+              help="Master seed (overrides the config).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask (debugging).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default=None,
+              help="Calibrated config [default: <config>.calibrated.toml beside CONFIG]; the "
+                   "draws go to <out>.abc.csv and the fit figure to <out>.fit.png.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing calibrated config.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def calibrate(config: str, draws: int | None, check_replicates: int | None, seed: int | None,
+              workers: int | None,
+              scheduler: str | None, serial: bool, out: str | None, overwrite: bool,
+              quiet: bool) -> None:
+    """Fit CONFIG's [calibration] parameters to its reported targets (ABC rejection), check
+    the fit on fresh replicates, and write the calibrated config, its draws and a figure."""
+    from tqdm import tqdm
+
+    from . import __version__
+    from .calibrate import CHECK_REPLICATE_OFFSET, check_calibration, run_draws
+    from .calibrate import calibrate as fit
+    from .calibration_output import (
+        fit_figure,
+        format_report,
+        write_calibrated_config,
+        write_record,
+    )
+    from .config import load_config
+    from .data import load_provinces
+    from .errors import ConfigError
+    from .execution import make_executor
+    from .runner import default_workers
+
+    overrides: dict[str, Any] = {}
+    if seed is not None:
+        overrides["seed"] = seed
+    if draws is not None:
+        overrides["calibration.draws"] = draws
+    if check_replicates is not None:
+        overrides["calibration.check_replicates"] = check_replicates
+    cfg = load_config(config, overrides)
+    if cfg.calibration is None:
+        raise ConfigError(config, "calibration", "missing: a [calibration] table with "
+                          "parameters (priors) and targets is needed")
+    check_calibration(cfg, config)
+    provinces = load_provinces(cfg, config)
+    source = Path(config)
+    target = Path(out) if out else source.with_name(f"{source.stem}.calibrated.toml")
+    record = target.with_name(f"{target.stem}.abc.csv")
+    figure = target.with_name(f"{target.stem}.fit.png")
+    if target.exists() and not overwrite and target.resolve() != source.resolve():
+        raise RolloutError(f"{target}: exists; use --overwrite to replace it")
+    spec = cfg.calibration
+    total = spec.draws + spec.check_replicates
+    began = time.perf_counter()
+    with make_executor(serial, workers or default_workers(), scheduler) as executor, \
+            tqdm(total=total, unit="run", desc=f"calibrate {cfg.name}", file=sys.stderr,
+                 disable=quiet, dynamic_ncols=True, smoothing=0.1) as bar:
+        result = fit(cfg, provinces, executor, on_block=bar.update)
+        fitted = result.fitted()
+        values = np.tile([fitted[n] for n in result.names], (spec.check_replicates, 1))
+        check, traces = run_draws(cfg, provinces, values, executor,
+                                  replicate_offset=CHECK_REPLICATE_OFFSET, traces=True,
+                                  on_block=bar.update)
+        where = executor.description
+    report = format_report(cfg, result, check)
+    command = "rollout calibrate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else config
+    write_record(record, cfg, result)
+    write_calibrated_config(source, target, fitted, report, command, __version__)
+    fit_figure(load_config(target), traces,
+               f"{cfg.name}: fitted config against the reported rollout").savefig(
+        figure, dpi=130, bbox_inches="tight")
+    click.echo(report)
+    click.echo(f"\nwrote {target} (calibrated config), {record} (all draws), {figure} "
+               f"(fit figure): {total} runs in {time.perf_counter() - began:.0f} s {where}")
 
 
 @cli.command()

@@ -309,6 +309,58 @@ class SweepConfig(_Section):
         return self
 
 
+CalibrationStatistic = Literal["started_share", "paying_share", "pilots_paying",
+                               "pilots_operating"]
+
+
+class CalibrationTarget(_Section):
+    """A reported fact the calibrated model should reproduce: a statistic of a run at the end of
+    month ``by`` that should lie in [low, high]; misses are measured in units of ``scale``."""
+
+    statistic: CalibrationStatistic
+    by: str = Field(description="YYYY-MM; the statistic is taken at the end of that month")
+    track: str | None = Field(None, description="pilot track, for the pilots_* statistics")
+    low: float
+    high: float
+    scale: float = Field(gt=0.0, description="a miss of this size counts 1 in the distance")
+    source: str = Field("", description="where the reported value comes from")
+
+    _by = field_validator("by")(_check_month)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalibrationTarget:
+        if not self.low <= self.high:
+            raise ValueError(f"low ({self.low:g}) must not exceed high ({self.high:g})")
+        if self.statistic.startswith("pilots_") and self.track is None:
+            raise _LocatedError("track", f"statistic {self.statistic!r} needs a pilot track")
+        if not self.statistic.startswith("pilots_") and self.track is not None:
+            raise _LocatedError("track", f"statistic {self.statistic!r} takes no track")
+        return self
+
+
+class CalibrationConfig(_Section):
+    """Approximate Bayesian computation by rejection: which parameters are uncertain (uniform
+    or log-uniform priors), which reported facts they are fitted to, and how many draws."""
+
+    strategy: str = Field("historical", description="the strategy whose runs are fitted")
+    draws: int = Field(2000, ge=10, le=10_000_000, description="prior draws, one run each")
+    accept: float = Field(0.05, gt=0.0, le=1.0,
+                          description="share of draws nearest the targets kept as posterior")
+    check_replicates: int = Field(100, ge=1, le=1_000_000,
+                                  description="replicates of the fitted config, to report fit")
+    block_size: int = Field(20, ge=1, le=100_000, description="draws per task")
+    parameters: dict[str, ParameterRange] = Field(min_length=1)
+    targets: list[CalibrationTarget] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _priors(self) -> CalibrationConfig:
+        for name, prior in self.parameters.items():
+            if prior.n is not None:
+                raise _LocatedError(f"parameters.{name}.n",
+                                    "a prior is a range (low, high, log); it takes no n")
+        return self
+
+
 class AnalysisConfig(_Section):
     baseline: str = "big_bang"
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
@@ -337,6 +389,7 @@ class RolloutConfig(_Section):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     sweep: SweepConfig | None = None
+    calibration: CalibrationConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -394,6 +447,16 @@ class RolloutConfig(_Section):
             if strat.track_choice == "evidence" and len(strat.pilots) < 2:
                 raise _LocatedError(f"strategies.{name}.track_choice",
                                     "'evidence' needs pilot groups on two tracks")
+        if self.calibration is not None:
+            if self.calibration.strategy not in self.strategies:
+                raise _LocatedError("calibration.strategy",
+                                    f"{self.calibration.strategy!r} is not one of the "
+                                    f"strategies ({', '.join(self.strategies)})")
+            for i, target in enumerate(self.calibration.targets):
+                if target.track is not None and target.track not in self.tracks:
+                    raise _LocatedError(f"calibration.targets.{i}.track",
+                                        f"unknown track {target.track!r}; tracks are "
+                                        f"{self.tracks}")
         if self.analysis.baseline not in self.strategies:
             raise _LocatedError("analysis.baseline",
                                 f"{self.analysis.baseline!r} is not one of the strategies "

@@ -124,6 +124,16 @@ def block_values(series: dict[str, np.ndarray], summary: dict[str, np.ndarray],
     return values
 
 
+def stored_values(config: RolloutConfig, series: dict[str, np.ndarray],
+                  summary: dict[str, np.ndarray], share: np.ndarray) -> dict[str, np.ndarray]:
+    """Every result variable already in its stored dtype. Sweep workers send these, so the
+    payload is as small as the cube's own arrays (stage is int8, counts int16) and the single
+    writer only writes."""
+    values = block_values(series, summary, share)
+    return {name: np.ascontiguousarray(values[name].astype(dtype, copy=False))
+            for name, (_, dtype, _) in variable_specs(config).items()}
+
+
 def provenance(config: RolloutConfig, provinces: Provinces, complete: bool) -> dict[str, str]:
     """Global attributes: what was simulated, with what, when."""
     return {

@@ -193,6 +193,7 @@ def check_design(base: RolloutConfig, design: Design, source: str) -> None:
 def _known_paths(config: RolloutConfig) -> set[str]:
     data = json.loads(config.canonical_json())
     data.pop("sweep", None)
+    data.pop("calibration", None)
     paths: set[str] = set()
 
     def walk(node: Any, prefix: str) -> None:

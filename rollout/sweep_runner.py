@@ -14,18 +14,24 @@ from . import sweep_store
 from .config import RolloutConfig
 from .data import Provinces
 from .runner import run_block, strategy_names
+from .store import stored_values, volume_share
 from .streams import stream
 from .sweep import Design, block_size, n_blocks, point_config
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
-               block: int, start: int, stop: int) -> tuple[int, int, dict, dict, float]:
-    """One task: replicates [start, stop) of every strategy at one design point."""
+               block: int, start: int, stop: int) -> tuple[int, int, dict, float]:
+    """One task: replicates [start, stop) of every strategy at one design point, returned as
+    the store's variables in their stored dtypes (the worker does the casting, not the driver)."""
     import json
+
+    from .config import validate_dict
 
     result = run_block(config_json, names, provinces, json.loads(config_json)["seed"], start,
                        stop)
-    return point, block, result.series, result.summary, result.seconds
+    values = stored_values(validate_dict(json.loads(config_json)), result.series,
+                           result.summary, volume_share(provinces))
+    return point, block, values, result.seconds
 
 
 @dataclass
@@ -75,9 +81,9 @@ def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path:
     cpu = 0.0
     runs = 0
     work = [(point_json[p], names, provinces, p, b, start, stop) for p, b, start, stop in tasks]
-    for point, block, series, summary, seconds in executor.map_unordered(sweep_task, work):
-        writer.write(point, block, series, summary)
-        n = series["coverage"].shape[1] * runs_per_replicate
+    for point, block, values, seconds in executor.map_unordered(sweep_task, work):
+        writer.write(point, block, values)
+        n = values["coverage"].shape[1] * runs_per_replicate
         runs += n
         cpu += seconds
         if on_block is not None:

@@ -26,11 +26,9 @@ from .errors import RolloutError
 from .store import (
     _remove,
     base_coords,
-    block_values,
     is_cube,
     provenance,
     variable_specs,
-    volume_share,
 )
 from .sweep import Design, block_size, n_blocks
 
@@ -124,13 +122,12 @@ class Writer:
         self.group = zarr.open_group(path, mode="r+", zarr_format=2)
         self.design = design
         self.block = block_size(config)
-        self.share = volume_share(provinces)
         self.specs = variable_specs(config)
 
-    def write(self, point: int, block: int, series: dict, summary: dict) -> None:
+    def write(self, point: int, block: int, values: dict[str, np.ndarray]) -> None:
+        """Write one block's variables (as from ``store.stored_values``), then its flag."""
         idx = self.design.index(point)
         start = block * self.block
-        values = block_values(series, summary, self.share)
         for name, (_, dtype, _) in self.specs.items():
             array = values[name].astype(dtype, copy=False)
             stop = start + array.shape[1]

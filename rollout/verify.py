@@ -11,7 +11,7 @@ from .config import validate_dict
 from .data import load_provinces
 from .errors import RolloutError
 from .runner import run_block
-from .store import block_values, variable_specs, volume_share
+from .store import stored_values, variable_specs, volume_share
 from .sweep import Design, build_design, point_config
 
 
@@ -44,12 +44,12 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None) -> tuple[b
         start, stop = int(b) * block, min(config.replicates, (int(b) + 1) * block)
         cfg = point_config(config, design.points[p]) if dims else config
         result = run_block(cfg.canonical_json(), names, provinces, cfg.seed, start, stop)
-        fresh = block_values(result.series, result.summary, share)
+        fresh = stored_values(cfg, result.series, result.summary, share)
         where = dict(zip(dims, design.index(p), strict=True))
         bad = []
-        for name, (_, dtype, _) in specs.items():
+        for name in specs:
             stored = ds[name].isel(where).isel(replicate=slice(start, stop)).values
-            if not np.array_equal(stored, fresh[name].astype(dtype), equal_nan=True):
+            if not np.array_equal(stored, fresh[name], equal_nan=True):
                 bad.append(name)
         label = ", ".join(f"{d}={ds[d].values[i]}" for d, i in where.items()) or "run"
         reps = f"replicates {start}-{stop - 1}"

@@ -126,6 +126,7 @@ class Simulation:
         self.shadow_months = [0.0] * n
         self.shadow_from = [0.0] * n
         self.first_paid = [math.nan] * n
+        self.first_operating = [math.nan] * n    # first shadow or payment (calibration)
         self.is_pilot = [False] * n
         # numpy mirrors of the harm state, for vectorised sampling
         self._np_a = np.zeros(n)
@@ -502,6 +503,8 @@ class Simulation:
 
     def _begin_operation(self, u: int) -> None:
         self._advance(u)
+        if math.isnan(self.first_operating[u]):
+            self.first_operating[u] = self.env.now
         self.version[u] = self.tracks[self.track[u]].version
         if self.shadow_months[u] > 0.0:
             self._set_state(u, SHADOW)

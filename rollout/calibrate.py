@@ -1,0 +1,273 @@
+"""Calibration to reported facts by approximate Bayesian computation (ABC) with rejection.
+
+Each uncertain parameter gets a uniform (or log-uniform) prior over its ``[calibration]`` range;
+the priors are sampled with a Latin hypercube. Every draw runs the calibrated strategy once, in
+its own replicate's world, and yields one value of each target statistic. The distance of a draw
+is the root sum of squares of its misses (0 inside a target's [low, high], otherwise the gap in
+units of the target's scale); the ``accept`` share of draws nearest the targets is the posterior
+sample (Pritchard et al. 1999; Beaumont 2010). The fitted configuration takes each parameter's
+posterior median; its fit is then checked on fresh replicates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import qmc
+
+from .calendar import months_between
+from .config import CalibrationConfig, RolloutConfig, set_dotted, validate_dict
+from .data import Provinces
+from .errors import ConfigError, RolloutError
+from .model.simulation import PAYING, Simulation
+from .model.world import build_world
+from .strategies.controller import run_strategy
+from .streams import stream
+
+#: replicates of the fit check start here, after any draw's replicate
+CHECK_REPLICATE_OFFSET = 10_000_000
+#: SimPy priority of a snapshot: before the state changes scheduled at the same instant
+_BEFORE_CHANGES = 0
+
+
+def target_label(target) -> str:
+    """A short human label of a target, e.g. 'started_share by 2023-12'."""
+    track = f" {target.track}" if target.track else ""
+    return f"{target.statistic}{track} by {target.by}"
+
+
+def target_months(config: RolloutConfig) -> np.ndarray:
+    """Model time (months) of each target: the end of its month."""
+    return np.array([months_between(config.time.start, t.by) + 1.0
+                     for t in _spec(config).targets])
+
+
+def _spec(config: RolloutConfig) -> CalibrationConfig:
+    if config.calibration is None:
+        raise RolloutError("this config has no [calibration] table (parameters and targets)")
+    return config.calibration
+
+
+def check_calibration(config: RolloutConfig, source: str) -> None:
+    """Problems a schema cannot see: targets beyond the horizon, parameters that are not
+    config fields or not accepted at their prior bounds. One line each, naming the field."""
+    spec = _spec(config)
+    for i, (target, month) in enumerate(zip(spec.targets, target_months(config), strict=True)):
+        if not 0 < month <= config.time.horizon_months:
+            raise ConfigError(source, f"calibration.targets.{i}.by",
+                              f"{target.by} is outside the simulated period (from "
+                              f"{config.time.start}, {config.time.horizon_months} months)")
+    for name, prior in spec.parameters.items():
+        for bound in (prior.low, prior.high):
+            try:
+                draw_config(config, {name: bound})
+            except ConfigError as err:
+                raise ConfigError(source, f"calibration.parameters.{name}",
+                                  f"prior bound {bound:g} is not accepted ({err.problem})"
+                                  ) from None
+            except (KeyError, TypeError):
+                raise ConfigError(source, f"calibration.parameters.{name}",
+                                  "unknown parameter (not a config field)") from None
+
+
+def draw_config(config: RolloutConfig, values: dict[str, float]) -> RolloutConfig:
+    """The configuration of one draw: only the calibrated strategy, parameters set."""
+    from .sweep import _known_paths
+
+    spec = _spec(config)
+    data = json.loads(config.canonical_json())
+    data["strategies"] = {spec.strategy: data["strategies"][spec.strategy]}
+    data["analysis"]["baseline"] = spec.strategy
+    data.pop("sweep", None)
+    data.pop("calibration", None)
+    known = _known_paths(config)
+    for path, value in values.items():
+        if path not in known:
+            raise KeyError(path)
+        set_dotted(data, path, value)
+    return validate_dict(data)
+
+
+def prior_sample(config: RolloutConfig) -> np.ndarray:
+    """(draws, parameters) values from the priors, by a Latin hypercube keyed by the seed."""
+    spec = _spec(config)
+    unit = qmc.LatinHypercube(len(spec.parameters),
+                              rng=stream(config.seed, 0, "calibration-prior")).random(spec.draws)
+    return from_unit(spec, unit)
+
+
+def from_unit(spec: CalibrationConfig, unit: np.ndarray) -> np.ndarray:
+    """Map points of the unit cube onto the prior ranges (log-uniform where ``log``)."""
+    out = np.empty_like(unit)
+    for j, prior in enumerate(spec.parameters.values()):
+        if prior.log:
+            lo, hi = math.log(prior.low), math.log(prior.high)
+            out[:, j] = np.exp(lo + unit[:, j] * (hi - lo))
+        else:
+            out[:, j] = prior.low + unit[:, j] * (prior.high - prior.low)
+    return out
+
+
+@dataclass
+class RunTrace:
+    """What one calibration run reports: the target statistics and the monthly paths drawn in
+    the fit figure (share of regions started, share of volume paying, pilots paying)."""
+
+    statistics: np.ndarray         # (targets,)
+    started: np.ndarray            # (months,) share of regions that have begun paying
+    coverage: np.ndarray           # (months,) national share of volume paying
+    pilots_paying: dict[str, np.ndarray]  # track -> (months,) pilot regions that have paid
+
+
+def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) -> RunTrace:
+    """Run the calibrated strategy once, in the world of ``replicate``."""
+    spec = _spec(config)
+    world = build_world(config, provinces, config.seed, replicate)
+    sim = Simulation(config, world, config.strategies[spec.strategy])
+    months = target_months(config)
+    paying_at: dict[int, float] = {}
+    region = world.unit_region
+    n_regions = world.n_regions
+    units_per_region = np.bincount(region, minlength=n_regions)
+
+    def snapshot(i: int) -> None:
+        paying = np.array([s == PAYING for s in sim.state], float)
+        paying_at[i] = float(np.mean(np.bincount(region, paying, n_regions) / units_per_region))
+
+    for i, target in enumerate(spec.targets):
+        if target.statistic == "paying_share":    # before anything that happens at the boundary
+            sim.at(float(months[i]), snapshot, i, priority=_BEFORE_CHANGES)
+    result = sim.run(run_strategy)
+
+    def region_first(times: list[float]) -> np.ndarray:
+        t = np.array(times, float)
+        t = np.where(np.isnan(t), np.inf, t)
+        first = np.full(n_regions, np.inf)
+        np.minimum.at(first, region, t)
+        return first
+
+    first_paid = region_first(sim.first_paid)
+    first_operating = region_first(sim.first_operating)
+    pilot_units = np.array(sim.is_pilot, bool)
+    unit_track = np.array(sim.track)
+    pilot_regions = {}
+    for k, track in enumerate(config.tracks):
+        pilot_regions[track] = np.unique(region[pilot_units & (unit_track == k)])
+    stats = np.empty(len(spec.targets))
+    # "by the end of month m" is strictly before the instant the next month begins
+    for i, target in enumerate(spec.targets):
+        t = months[i]
+        if target.statistic == "started_share":
+            stats[i] = float(np.mean(first_paid < t))
+        elif target.statistic == "paying_share":
+            stats[i] = paying_at.get(i, math.nan)
+        elif target.statistic == "pilots_paying":
+            stats[i] = float(np.sum(first_paid[pilot_regions[target.track]] < t))
+        else:   # pilots_operating
+            chosen = pilot_regions[target.track]
+            stats[i] = float(np.mean(first_operating[chosen] < t)) if len(chosen) else math.nan
+    grid = np.arange(1, config.time.horizon_months + 1, dtype=float)
+    share = provinces_volume_share(provinces)
+    return RunTrace(
+        statistics=stats,
+        started=np.mean(first_paid[None, :] < grid[:, None], axis=1),
+        coverage=result.coverage[: len(grid)] @ share if config.time.step_months == 1
+        else np.full(len(grid), math.nan),
+        pilots_paying={track: np.sum(first_paid[r][None, :] < grid[:, None], axis=1)
+                       .astype(float) for track, r in pilot_regions.items()})
+
+
+def provinces_volume_share(provinces: Provinces) -> np.ndarray:
+    from .store import volume_share
+
+    return volume_share(provinces)
+
+
+def calibration_task(config_json: str, provinces: Provinces, names: list[str], start: int,
+                     values: np.ndarray, replicate_offset: int = 0,
+                     traces: bool = False) -> tuple[int, np.ndarray, list[RunTrace] | None]:
+    """Runs ``start, start+1, ...`` with one row of parameter values each (a worker's task)."""
+    base = validate_dict(json.loads(config_json))
+    stats = np.empty((len(values), len(_spec(base).targets)))
+    kept = [] if traces else None
+    for i, row in enumerate(values):
+        cfg = draw_config(base, dict(zip(names, map(float, row), strict=True)))
+        cfg = cfg.model_copy(update={"calibration": base.calibration})
+        trace = run_statistics(cfg, provinces, replicate_offset + start + i)
+        stats[i] = trace.statistics
+        if kept is not None:
+            kept.append(trace)
+    return start, stats, kept
+
+
+def distances(config: RolloutConfig, stats: np.ndarray) -> np.ndarray:
+    """Root sum of squared misses, each in units of its target's scale (inf if undefined)."""
+    spec = _spec(config)
+    low = np.array([t.low for t in spec.targets])
+    high = np.array([t.high for t in spec.targets])
+    scale = np.array([t.scale for t in spec.targets])
+    miss = np.maximum(0.0, np.maximum(low - stats, stats - high)) / scale
+    d = np.sqrt(np.sum(miss**2, axis=1))
+    return np.where(np.isnan(d), np.inf, d)
+
+
+@dataclass
+class Calibration:
+    """Draws, their statistics and distances, and the accepted (posterior) sample."""
+
+    names: list[str]
+    draws: np.ndarray         # (N, D)
+    stats: np.ndarray         # (N, K)
+    distance: np.ndarray      # (N,)
+    accepted: np.ndarray      # (N,) bool
+    tolerance: float          # the largest accepted distance
+
+    def fitted(self) -> dict[str, float]:
+        """Posterior medians: the values written into the calibrated config."""
+        post = self.draws[self.accepted]
+        return {n: float(np.median(post[:, j])) for j, n in enumerate(self.names)}
+
+
+def run_draws(config: RolloutConfig, provinces: Provinces, values: np.ndarray, executor,
+              replicate_offset: int = 0, traces: bool = False,
+              on_block: Callable[[int], None] | None = None
+              ) -> tuple[np.ndarray, list[RunTrace]]:
+    """Statistics (and optionally traces) of one run per row of ``values``, in row order."""
+    spec = _spec(config)
+    names = list(spec.parameters)
+    size = spec.block_size
+    config_json = config.canonical_json()
+    tasks = [(config_json, provinces, names, s, values[s:s + size], replicate_offset, traces)
+             for s in range(0, len(values), size)]
+    stats = np.empty((len(values), len(spec.targets)))
+    kept: dict[int, list[RunTrace]] = {}
+    for start, block, block_traces in executor.map_unordered(calibration_task, tasks):
+        stats[start:start + len(block)] = block
+        if block_traces is not None:
+            kept[start] = block_traces
+        if on_block is not None:
+            on_block(len(block))
+    ordered = [trace for start in sorted(kept) for trace in kept[start]]
+    return stats, ordered
+
+
+def calibrate(config: RolloutConfig, provinces: Provinces, executor,
+              on_block: Callable[[int], None] | None = None) -> Calibration:
+    """ABC rejection: draw from the priors, run each draw once, keep the nearest share."""
+    spec = _spec(config)
+    draws = prior_sample(config)
+    stats, _ = run_draws(config, provinces, draws, executor, on_block=on_block)
+    dist = distances(config, stats)
+    n_accept = max(1, math.ceil(spec.accept * len(draws)))
+    order = np.argsort(dist, kind="stable")
+    accepted = np.zeros(len(draws), bool)
+    accepted[order[:n_accept]] = True
+    if not np.isfinite(dist[order[n_accept - 1]]):
+        raise RolloutError("fewer accepted draws than asked have a defined distance; widen the "
+                           "priors or check the targets")
+    return Calibration(list(spec.parameters), draws, stats, dist, accepted,
+                       float(dist[order[n_accept - 1]]))

@@ -1,0 +1,174 @@
+"""What a calibration leaves behind: the fit report, the calibrated config (with its record as a
+comment header), every draw as CSV, and the figure of simulated paths against reported points."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+from matplotlib.figure import Figure
+
+from .calendar import grid_dates, months_between
+from .calibrate import Calibration, RunTrace, target_label
+from .config import RolloutConfig, read_toml, set_dotted
+
+
+def _interval(values: np.ndarray, level: float = 0.9) -> tuple[float, float, float]:
+    """Median and central ``level`` interval of finite values (NaN if none)."""
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (np.nan, np.nan, np.nan)
+    lo, mid, hi = np.quantile(values, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return float(mid), float(lo), float(hi)
+
+
+def posterior_table(config: RolloutConfig, cal: Calibration) -> list[dict[str, Any]]:
+    """Per parameter: prior range, posterior median and 90% interval, and how far the data
+    narrowed it (posterior 90% width / prior 90% width, on the prior's own scale)."""
+    rows = []
+    spec = config.calibration
+    for j, name in enumerate(cal.names):
+        prior = spec.parameters[name]
+        post = cal.draws[cal.accepted, j]
+        mid, lo, hi = _interval(post)
+        transform = np.log if prior.log else (lambda x: x)
+        prior_width = 0.9 * (transform(prior.high) - transform(prior.low))
+        rows.append({"parameter": name, "prior_low": prior.low, "prior_high": prior.high,
+                     "log": prior.log, "median": mid, "q05": lo, "q95": hi,
+                     "narrowing": float((transform(hi) - transform(lo)) / prior_width)})
+    return rows
+
+
+def fit_table(config: RolloutConfig, cal: Calibration,
+              check: np.ndarray) -> list[dict[str, Any]]:
+    """Per target: reported range; accepted draws' median and 90% interval; the fitted
+    config's mean, 90% interval and share of replicates inside the reported range."""
+    rows = []
+    for k, target in enumerate(config.calibration.targets):
+        post = _interval(cal.stats[cal.accepted, k])
+        fitted = check[:, k]
+        inside = (fitted >= target.low) & (fitted <= target.high)
+        rows.append({"target": target_label(target), "low": target.low, "high": target.high,
+                     "posterior_median": post[0], "posterior_q05": post[1],
+                     "posterior_q95": post[2], "fitted_mean": float(np.nanmean(fitted)),
+                     "fitted_q05": _interval(fitted)[1], "fitted_q95": _interval(fitted)[2],
+                     "fitted_inside": float(np.mean(inside)), "source": target.source})
+    return rows
+
+
+def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray) -> str:
+    """The calibration's printed report (also the calibrated config's comment header)."""
+    spec = config.calibration
+    lines = [f"ABC rejection: {len(cal.draws)} prior draws (Latin hypercube, seed "
+             f"{config.seed}), one run of strategy {spec.strategy!r} each; accepted the "
+             f"{int(cal.accepted.sum())} nearest ({spec.accept:.1%}), distance <= "
+             f"{cal.tolerance:.3g}",
+             "",
+             "posterior (median [90% interval]; prior range; width / prior width):"]
+    for row in posterior_table(config, cal):
+        scale = "log-uniform" if row["log"] else "uniform"
+        lines.append(f"  {row['parameter']}: {row['median']:.4g} [{row['q05']:.4g}, "
+                     f"{row['q95']:.4g}]; {scale} {row['prior_low']:g}-{row['prior_high']:g}; "
+                     f"{row['narrowing']:.2f}")
+    lines += ["", f"fit (reported range | accepted draws: median [90%] | fitted config, "
+                  f"{len(check)} replicates: mean [90%], share inside):"]
+    for row in fit_table(config, cal, check):
+        reported = (f"{row['low']:g}" if row["low"] == row["high"]
+                    else f"{row['low']:g}-{row['high']:g}")
+        lines.append(f"  {row['target']}: {reported} | {row['posterior_median']:.3g} "
+                     f"[{row['posterior_q05']:.3g}, {row['posterior_q95']:.3g}] | "
+                     f"{row['fitted_mean']:.3g} [{row['fitted_q05']:.3g}, "
+                     f"{row['fitted_q95']:.3g}], {row['fitted_inside']:.0%}")
+    return "\n".join(lines)
+
+
+def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], report: str,
+                            command: str, version: str) -> None:
+    """The source config with the fitted values set, and the record as a comment header. The
+    data path is rewritten relative to the new location; written aside, then moved."""
+    data = read_toml(source)
+    for path, value in fitted.items():
+        set_dotted(data, path, float(f"{value:.4g}"))
+    regions = data.setdefault("regions", {})
+    data_path = Path(regions.get("data", "data/provinces.csv"))
+    if not data_path.is_absolute():
+        absolute = (source.parent / data_path).resolve()
+        regions["data"] = os.path.relpath(absolute, out.parent.resolve())
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = [f"# Calibrated by: {command}", f"# rollout {version}, {stamp}", "#"]
+    header += [f"# {line}".rstrip() for line in report.splitlines()]
+    header += ["#", "# The calibrated values are the posterior medians above; the [calibration] "
+               "table", "# keeps the priors and targets, so the same command reproduces them.",
+               ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(header) + "\n" + tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def write_record(path: Path, config: RolloutConfig, cal: Calibration) -> None:
+    """Every draw: parameter values, statistics, distance, accepted (for re-analysis)."""
+    labels = [target_label(t) for t in config.calibration.targets]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["draw", *cal.names, *labels, "distance", "accepted"])
+        for i in range(len(cal.draws)):
+            writer.writerow([i, *(f"{v:.6g}" for v in cal.draws[i]),
+                             *(f"{v:.6g}" for v in cal.stats[i]), f"{cal.distance[i]:.6g}",
+                             int(cal.accepted[i])])
+    os.replace(tmp, path)
+
+
+def fit_figure(config: RolloutConfig, traces: list[RunTrace], title: str) -> Figure:
+    """Simulated paths of the fitted config (median and 90% band over replicates) against the
+    reported points: regions started and volume paying; pilots paying per track."""
+    spec = config.calibration
+    dates = grid_dates(config.time.start, config.time.horizon_months)
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for ax, key, label, colour in ((left, "started", "regions started paying (share)", "C0"),
+                                   (left, "coverage", "volume paying now (share)", "C1")):
+        paths = np.array([getattr(t, key) for t in traces])
+        lo, mid, hi = np.nanquantile(paths, [0.05, 0.5, 0.95], axis=0)
+        ax.fill_between(dates, lo, hi, color=colour, alpha=0.25, linewidth=0)
+        ax.plot(dates, mid, color=colour, label=f"simulated: {label}, median and 90%")
+    tracks = sorted({t.track for t in spec.targets if t.track} | set(traces[0].pilots_paying))
+    for j, track in enumerate(tracks):
+        paths = np.array([t.pilots_paying[track] for t in traces])
+        if not paths.any():
+            continue
+        lo, mid, hi = np.nanquantile(paths, [0.05, 0.5, 0.95], axis=0)
+        colour = f"C{2 + j}"
+        right.fill_between(dates, lo, hi, color=colour, alpha=0.25, linewidth=0)
+        right.plot(dates, mid, color=colour, label=f"simulated: {track} pilots paying")
+    for target in spec.targets:
+        when = dates[int(months_between(config.time.start, target.by))]
+        ax = right if target.statistic.startswith("pilots_paying") else left
+        if target.statistic == "pilots_operating":
+            continue
+        marker = {"started_share": "s", "paying_share": "D", "pilots_paying": "o"}[
+            target.statistic]
+        mid = (target.low + target.high) / 2
+        ax.errorbar([when], [mid], yerr=[[mid - target.low], [target.high - mid]], fmt=marker,
+                    color="black", capsize=4, markersize=6,
+                    label=f"reported: {target_label(target)}")
+    left.set_ylim(-0.02, 1.05)
+    left.set_ylabel("share (regions or inpatient volume)")
+    right.set_ylabel("pilot regions paying (count)")
+    for ax, where in ((left, "lower right"), (right, "center right")):
+        ax.set_xlabel("date (month end)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc=where)
+    left.set_title("national coverage path")
+    right.set_title("pilot cities paying")
+    fig.suptitle(title, fontsize=10)
+    fig.text(0.01, -0.02, f"{config.name}: config sha256 {config.config_hash()[:12]}, seed "
+             f"{config.seed}, {len(traces)} replicates of the fitted config", fontsize=7)
+    return fig
