@@ -298,8 +298,11 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--summary", is_flag=True,
+              help="Count design points where each strategy is slower at first and faster in "
+                   "the end (t_full, t_stable, net_benefit), instead of one row per point.")
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
-            confidence: float) -> None:
+            confidence: float, summary: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
     import csv
     import io
@@ -312,6 +315,24 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     metrics = list(metrics) or list(DEFAULT_METRICS)
+    if summary:
+        from .analysis.compare import design_summary, format_design_summary
+
+        if metrics != list(DEFAULT_METRICS):
+            raise RolloutError("--summary uses t_full, t_stable and net_benefit; drop --metric")
+        rows = design_summary(compare_cube(ds, baseline, metrics, confidence))
+        if fmt == "table":
+            click.echo(format_design_summary(rows, baseline, confidence,
+                                             ds.sizes["replicate"]))
+        elif fmt == "json":
+            click.echo(_json.dumps(rows, indent=1))
+        else:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            click.echo(buffer.getvalue(), nl=False)
+        return
     result = compare_cube(ds, baseline, metrics, confidence)
     if fmt == "table":
         click.echo(format_table(result, metrics))

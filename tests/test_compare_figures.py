@@ -35,7 +35,14 @@ from scipy import stats
 
 from rollout import open_cube
 from rollout.analysis import paired_difference, wilson_interval
-from rollout.analysis.compare import DEFAULT_METRICS, compare, format_table, to_records, wilson
+from rollout.analysis.compare import (
+    DEFAULT_METRICS,
+    compare,
+    design_summary,
+    format_table,
+    to_records,
+    wilson,
+)
 from rollout.analysis.figures import (
     plot_coverage,
     plot_harm,
@@ -793,3 +800,29 @@ def test_plot_phase_rejects_an_unknown_at_value():
 def test_plot_phase_rejects_an_unknown_at_dimension(sweep_cube):
     with pytest.raises(RolloutError, match="bogus"):
         plot_phase(sweep_cube, at={"bogus": 1})
+
+
+def test_design_summary_counts_points_worked_out_by_hand() -> None:
+    """known_cube by hand. phased: t_full later at both points (diffs 1-4, CI low 0.45; and 10
+    exactly); stable first in 3/5 (Wilson low < 0.5) and 5/5 (Wilson low 0.566); net benefit
+    -4 exactly (lower) then +2.2 with CI [-1.6, 6.0] (neither), so 'both' holds at point 2
+    only. dual_track: never later (no pairs; CI [-40, 60]), never stable first, net benefit
+    differences 0 and one pair (no interval)."""
+    rows = {r["strategy"]: r for r in design_summary(compare(known_cube(), "big_bang"))}
+    assert set(rows) == {"phased", "dual_track"}
+    phased = rows["phased"]
+    assert (phased["points"], phased["full_later"], phased["stable_first_majority"],
+            phased["stable_first_significant"], phased["net_benefit_higher"],
+            phased["net_benefit_lower"], phased["slower_is_faster"]) == (2, 2, 2, 1, 0, 1, 1)
+    assert phased["mean_stable_first"] == pytest.approx(0.8, abs=1e-12)
+    assert phased["median_diff_t_stable"] == pytest.approx(-25 / 3, abs=1e-12)
+    assert phased["median_diff_net_benefit"] == pytest.approx(-0.9, abs=1e-12)
+    dual = rows["dual_track"]
+    assert (dual["full_later"], dual["stable_first_majority"], dual["net_benefit_higher"],
+            dual["net_benefit_lower"], dual["slower_is_faster"]) == (0, 0, 0, 0, 0)
+    assert dual["mean_stable_first"] == 0.0
+
+
+def test_design_summary_needs_the_three_metrics() -> None:
+    with pytest.raises(RolloutError, match="t_full, t_stable and net_benefit"):
+        design_summary(compare(known_cube(), "big_bang", metrics=("t_full", "harm_total")))

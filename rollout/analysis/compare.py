@@ -197,3 +197,64 @@ def format_table(result: xr.Dataset, metrics: Sequence[str]) -> str:
     lines.append(f"d = mean paired difference against {baseline} over "
                  f"{result.attrs['replicates']} replicates (negative times: sooner)")
     return "\n".join(lines + [f"note: {n}" for n in notes])
+
+
+def design_summary(result: xr.Dataset) -> list[dict]:
+    """Across the design points, per strategy: where it is 'slower at first and faster in the
+    end'. Needs t_full, t_stable and net_benefit in ``result`` (``compare`` of those metrics).
+
+    Counts design points where the strategy reaches full coverage later (t_full interval above
+    0), where it reaches stable coverage first in most replicates (stable_first > 0.5, and with
+    the Wilson bound above 0.5), where its net benefit is higher or lower (interval off 0), and
+    where both hold: stable first in most replicates and net benefit higher."""
+    for name in ("diff_t_full", "diff_t_stable", "diff_net_benefit", "stable_first"):
+        if name not in result:
+            raise RolloutError("the design summary needs the metrics t_full, t_stable and "
+                               "net_benefit")
+    baseline = result.attrs["baseline"]
+    rows = []
+    for s in result["strategy"].values:
+        if str(s) == baseline:
+            continue
+        r = result.sel(strategy=s)
+        first = r["stable_first"].values.ravel()
+        rows.append({
+            "strategy": str(s),
+            "points": int(first.size),
+            "full_later": int((r["low_t_full"].values > 0).sum()),
+            "stable_first_majority": int((first > 0.5).sum()),
+            "stable_first_significant": int((r["stable_first_low"].values > 0.5).sum()),
+            "net_benefit_higher": int((r["low_net_benefit"].values > 0).sum()),
+            "net_benefit_lower": int((r["high_net_benefit"].values < 0).sum()),
+            "slower_is_faster": int(((first > 0.5)
+                                     & (r["diff_net_benefit"].values.ravel() > 0)).sum()),
+            "mean_stable_first": float(np.mean(first)),
+            "median_diff_t_stable": float(np.nanmedian(r["diff_t_stable"].values)),
+            "median_diff_net_benefit": float(np.nanmedian(r["diff_net_benefit"].values)),
+        })
+    return rows
+
+
+def format_design_summary(rows: list[dict], baseline: str, confidence: float,
+                          replicates: int) -> str:
+    """The design summary as a table with a legend."""
+    header = ["strategy", "points", "full later", "stable first >50%", "... significant",
+              "net benefit higher", "net benefit lower", "both (slower is faster)",
+              "mean stable first", "median d t_stable", "median d net benefit"]
+    table = [header]
+    for r in rows:
+        table.append([r["strategy"], str(r["points"]), str(r["full_later"]),
+                      str(r["stable_first_majority"]), str(r["stable_first_significant"]),
+                      str(r["net_benefit_higher"]), str(r["net_benefit_lower"]),
+                      str(r["slower_is_faster"]), f"{r['mean_stable_first']:.2f}",
+                      f"{r['median_diff_t_stable']:+.1f}",
+                      f"{r['median_diff_net_benefit']:+.1f}"])
+    widths = [max(len(row[j]) for row in table) for j in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"counts of design points against {baseline} ({replicates} paired replicates "
+                 f"each; 'significant', 'later', 'higher', 'lower': the {confidence:.0%} "
+                 "interval excludes 0, or 0.5 for stable first); 'both': stable first in most "
+                 "replicates and a higher mean net benefit; d = strategy - baseline, months "
+                 "or benefit units")
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""Calibration by ABC rejection (calibrate.py, calibration_output.py, ``rollout calibrate``).
+
+The machinery is checked on a case whose posterior is known: with one capacity for every region
+and a nearly fixed preparation time (Gamma shape 1000, the largest allowed: sd s = 3.2% of the
+mean m), every region begins paying within m (1 +- 4 s) (tolerance: 4 sd; 21 regions). "Nobody
+has started by the end of 2019-06" and "everyone has started by the end of 2019-09" then hold
+for every m in [6 (1 + 4 s), 9 (1 - 4 s)] and for none outside [6 (1 - 4 s), 9 (1 + 4 s)].
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from conftest import DATA, make_config, small_dict
+
+from rollout.calibrate import (
+    calibrate,
+    check_calibration,
+    distances,
+    draw_config,
+    prior_sample,
+    run_statistics,
+)
+from rollout.config import load_config, validate_dict
+from rollout.data import load_provinces
+from rollout.errors import ConfigError
+from rollout.execution import SerialExecutor
+
+REPO = Path(__file__).resolve().parents[1]
+PREP = "preparation.mean_months"
+SD = 1 / math.sqrt(1000)          # relative sd of the preparation time at shape 1000
+
+
+def known_posterior_dict(**calibration) -> dict:
+    """Big bang on the small world, all capacities 1, preparation time fixed at its mean."""
+    data = small_dict(
+        replicates=1,
+        regions={"capacity_low": 1.0, "capacity_high": 1.0, "capacity_noise": 0.0},
+        preparation={"shape": 1000.0},
+        defects={"fixed_count": 0},
+        strategies={"big_bang": {}},
+    )
+    data["strategies"] = {"big_bang": {}}
+    data["calibration"] = {
+        "strategy": "big_bang", "draws": 400, "accept": 0.05, "check_replicates": 3,
+        "block_size": 50,
+        "parameters": {PREP: {"low": 1.0, "high": 20.0}},
+        "targets": [
+            {"statistic": "started_share", "by": "2019-06", "low": 0.0, "high": 0.0,
+             "scale": 0.1, "source": "nobody by the end of month 6"},
+            {"statistic": "started_share", "by": "2019-09", "low": 1.0, "high": 1.0,
+             "scale": 0.1, "source": "everyone by the end of month 9"},
+        ],
+    } | calibration
+    return data
+
+
+def test_accepted_draws_are_the_consistent_ones() -> None:
+    """Prior U(1, 20), 400 Latin hypercube draws: the surely consistent window [6.76, 7.86]
+    holds 5.8% of the prior (about 23 draws), so the accepted 20 (5%) are all at distance 0 and
+    inside the possibly consistent window [5.24, 10.14]."""
+    config = make_config(known_posterior_dict())
+    result = calibrate(config, load_provinces(config), SerialExecutor())
+    prep = result.draws[:, 0]
+    surely = (prep > 6 * (1 + 4 * SD)) & (prep < 9 * (1 - 4 * SD))
+    assert surely.sum() >= 20, "the design should hold enough consistent draws"
+    assert np.all(result.distance[surely] == 0.0)
+    assert result.accepted.sum() == 20
+    assert result.tolerance == 0.0
+    accepted = prep[result.accepted]
+    assert np.all((accepted > 6 * (1 - 4 * SD)) & (accepted < 9 * (1 + 4 * SD))), accepted
+    assert 6.0 <= result.fitted()[PREP] < 9.0
+    # beyond the window nobody has started by month 9: a miss of 1 share = 10 scales
+    far = prep > 9 * (1 + 4 * SD)
+    assert far.sum() > 100 and np.allclose(result.distance[far], 10.0)
+
+
+def test_prior_sample_is_a_latin_hypercube_on_the_log_scale_too() -> None:
+    """Every one of N equal strata of the (log-)range holds exactly one draw."""
+    config = make_config(known_posterior_dict(
+        draws=50, parameters={PREP: {"low": 1.0, "high": 100.0, "log": True}}))
+    assert len(prior_sample(config)) == 50
+    values = prior_sample(config)[:, 0]
+    strata = np.floor((np.log(values) - 0.0) / (math.log(100.0) / 50)).astype(int)
+    assert sorted(strata.tolist()) == list(range(50))
+    assert np.array_equal(values, prior_sample(config)[:, 0])      # keyed by the seed
+
+
+def test_distance_is_zero_inside_and_the_scaled_gap_outside() -> None:
+    config = make_config(known_posterior_dict())
+    stats = np.array([[0.0, 1.0], [0.2, 1.0], [0.0, 0.7], [0.3, 0.6], [np.nan, 1.0]])
+    assert distances(config, stats).tolist()[:4] == pytest.approx(
+        [0.0, 2.0, 3.0, math.hypot(3.0, 4.0)])
+    assert distances(config, stats)[4] == math.inf
+
+
+def test_statistics_of_one_run_match_its_simulation() -> None:
+    """started_share and paying_share of a run with preparation 7.5 months and no defects."""
+    data = known_posterior_dict()
+    data["calibration"]["targets"].append(
+        {"statistic": "paying_share", "by": "2019-09", "low": 1.0, "high": 1.0, "scale": 0.1})
+    config = draw_config(make_config(data), {PREP: 7.5})
+    config = config.model_copy(update={"calibration": make_config(data).calibration})
+    trace = run_statistics(config, load_provinces(config), 0)
+    assert trace.statistics.tolist() == [0.0, 1.0, 1.0]
+    # everyone begins within 7.5 (1 +- 4 SD) = [6.55, 8.45]: nobody by month 6, all by month 9
+    assert trace.started[:6].tolist() == [0.0] * 6 and trace.started[8:].min() == 1.0
+    assert np.all(np.diff(trace.started) >= 0)
+    assert np.allclose(trace.coverage[8:], 1.0)
+
+
+@pytest.mark.parametrize("change, field, problem", [
+    ({"parameters": {"no.such.field": {"low": 0, "high": 1}}},
+     "calibration.parameters.no.such.field", "unknown parameter"),
+    ({"parameters": {PREP: {"low": 0.0, "high": 5.0}}},
+     f"calibration.parameters.{PREP}", "prior bound 0"),
+    ({"targets": [{"statistic": "started_share", "by": "2040-01", "low": 0, "high": 1,
+                   "scale": 1}]}, "calibration.targets.0.by", "outside the simulated period"),
+])
+def test_semantic_errors_name_the_field(change: dict, field: str, problem: str) -> None:
+    config = make_config(known_posterior_dict(**change))
+    with pytest.raises(ConfigError) as err:
+        check_calibration(config, "c.toml")
+    assert err.value.field == field and problem in str(err.value)
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"strategy": "phased"}, "calibration.strategy"),
+    ({"targets": [{"statistic": "pilots_paying", "by": "2020-01", "low": 1, "high": 1,
+                   "scale": 1}]}, "track"),
+    ({"targets": [{"statistic": "started_share", "by": "2020-01", "low": 1, "high": 0,
+                   "scale": 1}]}, "calibration.targets.0"),
+    ({"targets": [{"statistic": "started", "by": "2020-01", "low": 0, "high": 1,
+                   "scale": 1}]}, "calibration.targets.0.statistic"),
+    ({"parameters": {PREP: {"low": 1, "high": 5, "n": 3}}}, "n"),
+    ({"accept": 0.0}, "calibration.accept"),
+])
+def test_schema_errors_name_the_field(change: dict, where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_dict(known_posterior_dict(**change), "c.toml")
+    assert where in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _write(path: Path, data: dict) -> Path:
+    data = dict(data)
+    data["regions"] = dict(data["regions"], data=str(DATA))
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rollout.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+def test_cli_writes_calibrated_config_record_and_figure(tmp_path: Path) -> None:
+    """The real command: the calibrated config validates and carries the posterior median; the
+    record has every draw; rerunning from the calibrated config reproduces it exactly."""
+    source = _write(tmp_path / "c.toml", known_posterior_dict(draws=40, accept=0.1,
+                                                              check_replicates=4))
+    out = tmp_path / "fit" / "c_cal.toml"
+    done = _cli("calibrate", source, "--serial", "-q", "-o", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "posterior" in done.stdout and "fit (reported range" in done.stdout
+    fitted = load_config(out)
+    with (out.parent / "c_cal.abc.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 40
+    accepted = [float(r[PREP]) for r in rows if r["accepted"] == "1"]
+    assert len(accepted) == 4                                   # ceil(0.1 x 40)
+    assert fitted.preparation.mean_months == pytest.approx(np.median(accepted), rel=1e-3)
+    assert fitted.calibration is not None
+    assert (out.parent / "c_cal.fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.read_text().startswith("# Calibrated by: rollout calibrate")
+    again = tmp_path / "again.toml"
+    done = _cli("calibrate", out, "--serial", "-q", "-o", again, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_config(again).preparation.mean_months == fitted.preparation.mean_months
+
+
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    data = known_posterior_dict()
+    del data["calibration"]
+    source = _write(tmp_path / "plain.toml", data)
+    done = _cli("calibrate", source, "--serial", "-q", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "calibration" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.toml"]
+
+
+def test_shipped_historical_config_is_calibrated_and_valid() -> None:
+    """configs/historical.toml carries its calibration record and its [calibration] table."""
+    path = REPO / "configs" / "historical.toml"
+    config = load_config(path)
+    assert config.calibration is not None and config.calibration.strategy == "historical"
+    check_calibration(config, str(path))
+    assert path.read_text().startswith("# Calibrated by: rollout calibrate")
