@@ -100,15 +100,34 @@ def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], r
         absolute = (source.parent / data_path).resolve()
         regions["data"] = os.path.relpath(absolute, out.parent.resolve())
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kept = _own_comments(source.read_text(encoding="utf-8"))
     header = [f"# Calibrated by: {command}", f"# rollout {version}, {stamp}", "#"]
     header += [f"# {line}".rstrip() for line in report.splitlines()]
     header += ["#", "# The calibrated values are the posterior medians above; the [calibration] "
                "table", "# keeps the priors and targets, so the same command reproduces them.",
                ""]
+    if kept:
+        header += [*kept, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(header) + "\n" + tomli_w.dumps(data), encoding="utf-8")
     os.replace(tmp, out)
+
+
+def _own_comments(text: str) -> list[str]:
+    """The source's leading comment block, without an earlier calibration record (which ends
+    at its first blank line), so a config calibrated again keeps its own explanations."""
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# Calibrated by:"):
+        lines = lines[lines.index(""):] if "" in lines else []
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    kept = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        kept.append(line)
+    return kept
 
 
 def write_record(path: Path, config: RolloutConfig, cal: Calibration) -> None:
@@ -162,7 +181,7 @@ def fit_figure(config: RolloutConfig, traces: list[RunTrace], title: str) -> Fig
     left.set_ylim(-0.02, 1.05)
     left.set_ylabel("share (regions or inpatient volume)")
     right.set_ylabel("pilot regions paying (count)")
-    for ax, where in ((left, "lower right"), (right, "center right")):
+    for ax, where in ((left, "upper left"), (right, "center right")):
         ax.set_xlabel("date (month end)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc=where)

@@ -50,6 +50,13 @@ class TimeConfig(_Section):
 
     _start = field_validator("start")(_check_month)
 
+    @model_validator(mode="after")
+    def _grid(self) -> TimeConfig:
+        if self.step_months > self.horizon_months:
+            raise _LocatedError("step_months", f"the sampling step ({self.step_months}) must "
+                                f"not exceed the horizon ({self.horizon_months} months)")
+        return self
+
 
 class RegionsConfig(_Section):
     data: str = Field("data/provinces.csv", description="province table (CSV)")
@@ -203,6 +210,7 @@ class StrategyConfig(_Section):
     wave_interval_months: Months
     wave_dates: list[str] | None
     wave_lead_months: Months
+    wave_date_scale: float = Field(ge=0.0, le=1.0)
     wave_order: Literal["capacity", "random"]
     wave_shadow_months: Months
     pinned_releases: dict[str, list[str]] | None
@@ -489,7 +497,9 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     field = _field_path(error.get("loc", ()))
     ctx = error.get("ctx") or {}
     inner = ctx.get("error")
-    if isinstance(inner, _LocatedError):
+    if isinstance(inner, _LocatedError):     # raised inside a nested table: complete its path
+        if field and not inner.field.startswith(field):
+            return f"{field}.{inner.field}", inner.problem
         return inner.field, inner.problem
     if error.get("type") == "extra_forbidden":
         return field, "unknown key"

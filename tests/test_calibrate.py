@@ -135,7 +135,7 @@ def test_semantic_errors_name_the_field(change: dict, field: str, problem: str) 
 @pytest.mark.parametrize("change, where", [
     ({"strategy": "phased"}, "calibration.strategy"),
     ({"targets": [{"statistic": "pilots_paying", "by": "2020-01", "low": 1, "high": 1,
-                   "scale": 1}]}, "track"),
+                   "scale": 1}]}, "calibration.targets.0.track"),
     ({"targets": [{"statistic": "started_share", "by": "2020-01", "low": 1, "high": 0,
                    "scale": 1}]}, "calibration.targets.0"),
     ({"targets": [{"statistic": "started", "by": "2020-01", "low": 0, "high": 1,

@@ -651,6 +651,21 @@ def test_historical_preset_reproduces_its_calendar():
     assert {start[u][0] for u in others} == {36.0 - lead, 48.0 - lead, 60.0 - lead}
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_wave_date_scale_draws_later_waves_towards_the_first(scale):
+    """Waves planned at 36, 48, 60 start at 36 + scale x (date - 36) - lead (exact): scale 0
+    starts every wave with the first, 0.5 halves the gaps."""
+    cfg = make_config({"replicates": 1, "tracks": ["DRG", "DIP"],
+                       "time": {"horizon_months": 96},
+                       "strategies": {"historical": {"wave_date_scale": scale,
+                                                     "wave_lead_months": 4.0}},
+                       "analysis": {"baseline": "historical"}})
+    res, sim = run_one(cfg, "historical", record_events=True)
+    start = {r[3]: r[0] for r in rows(res, "start")}
+    others = {start[u] for u in range(sim.n) if not sim.is_pilot[u]}
+    assert others == {36.0 + scale * gap - 4.0 for gap in (0.0, 12.0, 24.0)}
+
+
 # ------------------------------------------------------------------------------ centre: what a
 # release fixes
 @pytest.mark.parametrize("seed", [0, 1, 2])

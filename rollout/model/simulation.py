@@ -765,9 +765,10 @@ class Simulation:
         if math.isnan(self.t_cov_rise):
             return math.nan
         share = self.config.outcomes.stable_harm_share
-        ok = (self.national_benefit_rate > 0.0) \
-            & (self.harm_rate <= share * self.national_benefit_rate)
-        if not ok[-1]:
+        # before anyone pays, harm and benefit rates are both 0: that meets the condition (it
+        # used to count as failing it, which pushed t_stable to the next grid time)
+        ok = self.harm_rate <= share * self.national_benefit_rate
+        if not ok[-1] or self.national_benefit_rate[-1] <= 0.0:
             return math.nan
         bad = np.flatnonzero(~ok)
         t_harm = float(self.sample_times[bad[-1] + 1]) if bad.size else 0.0

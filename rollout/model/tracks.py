@@ -78,7 +78,8 @@ class TrackState:
         return len(self.keys)
 
     def _tau_index(self, tau: float) -> int:
-        return self.taus.index(tau) if tau > 0.0 else 0
+        # slot 0 is the dummy (its 1.0 may equal a real tau of one month): search after it
+        return 1 + self.taus[1:].index(tau) if tau > 0.0 else 0
 
     def add_defect(self, traits: DefectTraits, version: int) -> int:
         """Append a defect that first appears in ``version``; return its slot."""

@@ -5,7 +5,8 @@ valid design. The pilot phase ends once ``pilot_quorum`` of the pilots have paid
 ``pilot_paying_months`` (stragglers carry on), and the recalibration gate opens once that share of
 pilots runs a version built with every defect known at the end of evaluation. No pilots means
 straight to scale-up (big bang). Wave dates pin waves to the calendar, their regions starting to
-prepare ``wave_lead_months`` earlier (historical; gates are then not awaited). An evidence
+prepare ``wave_lead_months`` earlier, the later dates drawn towards the first by
+``wave_date_scale`` (historical; gates are then not awaited). An evidence
 threshold holds every wave until the centre's expected number of undetected defects is below it
 (adaptive); track choice by evidence lets each province pick the track whose pilots did better
 (dual track).
@@ -141,7 +142,9 @@ def run_strategy(sim: Simulation) -> Generator:
 
     for i in range(len(s.waves)):
         if s.wave_dates is not None:
-            wait = _month(sim, s.wave_dates[i]) - s.wave_lead_months - env.now
+            first = _month(sim, s.wave_dates[0])
+            when = first + s.wave_date_scale * (_month(sim, s.wave_dates[i]) - first)
+            wait = when - s.wave_lead_months - env.now
             if wait > 0:
                 yield env.timeout(wait)
         elif i > 0 and s.wave_interval_months > 0:

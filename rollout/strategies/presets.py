@@ -27,6 +27,7 @@ _COMMON: dict[str, Any] = {
     "wave_interval_months": 12.0,
     "wave_dates": None,
     "wave_lead_months": 0.0,
+    "wave_date_scale": 1.0,
     "wave_order": "capacity",
     "wave_shadow_months": 0.0,
     "pinned_releases": None,
