@@ -92,8 +92,15 @@ def draw_config(config: RolloutConfig, values: dict[str, float]) -> RolloutConfi
     return validate_dict(data)
 
 
+def parameter_names(spec: CalibrationConfig) -> list[str]:
+    """Calibrated parameters sorted by path, as in the canonical config, so that reordering the
+    table (which leaves the config hash unchanged) does not change the draws."""
+    return sorted(spec.parameters)
+
+
 def prior_sample(config: RolloutConfig) -> np.ndarray:
-    """(draws, parameters) values from the priors, by a Latin hypercube keyed by the seed."""
+    """(draws, parameters) values from the priors, by a Latin hypercube keyed by the seed;
+    columns in ``parameter_names`` order."""
     spec = _spec(config)
     unit = qmc.LatinHypercube(len(spec.parameters),
                               rng=stream(config.seed, 0, "calibration-prior")).random(spec.draws)
@@ -103,7 +110,8 @@ def prior_sample(config: RolloutConfig) -> np.ndarray:
 def from_unit(spec: CalibrationConfig, unit: np.ndarray) -> np.ndarray:
     """Map points of the unit cube onto the prior ranges (log-uniform where ``log``)."""
     out = np.empty_like(unit)
-    for j, prior in enumerate(spec.parameters.values()):
+    for j, name in enumerate(parameter_names(spec)):
+        prior = spec.parameters[name]
         if prior.log:
             lo, hi = math.log(prior.low), math.log(prior.high)
             out[:, j] = np.exp(lo + unit[:, j] * (hi - lo))
@@ -238,7 +246,7 @@ def run_draws(config: RolloutConfig, provinces: Provinces, values: np.ndarray, e
               ) -> tuple[np.ndarray, list[RunTrace]]:
     """Statistics (and optionally traces) of one run per row of ``values``, in row order."""
     spec = _spec(config)
-    names = list(spec.parameters)
+    names = parameter_names(spec)
     size = spec.block_size
     config_json = config.canonical_json()
     tasks = [(config_json, provinces, names, s, values[s:s + size], replicate_offset, traces)
@@ -269,5 +277,5 @@ def calibrate(config: RolloutConfig, provinces: Provinces, executor,
     if not np.isfinite(dist[order[n_accept - 1]]):
         raise RolloutError("fewer accepted draws than asked have a defined distance; widen the "
                            "priors or check the targets")
-    return Calibration(list(spec.parameters), draws, stats, dist, accepted,
+    return Calibration(parameter_names(spec), draws, stats, dist, accepted,
                        float(dist[order[n_accept - 1]]))

@@ -114,7 +114,10 @@ def build_design(config: RolloutConfig) -> Design:
         return Design(["scenario"], (len(names),),
                       {"scenario": (("scenario",), np.array(names, dtype=object))},
                       [dict(sweep.scenarios[n]) for n in names])
-    params = sweep.parameters
+    # sorted by path, as in the canonical config: the design must follow from what the hash
+    # covers, so reordering a [sweep.parameters] table changes nothing (dimension order, which
+    # LHS/Sobol column a parameter gets, and what verify and sensitivity rebuild)
+    params = dict(sorted(sweep.parameters.items()))
     if sweep.design == "grid":
         axes = {name: (_range_values(v) if isinstance(v, ParameterRange) else _typed(v))
                 for name, v in params.items()}

@@ -32,16 +32,17 @@ def test_parse_set_rejects_malformed_items(item, words):
 
 
 def test_grid_is_the_full_product_in_c_order():
+    """Dimensions in sorted path order (the canonical config's), whatever the listed order."""
     cfg = validate_dict({"sweep": {"parameters": {
         "defects.mean_count": [6, 12],
         "adoption.steering": {"low": 0.3, "high": 0.9, "n": 3},
         "strategies.phased.selection": ["representative", "random"]}}})
     d = build_design(cfg)
-    assert d.dims == ["defects.mean_count", "adoption.steering", "strategies.phased.selection"]
-    assert d.shape == (2, 3, 2) and d.size == 12
+    assert d.dims == ["adoption.steering", "defects.mean_count", "strategies.phased.selection"]
+    assert d.shape == (3, 2, 2) and d.size == 12
     np.testing.assert_allclose(d.coords["adoption.steering"][1], [0.3, 0.6, 0.9])
     for p, point in enumerate(d.points):
-        i, j, k = d.index(p)
+        j, i, k = d.index(p)
         assert point["defects.mean_count"] == [6, 12][i]
         assert point["adoption.steering"] == pytest.approx([0.3, 0.6, 0.9][j])
         assert point["strategies.phased.selection"] == ["representative", "random"][k]
@@ -154,3 +155,29 @@ def test_point_configs_share_the_world_of_each_replicate():
     low = [t.severity for t in worlds[0].initial_defects[0]]
     high = [t.severity for t in worlds[1].initial_defects[0]]
     np.testing.assert_allclose(np.array(high) / np.array(low), 4.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("design", ["grid", "lhs", "sobol"])
+def test_design_does_not_depend_on_the_order_parameters_are_listed(design):
+    """The config hash covers the sorted canonical config, so the design must too: the same
+    parameters listed in another order give the same dimensions, columns and points, and so
+    does the design rebuilt from the stored canonical JSON (what verify and sensitivity do).
+    Found when verify failed on every block of an LHS sweep written in non-sorted order."""
+    import json
+
+    ranges = {"learning.report_prob": {"low": 0.1, "high": 1.0},
+              "adoption.steering": {"low": 0.0, "high": 1.0},
+              "defects.mean_count": {"low": 2.0, "high": 40.0, "log": True}}
+    if design == "grid":
+        ranges = {k: dict(v, n=2) for k, v in ranges.items()}
+    sweeps = [{"design": design, "points": 8, "parameters": dict(order)}
+              for order in (list(ranges.items()), list(reversed(ranges.items())))]
+    for sweep in sweeps:
+        if design == "grid":
+            del sweep["points"]
+    first, second = (make_config(small_dict(sweep=s)) for s in sweeps)
+    assert first.config_hash() == second.config_hash()
+    stored = validate_dict(json.loads(first.canonical_json()))
+    designs = [build_design(c) for c in (first, second, stored)]
+    for other in designs[1:]:
+        assert other.dims == designs[0].dims and other.points == designs[0].points

@@ -53,8 +53,8 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     response = result[f"diff_{metric}"].sel(strategy=strategy)
     sweep = _config(cube).get("sweep") or {}
     design = sweep.get("design", "grid")
-    if design == "sobol":
-        params = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
+    if design == "sobol":      # Saltelli columns are in sorted path order (sweep.build_design)
+        params = sorted(n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point")
         y = np.asarray(response.values, float)
         left_out = int(np.isnan(y).sum())
         if left_out:
