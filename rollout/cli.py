@@ -351,7 +351,8 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 @cli.command()
 @click.argument("path", metavar="PATH")
 @click.option("--kind", "-k", required=True,
-              type=click.Choice(["coverage", "harm", "stages", "phase", "versions"]))
+              type=click.Choice(["coverage", "harm", "stages", "phase", "versions",
+                                 "sensitivity"]))
 @click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False),
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--at", "at", multiple=True, metavar="DIM=VALUE",
@@ -359,14 +360,17 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 @click.option("--replicate", "-r", type=click.IntRange(min=0), default=0, show_default=True,
               help="Replicate (stages, versions).")
 @click.option("--strategy", "-s", default=None,
-              help="Strategy (versions; phase: the slower one) [default: the first / first "
-                   "non-baseline].")
+              help="Strategy (versions; phase: the slower one; sensitivity: one only) "
+                   "[default: the first / first non-baseline / all].")
 @click.option("--baseline", "-b", default=None, help="Baseline for the phase map.")
 @click.option("--x", "x", default=None, help="Phase map: parameter on the x axis.")
 @click.option("--y", "y", default=None, help="Phase map: parameter on the y axis.")
+@click.option("--metric", "-m", default="net_benefit", show_default=True,
+              help="Sensitivity: the per-replicate variable whose paired difference is ranked.")
 def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
-         strategy: str | None, baseline: str | None, x: str | None, y: str | None) -> None:
-    """Draw a figure of a cube (coverage, harm, stages, phase, versions)."""
+         strategy: str | None, baseline: str | None, x: str | None, y: str | None,
+         metric: str) -> None:
+    """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity)."""
     import json as _json
 
     from .analysis import figures
@@ -383,6 +387,8 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
         fig = figures.plot_stages(ds, where, replicate, [strategy] if strategy else None)
     elif kind == "versions":
         fig = figures.plot_versions(ds, where, replicate, strategy)
+    elif kind == "sensitivity":
+        fig = figures.plot_sensitivity(ds, metric, baseline, [strategy] if strategy else None)
     else:
         fig = figures.plot_phase(ds, strategy, baseline, x, y, where)
     click.echo(f"wrote {figures.save(fig, output)}")

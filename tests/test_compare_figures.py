@@ -826,3 +826,22 @@ def test_design_summary_counts_points_worked_out_by_hand() -> None:
 def test_design_summary_needs_the_three_metrics() -> None:
     with pytest.raises(RolloutError, match="t_full, t_stable and net_benefit"):
         design_summary(compare(known_cube(), "big_bang", metrics=("t_full", "harm_total")))
+
+
+def test_sensitivity_figure_draws_each_strategys_rank_correlations() -> None:
+    """The bars are the Spearman rho of the table: phased -1 on a and 0 on b, dual_track 0 on
+    a and +1 on b (the hand-built grid above), with the 95% interval as error bars."""
+    from rollout.analysis.figures import plot_sensitivity
+
+    fig = plot_sensitivity(_grid_for_sensitivity(), "net_benefit")
+    ax = fig.axes[0]
+    bars = [patch for patch in ax.patches]
+    assert len(bars) == 4                                      # 2 parameters x 2 strategies
+    widths = [round(bar.get_width(), 9) for bar in bars]
+    assert widths[:2] == [-1.0, 0.0] and widths[2:] == [0.0, 1.0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert "Spearman" in ax.get_xlabel() and "net_benefit" in ax.get_xlabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["phased (over 20 points)", "dual_track (over 20 points)"]
+    with pytest.raises(RolloutError, match="not in the cube"):
+        plot_sensitivity(_grid_for_sensitivity(), strategies=["nobody"])

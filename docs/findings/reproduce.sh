@@ -21,6 +21,9 @@ rollout plot "$cube" -k phase -s adaptive --x "defects.detectability_median" \
     --y "defects.severity_median" -o "$out/phase_adaptive.png"
 rollout plot "$cube" -k phase -s dual_track --x "defects.detectability_median" \
     --y "defects.severity_median" -o "$out/phase_dual_track.png"
+for metric in t_stable net_benefit; do
+    rollout plot "$cube" -k sensitivity -m "$metric" -o "$out/sensitivity_${metric}.png"
+done
 rollout plot "$cube" -k coverage --at point="${POINT_SLOW_WINS:-0}" -o "$out/coverage_point.png"
 rollout plot "$cube" -k harm --at point="${POINT_SLOW_WINS:-0}" -o "$out/harm_point.png"
 echo "wrote $cube and $out/"

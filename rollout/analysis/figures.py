@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 from ..errors import RolloutError
 from .compare import check_baseline, compare, design_dims
 
-KINDS = ("coverage", "harm", "stages", "phase", "versions")
+KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity")
 FORMATS = (".png", ".svg", ".pdf")
 STAGE_COLOURS = ("#d9d9d9", "#fdb863", "#e08214", "#b35806", "#80cdc1", "#018571", "#d7191c")
 
@@ -256,6 +256,48 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
                        Patch(color="#b2182b", label=f"{baseline} stable first")],
               loc="upper right", fontsize=8)
     _caption(fig, cube, label)
+    return fig
+
+
+def plot_sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "big_bang",
+                     strategies: list[str] | None = None) -> Figure:
+    """Which swept parameters decide each strategy's paired difference against the baseline:
+    Spearman rank correlations (grid, LHS) or Sobol total indices (Sobol), with intervals."""
+    from .sensitivity import sensitivity
+
+    names = check_baseline(cube, baseline)
+    strategies = strategies or [s for s in names if s != baseline]
+    for name in strategies:
+        check_strategy(cube, name)
+    results = {s: sensitivity(cube, metric, baseline, s) for s in strategies}
+    params = sorted({r.parameter for rows, _, _ in results.values() for r in rows})
+    sobol = next(iter(results.values()))[0][0].method == "sobol"
+    fig = Figure(figsize=(8, 1.2 + 0.45 * len(params) * max(1, len(strategies)) / 2),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    height = 0.8 / len(strategies)
+    for k, name in enumerate(strategies):
+        rows = {r.parameter: r for r in results[name][0]}
+        ys = np.arange(len(params)) + (k - (len(strategies) - 1) / 2) * height
+        value = [(rows[p].total if sobol else rows[p].index) for p in params]
+        low = [(rows[p].total_low if sobol else rows[p].low) for p in params]
+        high = [(rows[p].total_high if sobol else rows[p].high) for p in params]
+        value = np.array([np.nan if v is None else v for v in value], float)
+        err = np.array([[v - lo, hi - v] for v, lo, hi in zip(value, np.array(low, float),
+                                                               np.array(high, float),
+                                                               strict=True)]).T
+        err = np.clip(err, 0.0, None)    # |rho| = 1: the Fisher interval is of a clamped rho
+        ax.barh(ys, value, height=height * 0.9, xerr=err, capsize=2, color=f"C{k}",
+                label=f"{name} (over {results[name][1]} points)")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(np.arange(len(params)), params, fontsize=8)
+    ax.invert_yaxis()
+    what = "Sobol total index ST" if sobol else "Spearman rank correlation"
+    ax.set_xlabel(f"{what} with the mean paired difference in {metric} (95% CI)")
+    ax.set_title(f"What decides d {metric} (strategy - {baseline}) across the design")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    _caption(fig, cube)
     return fig
 
 
