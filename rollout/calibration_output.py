@@ -181,13 +181,12 @@ def fit_figure(config: RolloutConfig, traces: list[RunTrace], title: str) -> Fig
     left.set_ylim(-0.02, 1.05)
     left.set_ylabel("share (regions or inpatient volume)")
     right.set_ylabel("pilot regions paying (count)")
-    for ax, where in ((left, "upper left"), (right, "center right")):
+    for ax in (left, right):      # legends below the axes, clear of the reported points
         ax.set_xlabel("date (month end)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc=where)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     left.set_title("national coverage path")
     right.set_title("pilot cities paying")
-    fig.suptitle(title, fontsize=10)
-    fig.text(0.01, -0.02, f"{config.name}: config sha256 {config.config_hash()[:12]}, seed "
-             f"{config.seed}, {len(traces)} replicates of the fitted config", fontsize=7)
+    fig.suptitle(f"{title}\n{config.name}: config sha256 {config.config_hash()[:12]}, seed "
+                 f"{config.seed}, {len(traces)} replicates of the fitted config", fontsize=9)
     return fig
