@@ -845,3 +845,15 @@ def test_sensitivity_figure_draws_each_strategys_rank_correlations() -> None:
     assert labels == ["phased (over 20 points)", "dual_track (over 20 points)"]
     with pytest.raises(RolloutError, match="not in the cube"):
         plot_sensitivity(_grid_for_sensitivity(), strategies=["nobody"])
+
+
+def test_records_of_a_point_design_carry_each_points_parameter_values() -> None:
+    """For LHS and Sobol designs the CSV/JSON rows name the parameter values of their point,
+    not only its index, so a table can be read without the cube."""
+    cube = hand_cube({"net_benefit": np.arange(12.0).reshape(3, 2, 2)}, ["big_bang", "phased"],
+                     {"point": [0, 1, 2]}, kind="lhs")
+    cube = cube.assign_coords({SEV: ("point", [0.1, 0.2, 0.4])})
+    rows = to_records(compare(cube, "big_bang", metrics=("net_benefit",)), ["net_benefit"])
+    assert [(r["point"], r[SEV], r["strategy"]) for r in rows] == [
+        (p, v, s) for p, v in zip([0, 1, 2], [0.1, 0.2, 0.4], strict=True)
+        for s in ("big_bang", "phased")]

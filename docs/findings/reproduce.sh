@@ -10,20 +10,23 @@ rollout sweep configs/slower_is_faster.toml -o "$cube" -q > "$out/sweep.txt"
 rollout verify "$cube" --sample 4 > "$out/verify.txt"
 rollout compare "$cube" --summary > "$out/summary.txt"
 rollout compare "$cube" --format csv > "$out/compare.csv"
+rollout run configs/national.toml -o results/national.zarr --overwrite -q > "$out/national.txt"
+rollout run configs/historical.toml -o results/historical.zarr --overwrite -q > "$out/historical.txt"
 for strategy in phased dual_track adaptive; do
     for metric in t_stable net_benefit; do
         rollout sensitivity "$cube" -s "$strategy" -m "$metric" > "$out/sensitivity_${strategy}_${metric}.txt"
     done
 done
-rollout plot "$cube" -k phase -s phased --x "defects.detectability_median" \
-    --y "defects.severity_median" -o "$out/phase_phased.png"
-rollout plot "$cube" -k phase -s adaptive --x "defects.detectability_median" \
-    --y "defects.severity_median" -o "$out/phase_adaptive.png"
-rollout plot "$cube" -k phase -s dual_track --x "defects.detectability_median" \
-    --y "defects.severity_median" -o "$out/phase_dual_track.png"
+for strategy in phased dual_track adaptive; do
+    rollout plot "$cube" -k phase -s "$strategy" --x "defects.mean_count" \
+        --y "defects.severity_median" -o "$out/phase_${strategy}.png"
+done
 for metric in t_stable net_benefit; do
     rollout plot "$cube" -k sensitivity -m "$metric" -o "$out/sensitivity_${metric}.png"
 done
-rollout plot "$cube" -k coverage --at point="${POINT_SLOW_WINS:-0}" -o "$out/coverage_point.png"
-rollout plot "$cube" -k harm --at point="${POINT_SLOW_WINS:-0}" -o "$out/harm_point.png"
+# point 91: where phased gains most net benefit (many severe defects); point 0: a typical one
+for point in 91 0; do
+    rollout plot "$cube" -k coverage --at point=$point -o "$out/coverage_point$point.png"
+    rollout plot "$cube" -k harm --at point=$point -o "$out/harm_point$point.png"
+done
 echo "wrote $cube and $out/"

@@ -131,6 +131,10 @@ def to_records(result: xr.Dataset, metrics: Sequence[str]) -> list[dict]:
         for s in point["strategy"].values:
             row = point.sel(strategy=s)
             base = {d: _plain(result[d].values[i]) for d, i in zip(dims, idx, strict=True)}
+            for d, i in zip(dims, idx, strict=True):   # parameter values along 'point'
+                for name, coord in result.coords.items():
+                    if coord.dims == (d,) and name != d:
+                        base[name] = _plain(coord.values[i])
             base["strategy"] = str(s)
             base["baseline"] = result.attrs["baseline"]
             for m in metrics:

@@ -293,8 +293,9 @@ def plot_sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: st
     ax.set_yticks(np.arange(len(params)), params, fontsize=8)
     ax.invert_yaxis()
     what = "Sobol total index ST" if sobol else "Spearman rank correlation"
-    ax.set_xlabel(f"{what} with the mean paired difference in {metric} (95% CI)")
-    ax.set_title(f"What decides d {metric} (strategy - {baseline}) across the design")
+    ax.set_xlabel(f"{what} with the mean paired difference in {metric}\n"
+                  f"(strategy - {baseline}; bars: 95% CI)")
+    ax.set_title(f"What decides d {metric} across the design")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     _caption(fig, cube)
