@@ -621,7 +621,8 @@ def test_plot_phase(sweep_cube):
     fig = plot_phase(sweep_cube, strategy="phased")
     ax, colourbar = fig.axes
     _check_axes(ax)
-    assert (ax.get_xlabel(), ax.get_ylabel()) == (SEV, DET)  # design parameters have no units
+    # design parameters have no units; the first two swept parameters in sorted path order
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (DET, SEV)
     assert "phased" in ax.get_title() and "big_bang" in ax.get_title()
     assert "phased" in colourbar.get_ylabel()
     assert len(ax.get_legend().get_texts()) == 2
@@ -630,7 +631,7 @@ def test_plot_phase(sweep_cube):
     share = (t.sel(strategy="phased") < t.sel(strategy="big_bang")).mean("replicate")
     mesh = ax.collections[0].get_array()
     np.testing.assert_allclose(np.asarray(mesh).reshape(2, 2),
-                               share.transpose(DET, SEV).values)
+                               share.transpose(SEV, DET).values)
     assert sweep_cube.attrs["config_sha256"][:12] in _caption(fig)
 
 
@@ -673,7 +674,7 @@ def test_cli_plot_writes_the_figures(cli):
 def test_select_point_picks_the_design_point(sweep_cube):
     point, label = select_point(sweep_cube, {SEV: "0.30"})          # compared numerically
     assert float(point[SEV]) == 0.3 and float(point[DET]) == 0.02   # unnamed: first value
-    assert label == f"{SEV}=0.3, {DET}=0.02"
+    assert label == f"{DET}=0.02, {SEV}=0.3"                        # dims in sorted order
     np.testing.assert_array_equal(point["t_full"].values,
                                   sweep_cube["t_full"].isel({SEV: 1, DET: 0}).values)
     point, label = select_point(sweep_cube, {DET: 0.1, SEV: 0.05})
