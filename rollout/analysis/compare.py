@@ -233,10 +233,16 @@ def design_summary(result: xr.Dataset) -> list[dict]:
             "slower_is_faster": int(((first > 0.5)
                                      & (r["diff_net_benefit"].values.ravel() > 0)).sum()),
             "mean_stable_first": float(np.mean(first)),
-            "median_diff_t_stable": float(np.nanmedian(r["diff_t_stable"].values)),
-            "median_diff_net_benefit": float(np.nanmedian(r["diff_net_benefit"].values)),
+            "median_diff_t_stable": _finite_median(r["diff_t_stable"].values),
+            "median_diff_net_benefit": _finite_median(r["diff_net_benefit"].values),
         })
     return rows
+
+
+def _finite_median(values: np.ndarray) -> float:
+    """Median of the finite values; NaN (without a warning) if there are none."""
+    finite = np.asarray(values, float)[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
 
 
 def format_design_summary(rows: list[dict], baseline: str, confidence: float,
