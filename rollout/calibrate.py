@@ -25,6 +25,7 @@ from .data import Provinces
 from .errors import ConfigError, RolloutError
 from .model.simulation import PAYING, Simulation
 from .model.world import build_world
+from .store import volume_share
 from .strategies.controller import run_strategy
 from .streams import stream
 
@@ -75,16 +76,16 @@ def check_calibration(config: RolloutConfig, source: str) -> None:
 
 
 def draw_config(config: RolloutConfig, values: dict[str, float]) -> RolloutConfig:
-    """The configuration of one draw: only the calibrated strategy, parameters set."""
-    from .sweep import _known_paths
+    """The configuration of one draw: only the calibrated strategy, parameters set; the
+    [calibration] table stays, since the run's statistics are defined by its targets."""
+    from .sweep import known_paths
 
     spec = _spec(config)
     data = json.loads(config.canonical_json())
     data["strategies"] = {spec.strategy: data["strategies"][spec.strategy]}
     data["analysis"]["baseline"] = spec.strategy
     data.pop("sweep", None)
-    data.pop("calibration", None)
-    known = _known_paths(config)
+    known = known_paths(config)
     for path, value in values.items():
         if path not in known:
             raise KeyError(path)
@@ -179,7 +180,7 @@ def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) 
             chosen = pilot_regions[target.track]
             stats[i] = float(np.mean(first_operating[chosen] < t)) if len(chosen) else math.nan
     grid = np.arange(1, config.time.horizon_months + 1, dtype=float)
-    share = provinces_volume_share(provinces)
+    share = volume_share(provinces)
     return RunTrace(
         statistics=stats,
         started=np.mean(first_paid[None, :] < grid[:, None], axis=1),
@@ -187,12 +188,6 @@ def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) 
         else np.full(len(grid), math.nan),
         pilots_paying={track: np.sum(first_paid[r][None, :] < grid[:, None], axis=1)
                        .astype(float) for track, r in pilot_regions.items()})
-
-
-def provinces_volume_share(provinces: Provinces) -> np.ndarray:
-    from .store import volume_share
-
-    return volume_share(provinces)
 
 
 def calibration_task(config_json: str, provinces: Provinces, names: list[str], start: int,
@@ -204,7 +199,6 @@ def calibration_task(config_json: str, provinces: Provinces, names: list[str], s
     kept = [] if traces else None
     for i, row in enumerate(values):
         cfg = draw_config(base, dict(zip(names, map(float, row), strict=True)))
-        cfg = cfg.model_copy(update={"calibration": base.calibration})
         trace = run_statistics(cfg, provinces, replicate_offset + start + i)
         stats[i] = trace.statistics
         if kept is not None:

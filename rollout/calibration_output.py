@@ -52,11 +52,12 @@ def fit_table(config: RolloutConfig, cal: Calibration,
     for k, target in enumerate(config.calibration.targets):
         post = _interval(cal.stats[cal.accepted, k])
         fitted = check[:, k]
+        _, fitted_lo, fitted_hi = _interval(fitted)
         inside = (fitted >= target.low) & (fitted <= target.high)
         rows.append({"target": target_label(target), "low": target.low, "high": target.high,
                      "posterior_median": post[0], "posterior_q05": post[1],
                      "posterior_q95": post[2], "fitted_mean": float(np.nanmean(fitted)),
-                     "fitted_q05": _interval(fitted)[1], "fitted_q95": _interval(fitted)[2],
+                     "fitted_q05": fitted_lo, "fitted_q95": fitted_hi,
                      "fitted_inside": float(np.mean(inside)), "source": target.source})
     return rows
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from .errors import RolloutError
 
@@ -304,8 +303,6 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             confidence: float, summary: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
-    import csv
-    import io
     import json as _json
 
     from .analysis.compare import DEFAULT_METRICS, format_table, to_records
@@ -324,28 +321,30 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
         if fmt == "table":
             click.echo(format_design_summary(rows, baseline, confidence,
                                              ds.sizes["replicate"]))
-        elif fmt == "json":
-            click.echo(_json.dumps(rows, indent=1))
         else:
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-            click.echo(buffer.getvalue(), nl=False)
+            _echo_records(rows, fmt)
         return
     result = compare_cube(ds, baseline, metrics, confidence)
     if fmt == "table":
         click.echo(format_table(result, metrics))
-        return
-    records = to_records(result, metrics)
-    if fmt == "json":
-        click.echo(_json.dumps(records, indent=1))
     else:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-        click.echo(buffer.getvalue(), nl=False)
+        _echo_records(to_records(result, metrics), fmt)
+
+
+def _echo_records(records: list[dict], fmt: str) -> None:
+    """Print tidy records as JSON or CSV (one header row, then one row per record)."""
+    import csv
+    import io
+    import json
+
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=1))
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    click.echo(buffer.getvalue(), nl=False)
 
 
 @cli.command()
@@ -439,6 +438,7 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
               quiet: bool) -> None:
     """Fit CONFIG's [calibration] parameters to its reported targets (ABC rejection), check
     the fit on fresh replicates, and write the calibrated config, its draws and a figure."""
+    import numpy as np
     from tqdm import tqdm
 
     from . import __version__

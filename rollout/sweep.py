@@ -176,7 +176,7 @@ def point_config(base: RolloutConfig, assignment: dict[str, Any]) -> RolloutConf
 
 def check_design(base: RolloutConfig, design: Design, source: str) -> None:
     """Validate every point's parameters against the schema; name the offending parameter."""
-    known = _known_paths(base)
+    known = known_paths(base)
     for assignment in design.points:
         for path in assignment:
             if path not in known:
@@ -193,7 +193,8 @@ def check_design(base: RolloutConfig, design: Design, source: str) -> None:
                               f"value {value!r}: {err.problem}") from None
 
 
-def _known_paths(config: RolloutConfig) -> set[str]:
+def known_paths(config: RolloutConfig) -> set[str]:
+    """Every dotted path a sweep or calibration may set (unset optional fields included)."""
     data = json.loads(config.canonical_json())
     data.pop("sweep", None)
     data.pop("calibration", None)

@@ -108,7 +108,6 @@ def test_statistics_of_one_run_match_its_simulation() -> None:
     data["calibration"]["targets"].append(
         {"statistic": "paying_share", "by": "2019-09", "low": 1.0, "high": 1.0, "scale": 0.1})
     config = draw_config(make_config(data), {PREP: 7.5})
-    config = config.model_copy(update={"calibration": make_config(data).calibration})
     trace = run_statistics(config, load_provinces(config), 0)
     assert trace.statistics.tolist() == [0.0, 1.0, 1.0]
     # everyone begins within 7.5 (1 +- 4 SD) = [6.55, 8.45]: nobody by month 6, all by month 9
