@@ -1,0 +1,139 @@
+"""Reference cubes: record what the model computes today, and check that a later change did not
+move a single number.
+
+A refactoring or speed-up of the model must leave every result bit-identical (or, where it
+reorders floating-point arithmetic, equal within ``--rtol``). ``record`` runs the real CLI on a
+few small cases that cover every mechanism (national and historical configs, the event log, the
+hospital micro level with discounting, and a small sweep, one worker each, fixed seeds) and
+stores every data variable and coordinate in ``tests/reference/cubes.npz``. ``check`` reruns the
+same cases and compares. An issue that is meant to change results re-records the reference and
+says so in its commit.
+
+    python tests/reference/cubes.py record
+    python tests/reference/cubes.py check [--rtol 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = Path(__file__).with_name("cubes.npz")
+DATA = (ROOT / "configs" / "data" / "provinces.csv").as_posix()
+
+NATIONAL = (ROOT / "configs" / "national.toml").read_text()
+HISTORICAL = (ROOT / "configs" / "historical.toml").read_text()
+
+
+def _with_data(text: str) -> str:
+    return text.replace('data = "data/provinces.csv"', f'data = "{DATA}"')
+
+
+# name -> (config text, CLI arguments after the config path)
+CASES: dict[str, tuple[str, list[str]]] = {
+    "national": (_with_data(NATIONAL), ["run", "-n", "3", "-w", "1"]),
+    "national_events": (_with_data(NATIONAL) + "\n[output]\nevent_log = true\n",
+                        ["run", "-n", "2", "-w", "1", "--seed", "7"]),
+    "hospitals_discount": (
+        _with_data(NATIONAL).replace("[regions]\n", "[regions]\nunits_per_region = 3\n")
+        + "\n[outcomes]\ndiscount_rate = 0.03\n",
+        ["run", "-n", "2", "-w", "1", "--seed", "11"]),
+    "historical": (_with_data(HISTORICAL), ["run", "-n", "3", "-w", "1"]),
+    "sweep": (_with_data(NATIONAL) + """
+[sweep]
+design = "grid"
+block_size = 2
+
+[sweep.parameters]
+"centre.capacity" = [0.5, 2.0]
+""", ["sweep", "-n", "2", "--serial"]),
+}
+
+
+def run_case(name: str, workdir: Path) -> dict[str, np.ndarray]:
+    """Run one case through the CLI and return its variables and coordinates as arrays."""
+    text, args = CASES[name]
+    config = workdir / f"{name}.toml"
+    config.write_text(text)
+    out = workdir / f"{name}.zarr"
+    cmd = [sys.executable, "-m", "rollout.cli", args[0], str(config), *args[1:], "-o", str(out),
+           "-q"] if args[0] == "run" else \
+        [sys.executable, "-m", "rollout.cli", args[0], str(config), *args[1:], "-o", str(out)]
+    subprocess.run(cmd, check=True, cwd=workdir, stdout=subprocess.DEVNULL)
+    arrays: dict[str, np.ndarray] = {}
+    with xr.open_zarr(out) as ds:
+        for key in sorted([*ds.data_vars, *ds.coords]):
+            if key.startswith("_"):
+                continue
+            values = ds[key].values
+            if values.dtype.kind not in "biufcmM":   # object or variable-width strings
+                values = np.asarray(values.tolist(), dtype=str)
+            arrays[f"{name}/{key}"] = values
+    return arrays
+
+
+def run_all() -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in CASES:
+            arrays.update(run_case(name, Path(tmp)))
+    return arrays
+
+
+def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: float
+            ) -> list[str]:
+    """Differences between two recordings, one line each (empty when they agree)."""
+    problems = []
+    for key in sorted(set(reference) | set(now)):
+        if key not in now:
+            problems.append(f"{key}: missing now")
+            continue
+        if key not in reference:
+            problems.append(f"{key}: new (not in the reference)")
+            continue
+        a, b = reference[key], now[key]
+        if a.shape != b.shape or a.dtype != b.dtype:
+            problems.append(f"{key}: shape/dtype {a.shape} {a.dtype} -> {b.shape} {b.dtype}")
+            continue
+        if a.dtype.kind == "f":
+            same = np.isclose(a, b, rtol=rtol, atol=0.0, equal_nan=True) if rtol else \
+                ((a == b) | (np.isnan(a) & np.isnan(b)))
+        else:
+            same = a == b
+        if not np.all(same):
+            bad = np.argwhere(~np.asarray(same))
+            problems.append(f"{key}: {len(bad)} values differ, first at {tuple(bad[0])}: "
+                            f"{a[tuple(bad[0])]!r} -> {b[tuple(bad[0])]!r}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["record", "check"])
+    parser.add_argument("--rtol", type=float, default=0.0,
+                        help="relative tolerance for floats (0: bit-identical)")
+    args = parser.parse_args()
+    now = run_all()
+    if args.action == "record":
+        np.savez_compressed(REFERENCE, **now)
+        print(f"recorded {len(now)} arrays in {REFERENCE}")
+        return 0
+    with np.load(REFERENCE) as ref:
+        reference = {k: ref[k] for k in ref.files}
+    problems = compare(reference, now, args.rtol)
+    for line in problems:
+        print(line)
+    print(f"{len(reference)} arrays: {'identical' if not problems else f'{len(problems)} differ'}"
+          f"{f' (rtol {args.rtol})' if args.rtol else ''}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
