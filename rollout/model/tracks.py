@@ -56,6 +56,8 @@ class TrackState:
         self.working = False
         self.pinned = False
         self.suspended_waiting = 0   # suspended units whose version is the latest
+        self.n_known = 0             # defects known to the centre so far
+        self.n_fixed = 0             # defects fixed by a release so far
         self.exposure_snapshots: list[np.ndarray] = []  # evidence exposure at each release
         self.keys: list[tuple[int, int]] = []
         self.traits: list[DefectTraits] = []

@@ -12,6 +12,7 @@ key fixes the numbers, the cache never changes a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import stats
@@ -75,6 +76,11 @@ class World:
         """Capacity of each region (mean over its units, which share it when units_per_region=1)."""
         sums = np.bincount(self.unit_region, weights=self.capacity, minlength=self.n_regions)
         return sums / np.bincount(self.unit_region, minlength=self.n_regions)
+
+    @cached_property
+    def region_unit_bounds(self) -> list[int]:
+        """Units of region r are ``range(bounds[r], bounds[r + 1])`` (units sorted by region)."""
+        return np.searchsorted(self.unit_region, np.arange(self.n_regions + 1)).tolist()
 
     @property
     def region_context(self) -> np.ndarray:

@@ -20,7 +20,6 @@ from collections.abc import Generator
 import numpy as np
 
 from ..calendar import months_between
-from ..model.evidence import escape_probability
 from ..model.simulation import (
     EVALUATION,
     PILOT,
@@ -32,24 +31,14 @@ from .selection import assign_waves, select_pilots
 
 
 def _units_of(sim: Simulation, regions: np.ndarray) -> list[int]:
-    return np.flatnonzero(np.isin(sim.world.unit_region, regions)).tolist()
+    """Units of the given regions, in unit order (units are sorted by region)."""
+    bounds = sim.world.region_unit_bounds
+    regions = np.unique(np.asarray(regions, dtype=np.int64))
+    return [u for r in regions.tolist() for u in range(bounds[r], bounds[r + 1])]
 
 
 def _month(sim: Simulation, date: str | None) -> float:
     return 0.0 if date is None else max(0.0, months_between(sim.config.time.start, date))
-
-
-def expected_undetected(sim: Simulation, track: int) -> float:
-    """The centre's expected number of defects not yet reported on a track (evidence.py)."""
-    cfg = sim.config
-    ts = sim.tracks[track]
-    now_x = sim.exposure_by_context(track)
-    mu = cfg.defects.fixed_count if cfg.defects.fixed_count is not None \
-        else cfg.defects.mean_count
-    total = mu * escape_probability(cfg, now_x)
-    for snap in ts.exposure_snapshots:
-        total += cfg.centre.new_defects_mean * escape_probability(cfg, now_x - snap)
-    return total
 
 
 def _recalibrated(sim: Simulation, required: dict[int, float], pilots: dict[int, list[int]]
@@ -57,12 +46,11 @@ def _recalibrated(sim: Simulation, required: dict[int, float], pilots: dict[int,
     """True when, for every track, a release whose work began after all defects known at the end
     of evaluation were known has been adopted by a quorum of that track's pilots."""
     for t, known_by in required.items():
-        ts = sim.tracks[t]
-        ok_versions = [v for v, start in enumerate(ts.work_starts, start=1)
+        ok_versions = [v for v, start in enumerate(sim.release_work_starts(t), start=1)
                        if v > 1 and start >= known_by]
         if not ok_versions:
             return False
-        adopted = sum(1 for u in pilots[t] if sim.version[u] >= ok_versions[0])
+        adopted = sum(1 for u in pilots[t] if sim.unit_version(u) >= ok_versions[0])
         if adopted < _quorum(sim, len(pilots[t])):
             return False
     return True
@@ -75,17 +63,17 @@ def _quorum(sim: Simulation, n: int) -> int:
 def _choose_tracks(sim: Simulation, pilots: dict[int, list[int]]) -> np.ndarray:
     """Each province picks the pilot track with fewer known uncorrected defects, then lower
     observed harm per unit of pilot volume (its own pilots if it has any on that track)."""
-    harm, _ = sim.pending_harm(sim.env.now)
+    harm = sim.harm_to_date()
     weight = sim.world.weight
     prov = sim.world.unit_province
-    choice = np.zeros(sim.n_prov, int)
-    for p in range(sim.n_prov):
+    choice = np.zeros(sim.n_provinces, int)
+    for p in range(sim.n_provinces):
         best = None
         for t, units in pilots.items():
             units = np.asarray(units)
             own = units[prov[units] == p]
             ref = own if own.size else units
-            key = (len(sim.tracks[t].known_uncorrected()), harm[ref].sum() / weight[ref].sum())
+            key = (len(sim.known_open_defects(t)), harm[ref].sum() / weight[ref].sum())
             if best is None or key < best[0]:
                 best = (key, t)
         choice[p] = best[1]
@@ -111,7 +99,7 @@ def run_strategy(sim: Simulation) -> Generator:
 
     if pilots and s.wave_dates is None:
         quorum = _quorum(sim, sum(len(u) for u in pilots.values()))
-        while sim.n_pilots_paying < quorum:
+        while sim.pilots_paying < quorum:
             yield sim.wait_change()
         if s.pilot_paying_months > 0:
             yield env.timeout(s.pilot_paying_months)
@@ -123,9 +111,9 @@ def run_strategy(sim: Simulation) -> Generator:
         if s.recalibration_gate:
             required = {}
             for t in pilots:
-                known = sim.tracks[t].known_uncorrected()
+                known = sim.known_open_defects(t)
                 if known:
-                    required[t] = max(sim.tracks[t].known_at[d] for d in known)
+                    required[t] = max(sim.known_at(t, d) for d in known)
             while not _recalibrated(sim, required, pilots):
                 yield sim.wait_change()
 
@@ -133,9 +121,9 @@ def run_strategy(sim: Simulation) -> Generator:
     if s.track_choice == "evidence":
         prov_track = _choose_tracks(sim, pilots)
     else:
-        prov_track = np.full(sim.n_prov, cfg.tracks.index(s.track))
+        prov_track = np.full(sim.n_provinces, cfg.tracks.index(s.track))
     waves_by_prov = []
-    for p in range(sim.n_prov):
+    for p in range(sim.n_provinces):
         regions = np.flatnonzero(world.region_province == p)
         regions = regions[~np.isin(regions, pilot_regions)]
         waves_by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
@@ -151,17 +139,17 @@ def run_strategy(sim: Simulation) -> Generator:
             yield env.timeout(s.wave_interval_months)
         if s.evidence_threshold is not None and s.wave_dates is None:
             tracks = np.unique(prov_track)
-            while sum(expected_undetected(sim, t) for t in tracks) > s.evidence_threshold:
+            while sum(sim.expected_undetected(t) for t in tracks) > s.evidence_threshold:
                 yield env.timeout(s.evidence_review_months)
         if i == 0:
-            sim.set_phase(np.arange(sim.n_prov), SCALE_UP)
-        for p in range(sim.n_prov):
+            sim.set_phase(np.arange(sim.n_provinces), SCALE_UP)
+        for p in range(sim.n_provinces):
             for u in _units_of(sim, waves_by_prov[p][i]):
                 sim.start_unit(u, int(prov_track[p]), s.wave_shadow_months, 0.0)
 
 
 def _start_pilots(sim: Simulation, units: list[int], track: int, shadow_from: float) -> None:
-    provs = sorted({sim.unit_prov[u] for u in units})
-    sim.set_phase([p for p in provs if sim.phase[p] < PILOT], PILOT)
+    provs = sorted({int(sim.world.unit_province[u]) for u in units})
+    sim.set_phase([p for p in provs if sim.phase(p) < PILOT], PILOT)
     for u in units:
         sim.start_unit(u, track, sim.strategy.pilot_shadow_months, shadow_from, pilot=True)

@@ -1,0 +1,59 @@
+"""Adoption of new versions by operating units (MODEL.md section 6).
+
+After a release each operating unit (shadow, paying or suspended) adopts the new version after an
+exponential delay of mean ``adoption.mean_delay`` (set by central steering), drawn in the world
+keyed by track, version and unit. A unit never goes back to an older version. A suspended unit
+resumes paying when it adopts a version newer than the one it was suspended under.
+"""
+
+from __future__ import annotations
+
+from .states import PAYING, SHADOW, SUSPENDED
+
+
+class Adoption:
+    """Schedules and applies the units' adoption of releases."""
+
+    def __init__(self, sim):
+        self.clock = sim.clock
+        self.world = sim.world
+        self.mean_delay = sim.config.adoption.mean_delay
+
+    def wire(self, sim) -> None:
+        self._units = sim.units
+        self._state = sim.units.state
+        self._version = sim.units.version
+        self._exposure = sim.exposure
+        self._tracks = sim.centre.tracks
+        self._suspension = sim.suspension
+        self._notify = sim.notify
+        self._log = sim.log
+
+    def schedule_release(self, t: int, version: int, units: list[int]) -> None:
+        """Every operating unit of the track adopts ``version`` after its own delay."""
+        delays = self.world.adoption_delay(t, version).tolist()
+        mean, state, at = self.mean_delay, self._state, self.clock.at
+        for u in units:
+            if state[u] >= SHADOW:
+                at(mean * delays[u], self._adopt, u, version)
+
+    def _adopt(self, u: int, version: int) -> None:
+        old = self._version[u]
+        state = self._state[u]
+        if old >= version or state < SHADOW:
+            return
+        self._version[u] = version   # advance does not depend on the version
+        units = self._units
+        self._log("adopt", u, units.track[u], version=version)
+        resume = state == SUSPENDED and version > self._suspension.suspended_version[u]
+        fixed = self._tracks[units.track[u]].fixed
+        changed = any(old < pr.introduced <= version or old < fixed[pr.d] <= version
+                      for pr in self._exposure.pairs[u])
+        if changed or resume:   # otherwise no rate changes: only the version number moves
+            self._exposure.advance(u)
+            if resume:
+                units.set_state(u, PAYING)
+                self._log("resume", u, units.track[u], version=version)
+            self._exposure.reconfigure(u)
+        if units.is_pilot[u]:
+            self._notify()

@@ -1,0 +1,121 @@
+"""The centre: reports, recalibration and releases of new versions (MODEL.md section 6).
+
+A detected defect is known to the centre when its first report arrives. With release on demand,
+the centre starts work on a new version of a track whenever known, uncorrected defects wait, or
+units are suspended under the latest version (they wait for a newer one). The work takes a gamma
+time of mean ``recalibration_mean_months / capacity`` and the release comes no sooner than
+``min_release_spacing`` after the last. A release fixes each defect that was known when its work
+began with probability ``fix_prob`` and may introduce new defects (Poisson, mean
+``new_defects_mean``). A strategy may pin releases to calendar dates instead (work begins one mean
+recalibration time before). After a release every operating unit adopts it (adoption.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+from ..calendar import months_between
+from .states import NOT_STARTED
+from .tracks import TrackState
+
+
+class Centre:
+    """The tracks' versions and defects as the centre knows and corrects them."""
+
+    def __init__(self, sim):
+        self.clock = sim.clock
+        self.config = sim.config
+        self.world = sim.world
+        self.tracks = [TrackState(i, name, sim.world, sim.taus)
+                       for i, name in enumerate(sim.config.tracks)]
+        self.pinned_releases = sim.strategy.pinned_releases or {}
+        for ts in self.tracks:
+            ts.pinned = ts.name in self.pinned_releases
+        self.track_units: list[list[int]] = [[] for _ in self.tracks]
+
+    def wire(self, sim) -> None:
+        self._units = sim.units
+        self._exposure = sim.exposure
+        self._detection = sim.detection
+        self._adoption = sim.adoption
+        self._evidence = sim.evidence
+        self._recorder = sim.recorder
+        self._notify = sim.notify
+        self._log = sim.log
+
+    # ---------------------------------------------------------------- reports
+    def report_later(self, ts: TrackState, d: int, arrival: float) -> None:
+        """A report of defect d is on its way; the earliest arrival makes it known."""
+        if arrival < ts.pending_report[d]:
+            ts.pending_report[d] = arrival
+            self.clock.at(arrival - self.clock.env._now, self._report, ts.index, d)
+
+    def _report(self, t: int, d: int) -> None:
+        ts = self.tracks[t]
+        if ts.known_at[d] < math.inf or self.clock.env._now < ts.pending_report[d]:
+            return
+        ts.known_at[d] = self.clock.env._now
+        ts.n_known += 1
+        self._recorder.track(self.clock.env._now, t, ts)
+        self._log("report", -1, t, d)
+        self.consider(t)
+        self._notify()
+
+    # ---------------------------------------------------------------- releases
+    def consider(self, t: int) -> None:
+        """Start work on the next version (on demand) if known, uncorrected defects wait, or if
+        units are suspended under the latest version and so wait for a newer one."""
+        ts = self.tracks[t]
+        if ts.working or ts.pinned or not (ts.suspended_waiting or ts.known_uncorrected()):
+            return
+        c = self.config.centre
+        u_time, _ = self.world.release_luck(t, len(ts.release_times))
+        work = c.recalibration_mean_months / c.capacity \
+            * float(stats.gamma.ppf(u_time, a=c.recalibration_shape)) / c.recalibration_shape
+        now = self.clock.env._now
+        when = max(now + work, ts.release_times[-1] + c.min_release_spacing)
+        ts.working = True
+        self.clock.at(when - now, self._release, t, now)
+
+    def schedule_pinned(self) -> None:
+        """Releases pinned to calendar dates; the work on each began one mean recalibration time
+        before its date, and it fixes what was known then."""
+        c = self.config.centre
+        lead = c.recalibration_mean_months / c.capacity
+        for name, dates in self.pinned_releases.items():
+            t = self.config.tracks.index(name)
+            for date in sorted(dates):
+                when = months_between(self.config.time.start, date)
+                if when > 0.0:
+                    self.clock.at(when, self._release, t, max(0.0, when - lead))
+
+    def _release(self, t: int, work_start: float) -> None:
+        ts = self.tracks[t]
+        release = len(ts.release_times)          # 1 for the release that makes version 2
+        new_version = ts.version + 1
+        q = self.config.centre.fix_prob
+        for d in ts.known_uncorrected():
+            luck = ts.traits[d].fix_uniforms
+            if ts.known_at[d] <= work_start and luck[(release - 1) % len(luck)] < q:
+                ts.fixed[d] = new_version
+                ts.n_fixed += 1
+        state, context = self._units.state, self._units.context
+        units = [u for u in self.track_units[t] if state[u] != NOT_STARTED]
+        for traits in self.world.new_defects(t, release):
+            d = ts.add_defect(traits, new_version)
+            for u in units:
+                if traits.contexts[context[u]]:   # not in force before adoption
+                    self._exposure.pairs[u].extend(self._detection.new_pairs(u, ts, (d,)))
+        ts.version = new_version
+        ts.suspended_waiting = 0      # every suspended unit now has a newer version to adopt
+        ts.release_times.append(self.clock.env._now)
+        ts.work_starts.append(work_start)
+        ts.working = False
+        ts.exposure_snapshots.append(self._evidence.by_context(t).copy())
+        self._recorder.track(self.clock.env._now, t, ts)
+        self._log("release", -1, t, version=new_version)
+        self._adoption.schedule_release(t, new_version, units)
+        self.consider(t)
+        self._notify()

@@ -1,0 +1,90 @@
+"""The clock every mechanism schedules on, and the run's event log.
+
+SimPy's environment is the clock (the strategies' processes run on it too). Mechanisms schedule
+plain calls on its queue: all ``Environment.step`` needs of an event is ``callbacks`` and ``_ok``,
+so a ``Call`` is cheaper than an Event plus a closure on the hottest path of the model. Calls
+whose time is beyond the horizon are never scheduled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappush
+
+import simpy
+
+from .states import EVENT_KINDS
+
+#: SimPy priorities: state changes (and the strategies' timeouts) first, then the end of the run.
+NORMAL, END = 1, 3
+
+
+def _fire(call: Call) -> None:
+    call.fn(*call.args)
+
+
+_FIRE = [_fire]
+
+
+class Call:
+    """A scheduled call of ``fn(*args)``."""
+
+    __slots__ = ("callbacks", "fn", "args")
+    _ok = True
+
+    def __init__(self, fn: Callable, args: tuple):
+        self.callbacks = _FIRE
+        self.fn = fn
+        self.args = args
+
+
+class Clock:
+    """The SimPy environment of one run, with cheap scheduling and event counts.
+
+    ``scheduled`` counts calls put on the queue; ``stale`` those that fired but found their
+    purpose gone (a detection or suspension superseded by a later change of the unit). Events
+    processed = scheduled - stale - still queued at the horizon.
+    """
+
+    def __init__(self, horizon: float):
+        self.env = simpy.Environment()
+        self.horizon = horizon
+        self.scheduled = 0
+        self.stale = 0
+        self._queue = self.env._queue
+        self._eid = self.env._eid
+
+    @property
+    def now(self) -> float:
+        return self.env._now
+
+    def at(self, delay: float, fn: Callable, *args) -> None:
+        """Call ``fn(*args)`` after ``delay`` months (dropped if beyond the horizon)."""
+        when = self.env._now + delay
+        if when > self.horizon:
+            return
+        heappush(self._queue, (when, NORMAL, next(self._eid), Call(fn, args)))
+        self.scheduled += 1
+
+    def processed(self) -> int:
+        """Events that did something: neither stale nor left on the queue at the horizon."""
+        queued = sum(1 for item in self._queue if isinstance(item[3], Call))
+        return self.scheduled - self.stale - queued
+
+
+class EventLog:
+    """Rows (time, kind, province, unit, track, defect, version) of every event, when on."""
+
+    def __init__(self, clock: Clock, unit_province: list[int], on: bool):
+        self.clock = clock
+        self.unit_province = unit_province
+        self.on = on
+        self.rows: list[tuple] = []
+
+    def __call__(self, kind: str, unit: int = -1, track: int = -1, defect: int = -1,
+                 version: int = -1, province: int = -1) -> None:
+        if self.on:
+            if unit >= 0:
+                province = self.unit_province[unit]
+            self.rows.append((self.clock.env._now, EVENT_KINDS.index(kind), province, unit, track,
+                              defect, version))

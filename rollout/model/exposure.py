@@ -1,0 +1,171 @@
+"""What each operating unit is exposed to: defects in force, their exploitation, and the harm
+and detection hazard they carry (MODEL.md sections 4 and 6).
+
+A unit holds one ``Pair`` per defect that manifests in its context (tracks.py). A defect is in
+force in a unit that operates (shadow or paying) under a version that holds it, unless patched
+locally. While a unit pays under a defect, exploitation learns towards 1 with time constant
+``tau_learn``; once the defect is out of force it decays with ``tau_unlearn`` (an instant jump
+when the constant is 0). Harm rate = sum over pairs of severity x volume x exploitation while
+paying, so between events it is ``a + sum_j b_j exp(-x / tau_j)`` and is integrated exactly
+(exploitation.py). Detection hazard of an in-force pair = detectability x capacity x state factor
+(shadow ``operation.shadow_detection_factor``, paying 1) x the province's stage factor.
+
+A unit's change always goes: ``advance`` (integrate the old segment up to now), mutate,
+``reconfigure`` (set the new rates; then detection and suspension schedule what follows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .exploitation import pending_harm, rate_integral
+from .states import PAYING, SHADOW
+
+
+class Exposure:
+    """Pairs, exploitation, harm integrals and detection rates of every unit."""
+
+    def __init__(self, sim):
+        n = sim.units.n
+        op = sim.config.operation
+        self.clock = sim.clock
+        self.taus = sim.taus
+        self.pairs: list[list] = [[] for _ in range(n)]
+        self.exposed = [False] * n       # has a pair in force or decaying
+        self.mult = [0.0] * n            # capacity x state factor x stage factor
+        self.t_last = [0.0] * n
+        self.harm_a = [0.0] * n
+        self.harm_b = [[0.0] * len(self.taus) for _ in range(n)]
+        self.harm_cum = [0.0] * n
+        self.harm_disc = [0.0] * n
+        self.discount = sim.config.outcomes.discount_rate / 12.0
+        self.state_factor = [0.0, 0.0, op.shadow_detection_factor, 1.0,
+                             op.shadow_detection_factor]
+        # paying units per (track, defect) in force, and distinct defects in force, per province
+        n_prov = len(sim.world.provinces)
+        self.inforce_count: list[dict[tuple[int, int], int]] = [{} for _ in range(n_prov)]
+        self.defects_active = [0] * n_prov
+
+    def wire(self, sim) -> None:
+        u = sim.units
+        self._state, self._capacity, self._context = u.state, u.capacity, u.context
+        self._province, self._track, self._version, self._weight = \
+            u.province, u.track, u.version, u.weight
+        self._stage_factor = sim.provinces.stage_factor
+        self._tracks = sim.centre.tracks
+        self._evidence = sim.evidence
+        self._detection = sim.detection
+        self._det_token = sim.detection.token
+        self._suspension = sim.suspension
+        self._recorder = sim.recorder
+
+    def advance(self, u: int) -> None:
+        """Integrate unit u's current segment from its last update to now."""
+        now = self.clock.env._now
+        t0 = self.t_last[u]
+        dt = now - t0
+        if dt <= 0.0:
+            return
+        self.t_last[u] = now
+        if not self.exposed[u]:
+            return
+        keep = [math.exp(-dt / tau) for tau in self.taus]
+        for pr in self.pairs[u]:
+            if pr.rate:
+                pr.lam += pr.rate * dt
+            if pr.mode == 1:
+                if pr.tau_learn > 0.0:
+                    pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
+            elif pr.mode == 2:
+                pr.e *= keep[pr.j_unlearn]
+        a, b = self.harm_a[u], self.harm_b[u]
+        if a or any(b):
+            self.harm_cum[u] += rate_integral(a, b, self.taus, dt)
+            if self.discount > 0.0:
+                self.harm_disc[u] += rate_integral(a, b, self.taus, dt, t0, self.discount)
+            for j in range(1, len(b)):
+                b[j] *= keep[j]
+
+    def reconfigure(self, u: int) -> None:
+        """Set unit u's rates for the new segment; schedule its detection and suspension."""
+        st = self._state[u]
+        active = st >= SHADOW
+        p = self._province[u]
+        t = self._track[u]
+        mult = self._capacity[u] * self.state_factor[st] * self._stage_factor[p] \
+            if active else 0.0
+        if mult != self.mult[u]:
+            self._evidence.change(t, self._context[u], mult - self.mult[u])
+            self.mult[u] = mult
+        self._det_token[u] += 1
+        if t < 0:
+            return
+        fixed = self._tracks[t].fixed
+        v = self._version[u]
+        paying = st == PAYING
+        w = self._weight[u]
+        a = 0.0
+        b = [0.0] * len(self.taus)
+        exposed = False
+        counts = self.inforce_count[p]
+        pairs = self.pairs[u]
+        dead = 0
+        elapsed = self.clock.env._now - self.t_last[u]
+        best_wait, best_pair = math.inf, None
+        for pr in pairs:
+            inforce = active and pr.introduced <= v < fixed[pr.d] and not pr.patched
+            if inforce and paying:
+                sw = pr.s * w
+                a += sw
+                if pr.tau_learn > 0.0:
+                    b[pr.j_learn] -= sw * (1.0 - pr.e)
+                else:
+                    pr.e = 1.0
+                pr.mode = 1
+            elif pr.e > 0.0 and pr.tau_unlearn > 0.0:
+                if paying:
+                    b[pr.j_unlearn] += pr.s * w * pr.e
+                pr.mode = 2
+            else:
+                pr.e = 0.0
+                pr.mode = 0
+                if fixed[pr.d] <= v and not pr.paying_inforce:
+                    dead += 1   # fixed in this unit's version, nothing left: never matters again
+            if inforce and mult > 0.0:
+                pr.rate = rate = pr.h * mult
+                wait = (pr.thr - pr.lam) / rate - elapsed
+                if wait < best_wait:
+                    best_wait, best_pair = wait, pr
+            else:
+                pr.rate = 0.0
+            exposed = exposed or inforce or pr.mode == 2
+            flag = inforce and paying
+            if flag != pr.paying_inforce:
+                pr.paying_inforce = flag
+                key = (t, pr.d)
+                now_count = counts.get(key, 0) + (1 if flag else -1)
+                counts[key] = now_count
+                if now_count == (1 if flag else 0):
+                    self.defects_active[p] += 1 if flag else -1
+                    self._recorder.active(self.clock.env._now, p, self.defects_active[p])
+        b[0] = 0.0
+        if dead:
+            self.pairs[u] = [pr for pr in pairs
+                             if pr.mode or pr.paying_inforce or fixed[pr.d] > v]
+        self.exposed[u] = exposed
+        self.harm_a[u] = a
+        self.harm_b[u] = b
+        self._recorder.unit(self.t_last[u], u, self.harm_cum[u], a, b)
+        if best_pair is not None:
+            self.clock.at(max(0.0, best_wait), self._detection.detect, u, best_pair,
+                          self._det_token[u])
+        self._suspension.check(u, paying, a, b)
+
+    def harm_to_date(self) -> np.ndarray:
+        """Each unit's cumulative harm now, without advancing (for observed-harm evidence)."""
+        cum, _ = pending_harm(np.array([self.clock.env._now]), np.array(self.t_last),
+                              np.array(self.harm_cum), np.array(self.harm_a),
+                              np.array(self.harm_b), np.array(self.taus))
+        return cum[0]

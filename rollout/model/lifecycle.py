@@ -1,0 +1,98 @@
+"""A unit's way from start to payment: preparation, simulated operation, payment (MODEL.md 5).
+
+A started unit prepares for a gamma time of mean ``preparation.mean_months x credibility /
+capacity^capacity_exponent`` (credibility: its province's, suspension.py), then waits for its
+``shadow_from`` date if it has one, runs the rules in simulated operation (shadow) for its shadow
+length under the track's latest version, and then pays.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .states import NOT_STARTED, PAYING, PREPARING, SHADOW
+
+
+class Lifecycle:
+    """Starts units and moves them through preparation and shadow to payment."""
+
+    def __init__(self, sim):
+        n = sim.units.n
+        self.clock = sim.clock
+        self.prep = sim.config.preparation
+        self.prep_factor = sim.world.prep_factor.tolist()
+        self.shadow_months = [0.0] * n
+        self.shadow_from = [0.0] * n
+        self.pilots_paying = 0
+
+    def wire(self, sim) -> None:
+        self._units = sim.units
+        self._exposure = sim.exposure
+        self._detection = sim.detection
+        self._centre = sim.centre
+        self._credibility = sim.suspension.credibility
+        self._notify = sim.notify
+        self._log = sim.log
+
+    def preparation_months(self, u: int) -> float:
+        """Mean preparation time of unit u now, times its own gamma factor."""
+        prep, units = self.prep, self._units
+        mean = prep.mean_months * self._credibility[units.province[u]] \
+            / units.capacity[u] ** prep.capacity_exponent
+        return mean * self.prep_factor[u]
+
+    def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
+              pilot: bool = False) -> None:
+        """Start unit u preparing to run ``track``; it shadows, then pays."""
+        units = self._units
+        if units.state[u] != NOT_STARTED:
+            return
+        ts = self._centre.tracks[track]
+        units.track[u] = track
+        self._centre.track_units[track].append(u)
+        c = units.context[u]
+        self._exposure.pairs[u] = self._detection.new_pairs(
+            u, ts, [d for d in range(ts.n) if ts.fixed[d] > ts.version and ts.manifests(d, c)])
+        self.shadow_months[u] = shadow_months
+        self.shadow_from[u] = shadow_from
+        units.is_pilot[u] = pilot
+        self._exposure.t_last[u] = self.clock.env._now
+        units.state[u] = PREPARING
+        self._log("start", u, track)
+        self.clock.at(self.preparation_months(u), self._ready, u)
+
+    def _ready(self, u: int) -> None:
+        self._log("ready", u, self._units.track[u])
+        wait = self.shadow_from[u] - self.clock.env._now
+        if wait > 0.0:
+            self.clock.at(wait, self._begin_operation, u)
+        else:
+            self._begin_operation(u)
+
+    def _begin_operation(self, u: int) -> None:
+        units = self._units
+        self._exposure.advance(u)
+        if math.isnan(units.first_operating[u]):
+            units.first_operating[u] = self.clock.env._now
+        units.version[u] = self._centre.tracks[units.track[u]].version
+        if self.shadow_months[u] > 0.0:
+            units.set_state(u, SHADOW)
+            self._log("shadow", u, units.track[u], version=units.version[u])
+            self._exposure.reconfigure(u)
+            self.clock.at(self.shadow_months[u], self._start_paying, u)
+        else:
+            self._start_paying(u)
+
+    def _start_paying(self, u: int) -> None:
+        units = self._units
+        if units.state[u] not in (PREPARING, SHADOW):
+            return
+        self._exposure.advance(u)
+        units.set_state(u, PAYING)
+        if math.isnan(units.first_paid[u]):
+            units.first_paid[u] = self.clock.env._now
+            if units.is_pilot[u]:
+                self.pilots_paying += 1
+                self._notify()
+        self._log("pay", u, units.track[u], version=units.version[u])
+        self._exposure.reconfigure(u)

@@ -1,0 +1,98 @@
+"""Suspension of paying units whose harm outweighs their benefit (MODEL.md section 6).
+
+A paying unit is suspended once its harm rate has exceeded its benefit rate times
+``1 + suspension.tolerance`` for ``sustain_months`` without a break. The crossings of that limit
+are exact (exploitation.positive_intervals), so the suspension is scheduled for the moment the
+excess has lasted long enough; a change of the unit that keeps the excess going does not reset
+the clock. A suspension makes preparation in the unit's province longer by
+``credibility_cost`` (a multiplier 1 + c per suspension) and asks the centre for a new version.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .exploitation import positive_intervals
+from .states import PAYING, SUSPENDED
+
+
+class Suspension:
+    """Each paying unit's suspension clock, and the credibility suspensions cost a province."""
+
+    def __init__(self, sim):
+        cfg = sim.config
+        n = sim.units.n
+        self.clock = sim.clock
+        self.taus = sim.taus
+        self.on = cfg.suspension.enabled
+        self.sustain = cfg.suspension.sustain_months
+        self.cost = cfg.suspension.credibility_cost
+        # a paying unit is suspended once its harm rate exceeds this for the sustain time
+        self.limit = (cfg.operation.benefit_rate * (1.0 + cfg.suspension.tolerance)
+                      * sim.world.weight).tolist()
+        self.token = [0] * n
+        self.over_since = [math.nan] * n
+        self.pos_intervals: dict[int, list[tuple[float, float]]] = {}
+        self.suspended_version = [0] * n
+        self.credibility = [1.0] * len(sim.world.provinces)
+        self.count = 0
+
+    def wire(self, sim) -> None:
+        self._units = sim.units
+        self._exposure = sim.exposure
+        self._centre = sim.centre
+        self._log = sim.log
+
+    def check(self, u: int, paying: bool, a: float, b: list[float]) -> None:
+        """After unit u's rates changed: (re)start its suspension clock, or stop it."""
+        if paying and self.on and a + sum(x for x in b if x > 0.0) > self.limit[u]:
+            self._schedule(u)
+        elif u in self.pos_intervals or not math.isnan(self.over_since[u]):
+            # the harm rate cannot reach the limit in this segment: no suspension clock runs
+            self.token[u] += 1
+            self.pos_intervals.pop(u, None)
+            self.over_since[u] = math.nan
+
+    def _schedule(self, u: int) -> None:
+        """When will unit u's harm rate have exceeded its limit for the sustain time?"""
+        self.token[u] += 1
+        now = self.clock.env._now
+        prev = self.pos_intervals.pop(u, None)
+        carried = math.nan
+        if prev:  # was the harm rate above the limit right up to now, and since when?
+            for i, (lo, hi) in enumerate(prev):
+                if lo <= now <= hi:
+                    carried = self.over_since[u] if i == 0 else lo
+                    break
+        ex = self._exposure
+        spans = positive_intervals(ex.harm_a[u] - self.limit[u], ex.harm_b[u], self.taus,
+                                   self.clock.horizon - now)
+        if not spans:
+            self.over_since[u] = math.nan
+            return
+        spans = [(now + lo, now + hi) for lo, hi in spans]
+        first = carried if spans[0][0] == now and not math.isnan(carried) else spans[0][0]
+        self.over_since[u] = first
+        self.pos_intervals[u] = spans
+        for i, (lo, hi) in enumerate(spans):
+            begin = first if i == 0 else lo
+            if hi - begin >= self.sustain:
+                self.clock.at(begin + self.sustain - now, self._suspend, u, self.token[u])
+                return
+
+    def _suspend(self, u: int, token: int) -> None:
+        units = self._units
+        if token != self.token[u] or units.state[u] != PAYING:
+            self.clock.stale += 1
+            return
+        self._exposure.advance(u)
+        units.set_state(u, SUSPENDED)
+        self.suspended_version[u] = units.version[u]
+        self.credibility[units.province[u]] += self.cost
+        self.count += 1
+        ts = self._centre.tracks[units.track[u]]
+        if units.version[u] >= ts.version:
+            ts.suspended_waiting += 1
+        self._log("suspend", u, units.track[u], version=units.version[u])
+        self._exposure.reconfigure(u)
+        self._centre.consider(ts.index)
