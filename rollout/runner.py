@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import RolloutConfig, validate_dict
 from .data import Provinces
+from .model.core import gc_paused
 from .model.simulation import RunResult, Simulation
 from .model.world import build_world
 from .strategies.controller import run_strategy
@@ -32,9 +33,10 @@ SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "vers
 def run_replicate(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int,
                   record_events: bool = False) -> dict[str, RunResult]:
     """Every strategy of ``config`` in the world of one replicate."""
-    world = build_world(config, provinces, seed, replicate)
-    return {name: Simulation(config, world, strategy, record_events).run(run_strategy)
-            for name, strategy in config.strategies.items()}
+    with gc_paused():
+        world = build_world(config, provinces, seed, replicate)
+        return {name: Simulation(config, world, strategy, record_events).run(run_strategy)
+                for name, strategy in config.strategies.items()}
 
 
 def strategy_names(config: RolloutConfig) -> list[str]:

@@ -8,7 +8,9 @@ whose time is beyond the horizon are never scheduled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from heapq import heappush
 
 import simpy
@@ -88,3 +90,16 @@ class EventLog:
                 province = self.unit_province[unit]
             self.rows.append((self.clock.env._now, EVENT_KINDS.index(kind), province, unit, track,
                               defect, version))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a run allocates many small objects and frees none
+    in cycles until it ends, so collections during it only cost time (6-7% of a run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -12,7 +12,6 @@ set a province's phase, wait for a change, and ask for the evidence the centre h
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import simpy
 from ..config import RolloutConfig, StrategyConfig
 from .adoption import Adoption
 from .centre import Centre
-from .core import END, Clock, EventLog
+from .core import END, Clock, EventLog, gc_paused
 from .coverage import Coverage
 from .detection import Detection
 from .evidence import EvidenceExposure, expected_undetected
@@ -101,8 +100,12 @@ class Simulation:
         self._waiter: simpy.Event | None = None
         for name, cls in COMPONENTS:
             setattr(self, name, cls(self))
+        self._wiring: list[tuple[object, list[str]]] = []
         for name, _ in COMPONENTS:
-            getattr(self, name).wire(self)
+            component = getattr(self, name)
+            before = set(vars(component))
+            component.wire(self)
+            self._wiring.append((component, [a for a in vars(component) if a not in before]))
 
     # ------------------------------------------------------------ the strategies' interface
     @property
@@ -178,13 +181,8 @@ class Simulation:
 
     # ---------------------------------------------------------------- run
     def run(self, controller: Callable[[Simulation], Generator]) -> RunResult:
-        """Run the strategy's controller process to the horizon and collect the results.
-
-        The cyclic garbage collector is paused during the run: the model allocates many small
-        objects and frees none in cycles until the run ends, so collections only cost time."""
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        """Run the strategy's controller process to the horizon and collect the results."""
+        with gc_paused():
             for t in range(len(self.centre.tracks)):
                 self.recorder.track(0.0, t, self.centre.tracks[t])
             self.centre.schedule_pinned()
@@ -193,10 +191,21 @@ class Simulation:
             end._ok, end._value = True, None
             self.env.schedule(end, END, self.clock.horizon)
             self.env.run(until=end)
-            return self._collect()
-        finally:
-            if paused:
-                gc.enable()
+            result = self._collect()
+            self._unwire()
+            return result
+
+    def _unwire(self) -> None:
+        """Drop the references components hold to each other and what is left on the clock, so
+        a finished run is freed by reference counting instead of by the cyclic garbage
+        collector (that pass cost 13% of a replicate). The components' own state stays readable;
+        the run cannot go on."""
+        for component, names in self._wiring:
+            for name in names:
+                delattr(component, name)
+        self._wiring = []
+        self.env._queue.clear()
+        self._waiter = None
 
     def _collect(self) -> RunResult:
         ex, cov = self.exposure, self.coverage

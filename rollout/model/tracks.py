@@ -22,7 +22,7 @@ class Pair:
     __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
                  "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce")
 
-    def __init__(self, d: int, ts: TrackState, luck: np.ndarray):
+    def __init__(self, d: int, ts: TrackState, threshold: float):
         self.d = d
         self.h = ts.h[d]
         self.s = ts.s[d]
@@ -32,9 +32,10 @@ class Pair:
         self.j_unlearn = ts.j_unlearn[d]
         self.introduced = ts.introduced[d]
         self.lam = 0.0          # integrated hazard up to the unit's last update
-        self.thr = float(luck[0, 0])  # cumulative threshold of detection k
+        self.thr = threshold    # cumulative threshold of detection k
         self.k = 0              # index of the next detection to happen
-        self.luck = [luck]      # blocks of [threshold, report u, delay, patch u] per detection
+        self.luck: list[np.ndarray] = []  # blocks of [threshold, report u, delay, patch u] per
+        # detection, fetched when first needed: most pairs are never detected
         self.patched = False
         self.e = 0.0            # exploitation at the unit's last update
         self.mode = 0           # 0 idle, 1 learning (paying under it), 2 decaying
@@ -101,11 +102,13 @@ class TrackState:
         return len(self.keys) - 1
 
     def new_pair(self, d: int, unit: int) -> Pair:
-        return Pair(d, self, self.world.luck(self.index, self.keys[d])[unit])
+        return Pair(d, self, self.world.first_thresholds(self.index, self.keys[d])[unit])
 
     def detection(self, pair: Pair, unit: int, k: int) -> list[float]:
         """[threshold, report u, delay, patch u] of the k-th (0-based) detection of a pair."""
         block, col = divmod(k, LUCK_BLOCK)
+        if not pair.luck:
+            pair.luck.append(self.world.luck(self.index, self.keys[pair.d])[unit])
         while block >= len(pair.luck):
             pair.luck.append(self.world.more_luck(self.index, self.keys[pair.d], unit,
                                                   len(pair.luck)))

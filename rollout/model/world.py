@@ -59,6 +59,7 @@ class World:
     prep_factor: np.ndarray     # (N,) unit-mean gamma variates for preparation time
     initial_defects: list[list[DefectTraits]]  # per track
     _luck: dict = field(default_factory=dict, repr=False)
+    _thr0: dict = field(default_factory=dict, repr=False)
     _adopt: dict = field(default_factory=dict, repr=False)
     _release: dict = field(default_factory=dict, repr=False)
     _new: dict = field(default_factory=dict, repr=False)
@@ -99,6 +100,13 @@ class World:
             got = np.stack([rng.standard_exponential(shape), rng.random(shape),
                             rng.standard_exponential(shape), rng.random(shape)], axis=-1)
             self._luck[ckey] = got
+        return got
+
+    def first_thresholds(self, track: int, key: tuple[int, int]) -> list[float]:
+        """Every unit's threshold of the first detection of a defect (``luck(...)[:, 0, 0]``)."""
+        got = self._thr0.get((track, key))
+        if got is None:
+            got = self._thr0[(track, key)] = self.luck(track, key)[:, 0, 0].tolist()
         return got
 
     def more_luck(self, track: int, key: tuple[int, int], unit: int, block: int) -> np.ndarray:
