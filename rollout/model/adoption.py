@@ -50,10 +50,9 @@ class Adoption:
         changed = any(old < pr.introduced <= version or old < fixed[pr.d] <= version
                       for pr in self._exposure.pairs[u])
         if changed or resume:   # otherwise no rate changes: only the version number moves
-            self._exposure.advance(u)
             if resume:
                 units.set_state(u, PAYING)
                 self._log("resume", u, units.track[u], version=version)
-            self._exposure.reconfigure(u)
+            self._exposure.refresh(u)
         if units.is_pilot[u]:
             self._notify()

@@ -103,10 +103,9 @@ class Detection:
         if u_report < self.p_report and ts.known_at[d] == math.inf:
             self._centre.report_later(ts, d, now + self.report_delay * delay)
         if u_patch < self.p_local:
-            self._exposure.advance(u)
             pr.patched = True
             self._log("patch", u, ts.index, d, self._units.version[u])
-            self._exposure.reconfigure(u)
+            self._exposure.refresh(u)
         else:
             self.skip_irrelevant(u, pr)
             self.token[u] += 1

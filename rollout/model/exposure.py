@@ -10,8 +10,9 @@ paying, so between events it is ``a + sum_j b_j exp(-x / tau_j)`` and is integra
 (exploitation.py). Detection hazard of an in-force pair = detectability x capacity x state factor
 (shadow ``operation.shadow_detection_factor``, paying 1) x the province's stage factor.
 
-A unit's change always goes: ``advance`` (integrate the old segment up to now), mutate,
-``reconfigure`` (set the new rates; then detection and suspension schedule what follows).
+A unit's change always goes: mutate (state, version, phase, patch), then ``refresh``: integrate
+the old segment up to now and set the new rates, in one pass over the unit's pairs; detection and
+suspension then schedule what follows. ``advance`` integrates alone (at the end of a run).
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ class Exposure:
         self._stage_factor = sim.provinces.stage_factor
         self._tracks = sim.centre.tracks
         self._evidence = sim.evidence
-        self._detection = sim.detection
+        self._detect = sim.detection.detect
         self._det_token = sim.detection.token
         self._suspension = sim.suspension
         self._recorder = sim.recorder
+        self._unit_log = sim.recorder.unit_log
 
     def advance(self, u: int) -> None:
-        """Integrate unit u's current segment from its last update to now."""
+        """Integrate unit u's current segment from its last update to now (without a change)."""
         now = self.clock.env._now
         t0 = self.t_last[u]
         dt = now - t0
@@ -88,8 +90,24 @@ class Exposure:
             for j in range(1, len(b)):
                 b[j] *= keep[j]
 
-    def reconfigure(self, u: int) -> None:
-        """Set unit u's rates for the new segment; schedule its detection and suspension."""
+    def refresh(self, u: int) -> None:
+        """Unit u changed (state, version, phase or a patch, already applied): integrate its
+        old segment up to now, then set its rates for the new one and let detection and
+        suspension schedule what follows. One pass over the unit's pairs does both."""
+        now = self.clock.env._now
+        t0 = self.t_last[u]
+        dt = now - t0
+        keep = None
+        if dt > 0.0:
+            self.t_last[u] = now
+            if self.exposed[u]:
+                taus = self.taus
+                keep = [math.exp(-dt / tau) for tau in taus]
+                a, b = self.harm_a[u], self.harm_b[u]
+                if a or any(b):
+                    self.harm_cum[u] += rate_integral(a, b, taus, dt)
+                    if self.discount > 0.0:
+                        self.harm_disc[u] += rate_integral(a, b, taus, dt, t0, self.discount)
         st = self._state[u]
         active = st >= SHADOW
         p = self._province[u]
@@ -99,7 +117,7 @@ class Exposure:
         if mult != self.mult[u]:
             self._evidence.change(t, self._context[u], mult - self.mult[u])
             self.mult[u] = mult
-        self._det_token[u] += 1
+        token = self._det_token[u] = self._det_token[u] + 1
         if t < 0:
             return
         fixed = self._tracks[t].fixed
@@ -112,9 +130,16 @@ class Exposure:
         counts = self.inforce_count[p]
         pairs = self.pairs[u]
         dead = 0
-        elapsed = self.clock.env._now - self.t_last[u]
         best_wait, best_pair = math.inf, None
         for pr in pairs:
+            if keep is not None:       # the old segment, up to now
+                if pr.rate:
+                    pr.lam += pr.rate * dt
+                if pr.mode == 1:
+                    if pr.tau_learn > 0.0:
+                        pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
+                elif pr.mode == 2:
+                    pr.e *= keep[pr.j_unlearn]
             inforce = active and pr.introduced <= v < fixed[pr.d] and not pr.patched
             if inforce and paying:
                 sw = pr.s * w
@@ -135,7 +160,7 @@ class Exposure:
                     dead += 1   # fixed in this unit's version, nothing left: never matters again
             if inforce and mult > 0.0:
                 pr.rate = rate = pr.h * mult
-                wait = (pr.thr - pr.lam) / rate - elapsed
+                wait = (pr.thr - pr.lam) / rate
                 if wait < best_wait:
                     best_wait, best_pair = wait, pr
             else:
@@ -149,7 +174,7 @@ class Exposure:
                 counts[key] = now_count
                 if now_count == (1 if flag else 0):
                     self.defects_active[p] += 1 if flag else -1
-                    self._recorder.active(self.clock.env._now, p, self.defects_active[p])
+                    self._recorder.active(now, p, self.defects_active[p])
         b[0] = 0.0
         if dead:
             self.pairs[u] = [pr for pr in pairs
@@ -157,11 +182,13 @@ class Exposure:
         self.exposed[u] = exposed
         self.harm_a[u] = a
         self.harm_b[u] = b
-        self._recorder.unit(self.t_last[u], u, self.harm_cum[u], a, b)
+        self._unit_log.append((now, u, self.harm_cum[u], a, tuple(b)))
         if best_pair is not None:
-            self.clock.at(max(0.0, best_wait), self._detection.detect, u, best_pair,
-                          self._det_token[u])
-        self._suspension.check(u, paying, a, b)
+            self.clock.at(max(0.0, best_wait), self._detect, u, best_pair, token)
+        if paying:
+            self._suspension.check_paying(u, a, b)
+        else:
+            self._suspension.stop(u)
 
     def harm_to_date(self) -> np.ndarray:
         """Each unit's cumulative harm now, without advancing (for observed-harm evidence)."""

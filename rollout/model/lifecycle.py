@@ -71,14 +71,13 @@ class Lifecycle:
 
     def _begin_operation(self, u: int) -> None:
         units = self._units
-        self._exposure.advance(u)
         if math.isnan(units.first_operating[u]):
             units.first_operating[u] = self.clock.env._now
         units.version[u] = self._centre.tracks[units.track[u]].version
         if self.shadow_months[u] > 0.0:
             units.set_state(u, SHADOW)
             self._log("shadow", u, units.track[u], version=units.version[u])
-            self._exposure.reconfigure(u)
+            self._exposure.refresh(u)
             self.clock.at(self.shadow_months[u], self._start_paying, u)
         else:
             self._start_paying(u)
@@ -87,7 +86,6 @@ class Lifecycle:
         units = self._units
         if units.state[u] not in (PREPARING, SHADOW):
             return
-        self._exposure.advance(u)
         units.set_state(u, PAYING)
         if math.isnan(units.first_paid[u]):
             units.first_paid[u] = self.clock.env._now
@@ -95,4 +93,4 @@ class Lifecycle:
                 self.pilots_paying += 1
                 self._notify()
         self._log("pay", u, units.track[u], version=units.version[u])
-        self._exposure.reconfigure(u)
+        self._exposure.refresh(u)

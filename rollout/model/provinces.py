@@ -80,5 +80,4 @@ class Provinces:
                 lo = self.first_unit[p]
                 for u in range(lo, lo + self.units[p]):
                     if state[u] >= SHADOW:
-                        self._exposure.advance(u)
-                        self._exposure.reconfigure(u)
+                        self._exposure.refresh(u)

@@ -40,7 +40,7 @@ class Recorder:
         cfg = sim.config
         self.grid = np.arange(cfg.time.step_months, cfg.time.horizon_months + 1,
                               cfg.time.step_months, dtype=float)
-        self._units: list[tuple] = []      # (t, unit, cumulative harm, a, b)
+        self.unit_log: list[tuple] = []    # (t, unit, cumulative harm, a, b): exposure.py
         self._stage: list[tuple] = []      # (t, province, stage)
         self._active: list[tuple] = []     # (t, province, defects in force)
         self._benefit: list[tuple] = []    # (t, province, benefit to t, t, paying volume)
@@ -50,10 +50,7 @@ class Recorder:
     def wire(self, sim) -> None:
         self._sim = sim
 
-    # ---------------------------------------------------------------- logging (hot)
-    def unit(self, t: float, u: int, cum: float, a: float, b: list[float]) -> None:
-        self._units.append((t, u, cum, a, tuple(b)))
-
+    # ---------------------------------------------------------------- logging
     def stage(self, t: float, p: int, code: int) -> None:
         self._stage.append((t, p, code))
 
@@ -79,7 +76,7 @@ class Recorder:
         prov = sim.world.unit_province
         out: dict[str, np.ndarray] = {}
 
-        rows = self._units
+        rows = self.unit_log
         idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_units)
         b_rows = np.array([r[4] for r in rows] + [(0.0,) * len(taus)], float)
         cum, rate = pending_harm(grid, _column(rows, 0, 0.0)[idx], _column(rows, 2, 0.0)[idx],

@@ -43,12 +43,22 @@ class Suspension:
         self._centre = sim.centre
         self._log = sim.log
 
-    def check(self, u: int, paying: bool, a: float, b: list[float]) -> None:
-        """After unit u's rates changed: (re)start its suspension clock, or stop it."""
-        if paying and self.on and a + sum(x for x in b if x > 0.0) > self.limit[u]:
-            self._schedule(u)
-        elif u in self.pos_intervals or not math.isnan(self.over_since[u]):
-            # the harm rate cannot reach the limit in this segment: no suspension clock runs
+    def check_paying(self, u: int, a: float, b: list[float]) -> None:
+        """Paying unit u's harm rate is now ``a + sum_j b_j exp(-x / tau_j)``: (re)start its
+        suspension clock if the rate can exceed the limit, else stop it."""
+        if self.on:
+            bound = a
+            for x in b:
+                if x > 0.0:
+                    bound += x
+            if bound > self.limit[u]:
+                self._schedule(u)
+                return
+        self.stop(u)
+
+    def stop(self, u: int) -> None:
+        """No suspension clock runs for unit u in its new segment."""
+        if u in self.pos_intervals or self.over_since[u] == self.over_since[u]:
             self.token[u] += 1
             self.pos_intervals.pop(u, None)
             self.over_since[u] = math.nan
@@ -85,7 +95,6 @@ class Suspension:
         if token != self.token[u] or units.state[u] != PAYING:
             self.clock.stale += 1
             return
-        self._exposure.advance(u)
         units.set_state(u, SUSPENDED)
         self.suspended_version[u] = units.version[u]
         self.credibility[units.province[u]] += self.cost
@@ -94,5 +103,5 @@ class Suspension:
         if units.version[u] >= ts.version:
             ts.suspended_waiting += 1
         self._log("suspend", u, units.track[u], version=units.version[u])
-        self._exposure.reconfigure(u)
+        self._exposure.refresh(u)
         self._centre.consider(ts.index)
