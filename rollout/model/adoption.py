@@ -46,10 +46,14 @@ class Adoption:
         units = self._units
         self._log("adopt", u, units.track[u], version=version)
         resume = state == SUSPENDED and version > self._suspension.suspended_version[u]
-        fixed = self._tracks[units.track[u]].fixed
-        changed = any(old < pr.introduced <= version or old < fixed[pr.d] <= version
-                      for pr in self._exposure.pairs[u])
-        if changed or resume:   # otherwise no rate changes: only the version number moves
+        changed = resume
+        if not changed:
+            fixed = self._tracks[units.track[u]].fixed
+            for pr in self._exposure.pairs[u]:
+                if old < pr.introduced <= version or old < fixed[pr.d] <= version:
+                    changed = True
+                    break
+        if changed:   # otherwise no rate changes: only the version number moves
             if resume:
                 units.set_state(u, PAYING)
                 self._log("resume", u, units.track[u], version=version)

@@ -72,13 +72,13 @@ class Recorder:
         sim = self._sim
         grid, g = self.grid, len(self.grid)
         n_units, n_prov, n_tracks = sim.units.n, sim.provinces.n, len(sim.centre.tracks)
-        taus = np.array(sim.taus)
+        taus = np.array(sim.taus[1:])    # slot 0 is the dummy with b = 0: adds exactly 0
         prov = sim.world.unit_province
         out: dict[str, np.ndarray] = {}
 
         rows = self.unit_log
         idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_units)
-        b_rows = np.array([r[4] for r in rows] + [(0.0,) * len(taus)], float)
+        b_rows = np.array([r[4][1:] for r in rows] + [(0.0,) * len(taus)], float)
         cum, rate = pending_harm(grid, _column(rows, 0, 0.0)[idx], _column(rows, 2, 0.0)[idx],
                                  _column(rows, 3, 0.0)[idx], b_rows[idx], taus)
         flat = (prov[None, :] + n_prov * np.arange(g)[:, None]).ravel()

@@ -22,19 +22,14 @@ class Pair:
     __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
                  "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce")
 
-    def __init__(self, d: int, ts: TrackState, threshold: float):
+    def __init__(self, d: int, traits: tuple, threshold: float):
         self.d = d
-        self.h = ts.h[d]
-        self.s = ts.s[d]
-        self.tau_learn = ts.tau_learn[d]
-        self.tau_unlearn = ts.tau_unlearn[d]
-        self.j_learn = ts.j_learn[d]
-        self.j_unlearn = ts.j_unlearn[d]
-        self.introduced = ts.introduced[d]
+        (self.h, self.s, self.tau_learn, self.tau_unlearn, self.j_learn, self.j_unlearn,
+         self.introduced) = traits     # TrackState.pair_traits[d]
         self.lam = 0.0          # integrated hazard up to the unit's last update
         self.thr = threshold    # cumulative threshold of detection k
         self.k = 0              # index of the next detection to happen
-        self.luck: list[np.ndarray] = []  # blocks of [threshold, report u, delay, patch u] per
+        self.luck: list[list] = []  # blocks of [threshold, report u, delay, patch u] per
         # detection, fetched when first needed: most pairs are never detected
         self.patched = False
         self.e = 0.0            # exploitation at the unit's last update
@@ -73,6 +68,7 @@ class TrackState:
         self.known_at: list[float] = []
         self.pending_report: list[float] = []
         self.first_detected: list[float] = []
+        self.pair_traits: list[tuple] = []   # what every pair of defect d copies
         for traits in world.initial_defects[index]:
             self.add_defect(traits, version=1)
 
@@ -99,20 +95,24 @@ class TrackState:
         self.known_at.append(math.inf)
         self.pending_report.append(math.inf)
         self.first_detected.append(math.inf)
-        return len(self.keys) - 1
+        d = len(self.keys) - 1
+        self.pair_traits.append((self.h[d], self.s[d], self.tau_learn[d], self.tau_unlearn[d],
+                                 self.j_learn[d], self.j_unlearn[d], version))
+        return d
 
     def new_pair(self, d: int, unit: int) -> Pair:
-        return Pair(d, self, self.world.first_thresholds(self.index, self.keys[d])[unit])
+        return Pair(d, self.pair_traits[d],
+                    self.world.first_thresholds(self.index, self.keys[d])[unit])
 
     def detection(self, pair: Pair, unit: int, k: int) -> list[float]:
         """[threshold, report u, delay, patch u] of the k-th (0-based) detection of a pair."""
         block, col = divmod(k, LUCK_BLOCK)
         if not pair.luck:
-            pair.luck.append(self.world.luck(self.index, self.keys[pair.d])[unit])
+            pair.luck.append(self.world.luck(self.index, self.keys[pair.d])[unit].tolist())
         while block >= len(pair.luck):
             pair.luck.append(self.world.more_luck(self.index, self.keys[pair.d], unit,
-                                                  len(pair.luck)))
-        return pair.luck[block][col].tolist()
+                                                  len(pair.luck)).tolist())
+        return pair.luck[block][col]
 
     def manifests(self, d: int, context: int) -> bool:
         return bool(self.traits[d].contexts[context])
