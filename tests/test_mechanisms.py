@@ -142,7 +142,7 @@ def test_detection_in_shadow_is_exponential_with_rate_h_k_f_shadow(factor):
     assert sorted(first) == list(range(N_DRAWS)), "every defect should be found (mean <= 12.5)"
     wait = np.array([first[d] - t_shadow for d in range(N_DRAWS)])
     rate = h * k * factor
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     thresholds = np.array([sim.world.luck(0, ts.keys[d])[0, 0, 0] for d in range(N_DRAWS)])
     np.testing.assert_allclose(wait, thresholds / rate, rtol=REL)
     assert_mean(wait, 1.0 / rate, 1.0 / rate, "first detection in shadow", cfg.seed)
@@ -201,7 +201,7 @@ def test_report_arrives_one_exponential_delay_after_the_detection():
     t_detect = {r[5]: r[0] for r in detect}
     t_report = {r[5]: r[0] for r in rows(res, "report")}
     assert sorted(t_report) == list(range(N_DRAWS)), "one report per defect"
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     luck = np.array([sim.world.luck(0, ts.keys[d])[0, 0, 2] for d in range(N_DRAWS)])
     lag = np.array([t_report[d] - t_detect[d] for d in range(N_DRAWS)])
     np.testing.assert_allclose(lag, delay_mean * luck, rtol=REL)
@@ -219,7 +219,7 @@ def test_report_is_the_earliest_arrival_over_detections():
         learning={"report_prob": 1.0, "report_delay_mean": 4.0},
         centre={"new_defects_mean": 0.0}))
     res, sim = run_one(cfg, record_events=True)
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     several = 0
     for d in range(ts.n):
         dets = [r[0] for r in rows(res, "detect") if r[5] == d]
@@ -243,7 +243,7 @@ def test_no_reports_no_releases_when_report_prob_is_zero(seed):
     assert len(event_times(res, "detect")) > 0
     assert event_times(res, "report") == [] and event_times(res, "release") == []
     assert res.summary["releases"] == 0.0 and res.summary["defects_fixed"] == 0.0
-    assert all(t == math.inf for t in sim.tracks[0].known_at)
+    assert all(t == math.inf for t in sim.centre.tracks[0].known_at)
     assert (res.version == 1).all()
 
 
@@ -274,7 +274,7 @@ def test_release_follows_report_after_work_and_spacing_and_fixes_with_prob_one(s
     (t_known,) = event_times(res, "report")
     (t_release,) = event_times(res, "release")
     assert t_release == pytest.approx(max(t_known + _work(sim, 1), spacing), rel=REL)
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     assert ts.fixed[0] == 2 and ts.n == 1
     assert res.summary["defects_fixed"] == 1.0 and res.summary["defects_remaining"] == 0.0
     assert res.summary["releases"] == 1.0
@@ -303,7 +303,7 @@ def test_without_fixes_releases_keep_coming_at_least_the_spacing_apart():
         assert gap >= spacing - 1e-9
         assert gap == pytest.approx(max(_work(sim, i + 1), spacing), rel=REL)
     assert res.summary["defects_fixed"] == 0.0 and res.summary["releases"] == len(releases)
-    assert sim.tracks[0].n == 1 and sim.tracks[0].fixed[0] == 2**31 - 1
+    assert sim.centre.tracks[0].n == 1 and sim.centre.tracks[0].fixed[0] == 2**31 - 1
     assert np.all(np.diff(res.harm[:, 0]) > 0.0), "an unfixed plain defect keeps harming"
 
 
@@ -329,7 +329,7 @@ def test_new_defects_per_release_follow_their_poisson_draw():
     Poisson-ppf(u_j, 2) defects, each introduced in the version it makes (exact)."""
     cfg = _recal_config(centre={"fix_prob": 0.0, "new_defects_mean": 2.0})
     res, sim = run_one(cfg, record_events=True)
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     n_releases = len(event_times(res, "release"))
     expected = [int(stats.poisson.ppf(sim.world.release_luck(0, j)[1], 2.0))
                 for j in range(1, n_releases + 1)]
@@ -386,11 +386,11 @@ def test_learning_then_entrenchment_follow_their_closed_form(seed, how):
         learning=learn,
         centre={"fix_prob": 1.0, "new_defects_mean": 0.0}))
     res, sim = run_one(cfg, record_events=True)
-    assert sim.tracks[0].tau_learn[0] == 9.0 and sim.tracks[0].tau_unlearn[0] == 12.0
+    assert sim.centre.tracks[0].tau_learn[0] == 9.0 and sim.centre.tracks[0].tau_unlearn[0] == 12.0
     (t0,) = event_times(res, "pay", 0)
     if how == "release":
         (ta,) = event_times(res, "adopt", 0)
-        assert sim.tracks[0].fixed[0] == 2
+        assert sim.centre.tracks[0].fixed[0] == 2
     else:
         (ta,) = event_times(res, "patch", 0)
         assert event_times(res, "detect", 0)[0] == ta and event_times(res, "release") == []
@@ -499,18 +499,18 @@ def test_suspension_lengthens_later_preparation_in_its_province():
     suspend_times = np.array(event_times(res, "suspend"))
     start = {r[3]: r[0] for r in rows(res, "start")}
     ready = {r[3]: r[0] for r in rows(res, "ready")}
-    pilots = [u for u in range(sim.n) if sim.is_pilot[u]]
-    assert len(pilots) == 2 and len(start) == sim.n == 11
+    pilots = [u for u in range(sim.n_units) if sim.units.is_pilot[u]]
+    assert len(pilots) == 2 and len(start) == sim.n_units == 11
     counts = []
-    for u in range(sim.n):
+    for u in range(sim.n_units):
         n_before = int((suspend_times < start[u]).sum())
         counts.append(n_before)
-        expected = 6.0 * (1.0 + c * n_before) / sim.capacity[u] \
+        expected = 6.0 * (1.0 + c * n_before) / sim.units.capacity[u] \
             * float(sim.world.prep_factor[u])
         assert ready[u] - start[u] == pytest.approx(expected, rel=REL), f"unit {u}"
     assert all(counts[u] == 0 for u in pilots)
     assert max(counts) >= 2, "later waves should start after suspensions"
-    assert sim.credibility[0] == pytest.approx(1.0 + c * len(suspend_times), rel=REL)
+    assert sim.suspension.credibility[0] == pytest.approx(1.0 + c * len(suspend_times), rel=REL)
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -534,19 +534,19 @@ def test_evaluation_multiplies_detection_in_the_evaluated_provinces():
 
     def probe(sim):
         while True:
-            for u in range(sim.n):
-                st = sim.state[u]
-                p = sim.unit_prov[u]
+            for u in range(sim.n_units):
+                st = sim.units.state[u]
+                p = sim.units.province[u]
                 if st >= SHADOW:
-                    stage = f_eval if sim.phase[p] == EVALUATION else 1.0
-                    expected = sim.capacity[u] * f_state[st] * stage
-                    key = "eval" if sim.phase[p] == EVALUATION else "other"
+                    stage = f_eval if sim.phase(p) == EVALUATION else 1.0
+                    expected = sim.units.capacity[u] * f_state[st] * stage
+                    key = "eval" if sim.phase(p) == EVALUATION else "other"
                     seen[key] += st == PAYING
                 else:
                     expected = 0.0
-                if abs(sim.mult[u] - expected) > 1e-12 * max(1.0, expected):
-                    bad.append((sim.env.now, u, sim.mult[u], expected))
-                for pr in sim.pairs[u]:
+                if abs(sim.exposure.mult[u] - expected) > 1e-12 * max(1.0, expected):
+                    bad.append((sim.env.now, u, sim.exposure.mult[u], expected))
+                for pr in sim.exposure.pairs[u]:
                     if pr.rate and abs(pr.rate - pr.h * expected) > 1e-12 * pr.rate:
                         bad.append((sim.env.now, u, pr.d, pr.rate, pr.h * expected))
             yield sim.env.timeout(0.25)
@@ -583,10 +583,10 @@ def test_phased_province_stages_run_in_order(replicate):
     assert STAGES == ("waiting", "pilot", "evaluation", "recalibration", "scale_up", "complete",
                       "suspended")
     assert res.stage.min() >= 0 and res.stage.max() < len(STAGES)
-    pilot_provs = {sim.unit_prov[u] for u in range(sim.n) if sim.is_pilot[u]}
-    assert 0 < len(pilot_provs) < sim.n_prov
+    pilot_provs = {sim.units.province[u] for u in range(sim.n_units) if sim.units.is_pilot[u]}
+    assert 0 < len(pilot_provs) < sim.n_provinces
     phases = rows(res, "phase")
-    for p in range(sim.n_prov):
+    for p in range(sim.n_provinces):
         mine = [r for r in phases if r[2] == p]
         times = [r[0] for r in mine]
         assert times == sorted(times)
@@ -636,16 +636,17 @@ def test_historical_preset_reproduces_its_calendar():
     drg, dip = sim.config.tracks.index("DRG"), sim.config.tracks.index("DIP")
     assert sorted(event_times(res, "release")) == [17.0, 22.0, 28.0, 66.0, 66.0]
     start = {r[3]: (r[0], r[4]) for r in rows(res, "start")}
-    drg_pilots = [u for u in range(sim.n) if sim.is_pilot[u] and sim.track[u] == drg]
-    dip_pilots = [u for u in range(sim.n) if sim.is_pilot[u] and sim.track[u] == dip]
+    units = sim.units
+    drg_pilots = [u for u in range(units.n) if units.is_pilot[u] and units.track[u] == drg]
+    dip_pilots = [u for u in range(units.n) if units.is_pilot[u] and units.track[u] == dip]
     assert len(drg_pilots) == 30 and len(dip_pilots) == 71
     assert {start[u][0] for u in drg_pilots} == {0.0}
     assert {start[u][0] for u in dip_pilots} == {22.0}
     shadow = {r[3]: r[0] for r in rows(res, "shadow")}
     assert all(shadow[u] >= 26.0 for u in drg_pilots if u in shadow)
     assert sum(u in shadow for u in drg_pilots) >= 25
-    others = [u for u in range(sim.n) if not sim.is_pilot[u]]
-    assert len(others) == sim.n - 101 and all(u in start for u in others)
+    others = [u for u in range(sim.n_units) if not sim.units.is_pilot[u]]
+    assert len(others) == sim.n_units - 101 and all(u in start for u in others)
     lead = cfg.strategies["historical"].wave_lead_months
     assert lead > 0.0
     assert {start[u][0] for u in others} == {36.0 - lead, 48.0 - lead, 60.0 - lead}
@@ -662,7 +663,7 @@ def test_wave_date_scale_draws_later_waves_towards_the_first(scale):
                        "analysis": {"baseline": "historical"}})
     res, sim = run_one(cfg, "historical", record_events=True)
     start = {r[3]: r[0] for r in rows(res, "start")}
-    others = {start[u] for u in range(sim.n) if not sim.is_pilot[u]}
+    others = {start[u] for u in range(sim.n_units) if not sim.units.is_pilot[u]}
     assert others == {36.0 + scale * gap - 4.0 for gap in (0.0, 12.0, 24.0)}
 
 
@@ -679,7 +680,7 @@ def test_release_fixes_exactly_the_defects_known_when_its_work_started(seed):
         learning={"report_prob": 1.0, "report_delay_mean": 2.0},
         centre={"fix_prob": 1.0, "new_defects_mean": 0.0, "min_release_spacing": 3.0}))
     res, sim = run_one(cfg, record_events=True)
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     assert len(ts.release_times) >= 3
     waited = 0
     for d in range(ts.n):
@@ -707,7 +708,7 @@ def test_pinned_releases_fix_what_was_known_one_recalibration_time_before():
         strategies={"big_bang": {"pinned_releases": {"DRG": ["2020-01", "2021-01"]}}}))
     res, sim = run_one(cfg, record_events=True)
     assert event_times(res, "release") == [12.0, 24.0]
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     assert ts.work_starts == [0.0, 6.0, 18.0]
     groups = {2: 0, 3: 0, "never": 0}
     for d in range(ts.n):
@@ -765,7 +766,7 @@ def test_suspension_clock_is_not_reset_by_changes_that_keep_harm_above_benefit()
         defects={"fixed_count": 6, "kinds": kinds}, learning={"local_patch_prob": 1.0},
         suspension={"enabled": True}, centre={"new_defects_mean": 0.0}))
     res, sim = run_one(cfg, record_events=True)
-    s = sim.tracks[0].s
+    s = sim.centre.tracks[0].s
     assert any(x > 1.0 for x in s) and any(x < 0.1 for x in s)
     (t_pay,) = event_times(res, "pay", 0)
     patches = [t for t in event_times(res, "patch", 0) if t < t_pay + 6.0]
@@ -786,7 +787,7 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
                                            "max_per_province": 2}]}}))
     res, sim = run_one(cfg, "phased", replicate=replicate, record_events=True)
     s = cfg.strategies["phased"]
-    pilots = [u for u in range(sim.n) if sim.is_pilot[u]]
+    pilots = [u for u in range(sim.n_units) if sim.units.is_pilot[u]]
     assert len(pilots) == 7
     q = math.ceil(0.8 * 7)
     first_pay = sorted(min(event_times(res, "pay", u)) for u in pilots)
@@ -796,7 +797,7 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
     t_scale = min(r[0] for r in phase if r[6] == SCALE_UP)
     assert t_eval == pytest.approx(first_pay[q - 1] + s.pilot_paying_months, abs=1e-9)
     assert t_recal - t_eval == pytest.approx(s.evaluation_months, abs=1e-9)
-    ts = sim.tracks[0]
+    ts = sim.centre.tracks[0]
     waiting = [d for d in range(ts.n) if ts.known_at[d] <= t_recal
                and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_recal)]
     if waiting:
@@ -809,7 +810,7 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
     else:
         expected = t_recal
     assert t_scale == pytest.approx(expected, abs=1e-9)
-    starts = sorted({t for u in range(sim.n) if not sim.is_pilot[u]
+    starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
                      for t in event_times(res, "start", u)})
     assert starts[0] == pytest.approx(t_scale, abs=1e-9)
     assert np.diff(starts) == pytest.approx([s.wave_interval_months] * (len(starts) - 1))
@@ -821,22 +822,20 @@ def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
     opens): every wave starts at a review where the expected number of undetected defects is at
     or below the threshold; every review above it is followed by another one review period
     later; the gate held at least once."""
-    import rollout.strategies.controller as controller
-
     calls: list[tuple[float, float]] = []
-    original = controller.expected_undetected
+    original = Simulation.expected_undetected
 
     def recording(sim, track):
         value = original(sim, track)
         calls.append((sim.env.now, value))
         return value
 
-    monkeypatch.setattr(controller, "expected_undetected", recording)
+    monkeypatch.setattr(Simulation, "expected_undetected", recording)
     cfg = make_config(small_dict(time={"horizon_months": 150},
                                  defects={"detectability_median": 0.4}))
     s = cfg.strategies["adaptive"]
     res, sim = run_one(cfg, "adaptive", replicate=replicate, record_events=True)
-    starts = sorted({t for u in range(sim.n) if not sim.is_pilot[u]
+    starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
                      for t in event_times(res, "start", u)})
     assert len(starts) == len(s.waves)
     value_at = dict(calls)
@@ -873,8 +872,6 @@ def test_expected_undetected_follows_the_exposure_integral():
     at month 12 adds nu = 0.5 prior defects. The exposure on the track is
     k (0.5 min(t, 4) + max(0, t - 4)) (section 6; 1e-9), and the centre's expected number of
     undetected defects is mu e^{-h p X(t)} + nu e^{-h p (X(t) - X(12))} (1e-9)."""
-    from rollout.strategies.controller import expected_undetected
-
     k, h, p, nu = 0.8, 0.05, 0.6, 0.5
     cfg = make_config(one_region_dict(
         time={"horizon_months": 30},
@@ -895,7 +892,7 @@ def test_expected_undetected_follows_the_exposure_integral():
         while True:
             yield sim.env.timeout(2.5)
             seen.append((sim.env.now, float(sim.exposure_by_context(0).sum()),
-                         expected_undetected(sim, 0)))
+                         sim.expected_undetected(0)))
 
     def controller(sim):
         sim.env.process(probe(sim))
@@ -930,15 +927,15 @@ def test_dual_track_provinces_choose_the_track_with_fewer_known_open_defects():
         res, sim = run_one(cfg, "dual_track", replicate=replicate, record_events=True)
         t_scale = min(r[0] for r in rows(res, "phase") if r[6] == SCALE_UP)
         open_known = []
-        for ts in sim.tracks:
+        for ts in sim.centre.tracks:
             open_known.append(sum(
                 1 for d in range(ts.n) if ts.known_at[d] <= t_scale
                 and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_scale)))
         chosen: dict[int, set[int]] = {}
-        for u in range(sim.n):
-            if not sim.is_pilot[u]:
-                assert sim.track[u] >= 0, "every region has started by month 150"
-                chosen.setdefault(sim.unit_prov[u], set()).add(sim.track[u])
+        for u in range(sim.n_units):
+            if not sim.units.is_pilot[u]:
+                assert sim.units.track[u] >= 0, "every region has started by month 150"
+                chosen.setdefault(sim.units.province[u], set()).add(sim.units.track[u])
         assert all(len(tracks) == 1 for tracks in chosen.values()), chosen
         if open_known[0] != open_known[1]:
             differed += 1

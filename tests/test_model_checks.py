@@ -89,8 +89,8 @@ def test_harm_without_detection_matches_closed_form(tau):
                                                "universal_prob": 1.0, "kinds": kinds}))
     result, sim = run_one(cfg, record_events=True)
     t0 = event_times(result, "pay")[0]
-    total_s = sum(tr.severity for tr in sim.tracks[0].traits)
-    t = sim.sample_times - t0
+    total_s = sum(tr.severity for tr in sim.centre.tracks[0].traits)
+    t = sim.recorder.grid - t0
     if tau > 0:
         expected = total_s * (t - tau * (1 - np.exp(-t / tau)))
     else:
@@ -107,17 +107,17 @@ def test_no_defects_big_bang_full_when_slowest_ready_zero_harm_closed_form_benef
                                  operation={"benefit_rate": 1.7}))
     result, sim = run_one(cfg, "big_bang", record_events=True)
     pays = {row[3]: row[0] for row in result.events if row[1] == 3}   # 3 = "pay"
-    assert len(pays) == sim.n
+    assert len(pays) == sim.n_units
     assert result.summary["t_full"] == pytest.approx(max(pays.values()), abs=1e-12)
     assert result.summary["t_stable"] == pytest.approx(result.summary["t_full"], abs=1e-12)
     assert result.summary["harm_total"] == 0.0
     assert np.all(result.harm == 0.0)
     w = sim.world.weight
-    ready = np.array([pays[u] for u in range(sim.n)])
-    grid = sim.sample_times
+    ready = np.array([pays[u] for u in range(sim.n_units)])
+    grid = sim.recorder.grid
     expected = 1.7 * (w[None, :] * np.clip(grid[:, None] - ready[None, :], 0, None))
     by_prov = np.stack([expected[:, sim.world.unit_province == p].sum(axis=1)
-                        for p in range(sim.n_prov)], axis=1)
+                        for p in range(sim.n_provinces)], axis=1)
     np.testing.assert_allclose(result.benefit, by_prov, rtol=1e-9, atol=1e-12)
     assert result.summary["benefit_total"] == pytest.approx(
         1.7 * float((w * (cfg.time.horizon_months - ready)).sum()), rel=1e-9)
@@ -144,7 +144,7 @@ def test_common_random_numbers_same_world_for_every_strategy():
         seen: dict[tuple, tuple] = {}
         n_new = 0
         for sim in sims.values():
-            for traits in sim.tracks[t].traits:
+            for traits in sim.centre.tracks[t].traits:
                 assert seen.setdefault(traits.key, _signature(traits)) == _signature(traits)
                 n_new += traits.key[0] > 0
         assert t == 1 or n_new > 0     # releases did bring new defects to compare

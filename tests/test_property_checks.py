@@ -181,9 +181,9 @@ def test_first_detection_among_n_identical_units_is_exponential_with_n_times_the
     for world in worlds(cfg, n_rep):
         assert world.n_units == n_units and np.all(world.capacity == 1.0)
         _, sim = run_one(cfg, replicate=world.replicate, world=world)
-        pays = np.array(sim.first_paid)
+        pays = np.array(sim.units.first_paid)
         assert pays.max() < 1e-4, f"seed {seed}: every unit pays from ~0 (max {pays.max()})"
-        first = sim.tracks[0].first_detected[0]
+        first = sim.centre.tracks[0].first_detected[0]
         assert first < math.inf, f"seed {seed} rep {world.replicate}: censored (P < 3e-10)"
         hazards.append(h * float(np.clip(first - pays, 0.0, None).sum()))
     where = f"n={n_units}, h={h:.4g}, seed={seed}, H={horizon}, reps={n_rep}, ALPHA={ALPHA:.2g}"
@@ -232,11 +232,11 @@ def test_harm_without_effective_detection_equals_its_closed_form(
         defects={"fixed_count": count, "severity_median": severity, "severity_sigma": sigma,
                  "universal_prob": universal, "detectability_median": h, "kinds": kinds}))
     result, sim = run_one(cfg, record_events=log_all)
-    world, traits = sim.world, sim.tracks[0].traits
+    world, traits = sim.world, sim.centre.tracks[0].traits
     assert len(traits) == count
     assert result.summary["releases"] == 0.0, f"seed {seed}: nothing known, nothing released"
-    pays = np.array(sim.first_paid)
-    grid = sim.sample_times
+    pays = np.array(sim.units.first_paid)
+    grid = sim.recorder.grid
     x = grid[:, None] - np.where(np.isnan(pays), np.inf, pays)[None, :]   # (G, N)
     harm = np.zeros_like(x)
     for d in traits:
@@ -244,12 +244,12 @@ def test_harm_without_effective_detection_equals_its_closed_form(
         harm += d.severity * manifests[None, :] * ramp_integral(x, d.tau_learn)
     harm *= world.weight[None, :]
     by_prov = np.stack([harm[:, world.unit_province == p].sum(axis=1)
-                        for p in range(sim.n_prov)], axis=1)
+                        for p in range(sim.n_provinces)], axis=1)
     where = f"seed {seed}, taus {taus}, H {horizon}"
     np.testing.assert_allclose(result.harm, by_prov, rtol=1e-9, atol=0.0, err_msg=where)
     benefit_u = benefit * world.weight[None, :] * np.clip(x, 0.0, None)
     by_prov_b = np.stack([benefit_u[:, world.unit_province == p].sum(axis=1)
-                          for p in range(sim.n_prov)], axis=1)
+                          for p in range(sim.n_provinces)], axis=1)
     np.testing.assert_allclose(result.benefit, by_prov_b, rtol=1e-9, atol=0.0, err_msg=where)
     assert result.summary["harm_total"] == pytest.approx(by_prov[-1].sum(), rel=1e-9, abs=0.0)
     assert result.summary["benefit_total"] == pytest.approx(by_prov_b[-1].sum(), rel=1e-9,
@@ -266,8 +266,8 @@ def test_learning_time_of_exactly_one_month_is_a_ramp(tau: float) -> None:
     cfg = make_config(one_region_dict(time={"horizon_months": 12},
                                       defects={"fixed_count": 1, "kinds": kinds}))
     result, sim = run_one(cfg)
-    expected = sim.tracks[0].traits[0].severity \
-        * ramp_integral(sim.sample_times - sim.first_paid[0], tau)
+    expected = sim.centre.tracks[0].traits[0].severity \
+        * ramp_integral(sim.recorder.grid - sim.units.first_paid[0], tau)
     np.testing.assert_allclose(result.harm[:, 0], expected, rtol=1e-9)
 
 
@@ -304,7 +304,7 @@ def test_no_defects_big_bang_is_full_when_the_slowest_region_is_ready(
     result, sim = run_one(cfg, record_events=True)
     world = sim.world
     ready = mean / world.capacity ** exponent * world.prep_factor      # closed form, no events
-    pays = np.full(sim.n, np.inf)
+    pays = np.full(sim.n_units, np.inf)
     for row in result.events:
         if row[1] == PAY:
             pays[row[3]] = row[0]
@@ -314,14 +314,14 @@ def test_no_defects_big_bang_is_full_when_the_slowest_region_is_ready(
     assert np.all(np.isinf(pays[~inside])), where
     assert np.all(result.harm == 0.0) and result.summary["harm_total"] == 0.0, where
 
-    grid = sim.sample_times
+    grid = sim.recorder.grid
     paying = grid[:, None] >= pays[None, :]
     cov = np.stack([(paying * world.weight)[:, world.unit_province == p].sum(axis=1)
-                    for p in range(sim.n_prov)], axis=1) / sim.prov_weight
+                    for p in range(sim.n_provinces)], axis=1) / sim.provinces.weight
     np.testing.assert_allclose(result.coverage, cov, rtol=1e-12, atol=1e-12, err_msg=where)
     gain = benefit * world.weight * np.clip(grid[:, None] - pays[None, :], 0.0, None)
     gain_p = np.stack([gain[:, world.unit_province == p].sum(axis=1)
-                       for p in range(sim.n_prov)], axis=1)
+                       for p in range(sim.n_provinces)], axis=1)
     np.testing.assert_allclose(result.benefit, gain_p, rtol=1e-9, atol=0.0, err_msg=where)
     total = benefit * float((world.weight * np.clip(horizon - pays, 0.0, None)).sum())
     assert result.summary["benefit_total"] == pytest.approx(total, rel=1e-9, abs=0.0), where
@@ -419,7 +419,7 @@ def test_every_strategy_meets_the_same_world_within_a_replicate(seed: int,
             np.testing.assert_array_equal(shared.luck(t, d.key), pristine.luck(t, d.key))
         seen: dict[tuple, tuple] = {}
         for name, sim in runs.items():
-            for traits in sim.tracks[t].traits:
+            for traits in sim.centre.tracks[t].traits:
                 assert seen.setdefault(traits.key, signature(traits)) == signature(traits), \
                     f"defect {traits.key} differs in {name} (seed {seed}, rep {replicate})"
     other = build_world(cfg, provinces, seed, replicate + 1)

@@ -27,6 +27,7 @@ class Adoption:
         self._tracks = sim.centre.tracks
         self._suspension = sim.suspension
         self._notify = sim.notify
+        self._emit = sim.signals.emit
         self._log = sim.log
 
     def schedule_release(self, t: int, version: int, units: list[int]) -> None:
@@ -58,5 +59,7 @@ class Adoption:
                 units.set_state(u, PAYING)
                 self._log("resume", u, units.track[u], version=version)
             self._exposure.refresh(u)
+            if resume:
+                self._emit("paying", u)
         if units.is_pilot[u]:
             self._notify()

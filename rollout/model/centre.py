@@ -43,6 +43,7 @@ class Centre:
         self._evidence = sim.evidence
         self._recorder = sim.recorder
         self._notify = sim.notify
+        self._emit = sim.signals.emit
         self._log = sim.log
 
     # ---------------------------------------------------------------- reports
@@ -119,3 +120,4 @@ class Centre:
         self._adoption.schedule_release(t, new_version, units)
         self.consider(t)
         self._notify()
+        self._emit("released", t, new_version)

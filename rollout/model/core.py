@@ -74,6 +74,27 @@ class Clock:
         return self.scheduled - self.stale - queued
 
 
+class Signals:
+    """What mechanisms announce, for mechanisms that react to it (a new component connects in
+    its ``wire``; no component needs to know who listens). Emitted on rare events only:
+
+    - ``"operating"`` (unit): a unit began simulated operation or payment for the first time;
+    - ``"paying"`` (unit): a unit began paying (first time, or resumed);
+    - ``"suspended"`` (unit): a unit was suspended;
+    - ``"released"`` (track, version): the centre released a new version.
+    """
+
+    def __init__(self):
+        self._listeners: dict[str, list[Callable]] = {}
+
+    def connect(self, name: str, fn: Callable) -> None:
+        self._listeners.setdefault(name, []).append(fn)
+
+    def emit(self, name: str, *args) -> None:
+        for fn in self._listeners.get(name, ()):
+            fn(*args)
+
+
 class EventLog:
     """Rows (time, kind, province, unit, track, defect, version) of every event, when on."""
 

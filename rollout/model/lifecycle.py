@@ -1,14 +1,17 @@
 """A unit's way from start to payment: preparation, simulated operation, payment (MODEL.md 5).
 
 A started unit prepares for a gamma time of mean ``preparation.mean_months x credibility /
-capacity^capacity_exponent`` (credibility: its province's, suspension.py), then waits for its
-``shadow_from`` date if it has one, runs the rules in simulated operation (shadow) for its shadow
-length under the track's latest version, and then pays.
+capacity^capacity_exponent`` (credibility: its province's, suspension.py), times any factors other
+mechanisms register in ``preparation_factors``; it then waits for its ``shadow_from`` date if it
+has one, runs the rules in simulated operation (shadow) for its shadow length under the track's
+latest version, and then pays. ``prepare`` (by default: wait the preparation time) may be taken
+over by a mechanism that changes how preparation unfolds (a queue for support, for example).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .states import NOT_STARTED, PAYING, PREPARING, SHADOW
 
@@ -24,6 +27,10 @@ class Lifecycle:
         self.shadow_months = [0.0] * n
         self.shadow_from = [0.0] * n
         self.pilots_paying = 0
+        #: functions unit -> factor on its preparation time, registered by other mechanisms
+        self.preparation_factors: list[Callable[[int], float]] = []
+        #: prepare(unit, months, ready): call ready(unit) once the unit is prepared
+        self.prepare: Callable[[int, float, Callable[[int], None]], None] = self._wait
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -32,6 +39,7 @@ class Lifecycle:
         self._centre = sim.centre
         self._credibility = sim.suspension.credibility
         self._notify = sim.notify
+        self._emit = sim.signals.emit
         self._log = sim.log
 
     def preparation_months(self, u: int) -> float:
@@ -39,7 +47,13 @@ class Lifecycle:
         prep, units = self.prep, self._units
         mean = prep.mean_months * self._credibility[units.province[u]] \
             / units.capacity[u] ** prep.capacity_exponent
-        return mean * self.prep_factor[u]
+        months = mean * self.prep_factor[u]
+        for factor in self.preparation_factors:
+            months *= factor(u)
+        return months
+
+    def _wait(self, u: int, months: float, ready: Callable[[int], None]) -> None:
+        self.clock.at(months, ready, u)
 
     def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
               pilot: bool = False) -> None:
@@ -59,7 +73,7 @@ class Lifecycle:
         self._exposure.t_last[u] = self.clock.env._now
         units.state[u] = PREPARING
         self._log("start", u, track)
-        self.clock.at(self.preparation_months(u), self._ready, u)
+        self.prepare(u, self.preparation_months(u), self._ready)
 
     def _ready(self, u: int) -> None:
         self._log("ready", u, self._units.track[u])
@@ -73,6 +87,7 @@ class Lifecycle:
         units = self._units
         if math.isnan(units.first_operating[u]):
             units.first_operating[u] = self.clock.env._now
+            self._emit("operating", u)
         units.version[u] = self._centre.tracks[units.track[u]].version
         if self.shadow_months[u] > 0.0:
             units.set_state(u, SHADOW)
@@ -94,3 +109,4 @@ class Lifecycle:
                 self._notify()
         self._log("pay", u, units.track[u], version=units.version[u])
         self._exposure.refresh(u)
+        self._emit("paying", u)

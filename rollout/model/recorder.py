@@ -5,15 +5,37 @@ defects in force and paying volume, a track's version and known and fixed defect
 paying volume) with its time. At the end of the run the series on the sampling grid are read off
 these logs in a few vectorised passes: the value at grid time g is the last one logged at or
 before g, i.e. after every event at g, and a unit's cumulative harm at g is its segment's exact
-integral (exploitation.pending_harm). Nothing runs at the grid times themselves.
+integral (exploitation.pending_harm). Nothing runs at the grid times themselves. At the horizon
+the recorder also computes the run's summary (t_full, t_stable, totals, counts).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .exploitation import pending_harm
 from .states import WAITING
+from .tracks import NEVER
+
+
+@dataclass
+class RunResult:
+    """Everything one (strategy, replicate) run reports."""
+
+    stage: np.ndarray            # (G, P) int8
+    coverage: np.ndarray         # (G, P)
+    harm: np.ndarray             # (G, P) cumulative
+    benefit: np.ndarray          # (G, P) cumulative
+    defects_active: np.ndarray   # (G, P) int16
+    version: np.ndarray          # (G, T) int16
+    known_defects: np.ndarray    # (G, T) int16, defects known to the centre so far
+    fixed_defects: np.ndarray    # (G, T) int16, defects fixed by a release so far
+    summary: dict[str, float]
+    events: list[tuple] = field(default_factory=list)
+    n_events: int = 0            # events processed (not counting stale ones)
 
 
 def latest(times: list[float], keys: list[int], grid: np.ndarray, n_keys: int) -> np.ndarray:
@@ -111,3 +133,56 @@ class Recorder:
         idx = latest([r[0] for r in rows], [0] * len(rows), grid, 1)[:, 0]
         out["national_benefit_rate"] = sim.coverage.benefit_rate * _column(rows, 1, 0.0)[idx]
         return out
+
+    def result(self) -> RunResult:
+        """Close the run at the horizon: integrate every unit to the end, read the series off
+        the logs, and compute the run's summary."""
+        sim = self._sim
+        ex, cov = sim.exposure, sim.coverage
+        for u in range(sim.units.n):
+            if ex.exposed[u]:
+                ex.advance(u)
+        cov.national_change(0.0)
+        series = self.series()
+        used = [ts for ts in sim.centre.tracks if sim.centre.track_units[ts.index]]
+        harm_total = float(sum(ex.harm_cum))
+        benefit_total = cov.benefit_total(sim.clock.horizon)
+        if cov.discount > 0.0:
+            net = cov.benefit_disc - float(sum(ex.harm_disc))
+        else:
+            net = benefit_total - harm_total
+        summary = {
+            "t_full": cov.t_full,
+            "t_stable": self._t_stable(series),
+            "harm_total": harm_total,
+            "benefit_total": benefit_total,
+            "net_benefit": net,
+            "suspensions": float(sim.suspension.count),
+            "defects_detected": float(sum(1 for ts in used for x in ts.first_detected
+                                          if x < math.inf)),
+            "defects_fixed": float(sum(1 for ts in used for x in ts.fixed if x != NEVER)),
+            "defects_remaining": float(sum(1 for ts in used for x in ts.fixed if x == NEVER)),
+            "releases": float(sum(len(ts.release_times) - 1 for ts in used)),
+        }
+        return RunResult(stage=series["stage"], coverage=series["coverage"],
+                         harm=series["harm"], benefit=series["benefit"],
+                         defects_active=series["defects_active"], version=series["version"],
+                         known_defects=series["known_defects"],
+                         fixed_defects=series["fixed_defects"], summary=summary,
+                         events=sim.log.rows, n_events=sim.clock.processed())
+
+    def _t_stable(self, series: dict[str, np.ndarray]) -> float:
+        """First time from which coverage stays >= threshold (exact) and the national harm rate
+        stays at or below the stable share of the benefit rate (checked on the sampling grid)."""
+        t_rise = self._sim.coverage.t_cov_rise
+        if math.isnan(t_rise):
+            return math.nan
+        share = self._sim.config.outcomes.stable_harm_share
+        harm_rate, benefit_rate = series["harm_rate"], series["national_benefit_rate"]
+        # before anyone pays, harm and benefit rates are both 0: that meets the condition
+        ok = harm_rate <= share * benefit_rate
+        if not ok[-1] or benefit_rate[-1] <= 0.0:
+            return math.nan
+        bad = np.flatnonzero(~ok)
+        t_harm = float(self.grid[bad[-1] + 1]) if bad.size else 0.0
+        return max(t_rise, t_harm)

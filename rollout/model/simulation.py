@@ -4,7 +4,10 @@ which a strategy drives them (MODEL.md sections 5-7; docs/model.md "The model's 
 Each mechanism is one component (a module of this package) with its own state; ``COMPONENTS``
 lists them in the order they are built and wired. A component's ``__init__(sim)`` sets up its
 own state from the config and world; ``wire(sim)`` then binds the other components it talks to.
-A new mechanism is one more module and one more entry here.
+A new mechanism is one more module and one more entry here: it reacts to what others announce
+(``sim.signals``, core.py), may scale preparation times (``sim.lifecycle.preparation_factors``)
+or take over how preparation is waited for (``sim.lifecycle.prepare``), and reports what it
+records through the recorder.
 
 Strategies (rollout.strategies) use only the public methods of ``Simulation`` below: start units,
 set a province's phase, wait for a change, and ask for the evidence the centre has.
@@ -12,9 +15,7 @@ set a province's phase, wait for a change, and ask for the evidence the centre h
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -22,15 +23,14 @@ import simpy
 from ..config import RolloutConfig, StrategyConfig
 from .adoption import Adoption
 from .centre import Centre
-from .core import END, Clock, EventLog, gc_paused
+from .core import END, Clock, EventLog, Signals, gc_paused
 from .coverage import Coverage
 from .detection import Detection
 from .evidence import EvidenceExposure, expected_undetected
 from .exposure import Exposure
 from .lifecycle import Lifecycle
 from .provinces import Provinces
-from .recorder import Recorder
-from .suspension import Suspension
+from .recorder import Recorder, RunResult
 from .states import (  # noqa: F401  (re-exported: the codes strategies and tests use)
     COMPLETE,
     EVALUATION,
@@ -48,7 +48,8 @@ from .states import (  # noqa: F401  (re-exported: the codes strategies and test
     UNIT_STATES,
     WAITING,
 )
-from .tracks import NEVER, distinct_taus
+from .suspension import Suspension
+from .tracks import distinct_taus
 from .units import Units
 from .world import World
 
@@ -68,28 +69,12 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
 )
 
 
-@dataclass
-class RunResult:
-    """Everything one (strategy, replicate) run reports."""
-
-    stage: np.ndarray            # (G, P) int8
-    coverage: np.ndarray         # (G, P)
-    harm: np.ndarray             # (G, P) cumulative
-    benefit: np.ndarray          # (G, P) cumulative
-    defects_active: np.ndarray   # (G, P) int16
-    version: np.ndarray          # (G, T) int16
-    known_defects: np.ndarray    # (G, T) int16, defects known to the centre so far
-    fixed_defects: np.ndarray    # (G, T) int16, defects fixed by a release so far
-    summary: dict[str, float]
-    events: list[tuple] = field(default_factory=list)
-    n_events: int = 0            # events processed (not counting stale ones)
-
-
 class Simulation:
     """One strategy in one replicate's world."""
 
     def __init__(self, config: RolloutConfig, world: World, strategy: StrategyConfig,
-                 record_events: bool = False):
+                 record_events: bool = False,
+                 components: tuple[tuple[str, type], ...] = COMPONENTS):
         self.config = config
         self.world = world
         self.strategy = strategy
@@ -97,11 +82,12 @@ class Simulation:
         self.clock = Clock(float(config.time.horizon_months))
         self.env = self.clock.env
         self.log = EventLog(self.clock, world.unit_province.tolist(), record_events)
+        self.signals = Signals()
         self._waiter: simpy.Event | None = None
-        for name, cls in COMPONENTS:
+        for name, cls in components:
             setattr(self, name, cls(self))
         self._wiring: list[tuple[object, list[str]]] = []
-        for name, _ in COMPONENTS:
+        for name, _ in components:
             component = getattr(self, name)
             before = set(vars(component))
             component.wire(self)
@@ -191,7 +177,7 @@ class Simulation:
             end._ok, end._value = True, None
             self.env.schedule(end, END, self.clock.horizon)
             self.env.run(until=end)
-            result = self._collect()
+            result = self.recorder.result()
             self._unwire()
             return result
 
@@ -206,53 +192,4 @@ class Simulation:
         self._wiring = []
         self.env._queue.clear()
         self._waiter = None
-
-    def _collect(self) -> RunResult:
-        ex, cov = self.exposure, self.coverage
-        for u in range(self.units.n):
-            if ex.exposed[u]:
-                ex.advance(u)
-        cov.national_change(0.0)
-        series = self.recorder.series()
-        used = [ts for ts in self.centre.tracks if self.centre.track_units[ts.index]]
-        harm_total = float(sum(ex.harm_cum))
-        benefit_total = cov.benefit_total(self.clock.horizon)
-        if cov.discount > 0.0:
-            net = cov.benefit_disc - float(sum(ex.harm_disc))
-        else:
-            net = benefit_total - harm_total
-        summary = {
-            "t_full": cov.t_full,
-            "t_stable": self._t_stable(series),
-            "harm_total": harm_total,
-            "benefit_total": benefit_total,
-            "net_benefit": net,
-            "suspensions": float(self.suspension.count),
-            "defects_detected": float(sum(1 for ts in used for x in ts.first_detected
-                                          if x < math.inf)),
-            "defects_fixed": float(sum(1 for ts in used for x in ts.fixed if x != NEVER)),
-            "defects_remaining": float(sum(1 for ts in used for x in ts.fixed if x == NEVER)),
-            "releases": float(sum(len(ts.release_times) - 1 for ts in used)),
-        }
-        return RunResult(stage=series["stage"], coverage=series["coverage"],
-                         harm=series["harm"], benefit=series["benefit"],
-                         defects_active=series["defects_active"], version=series["version"],
-                         known_defects=series["known_defects"],
-                         fixed_defects=series["fixed_defects"], summary=summary,
-                         events=self.log.rows, n_events=self.clock.processed())
-
-    def _t_stable(self, series: dict[str, np.ndarray]) -> float:
-        """First time from which coverage stays >= threshold (exact) and the national harm rate
-        stays at or below the stable share of the benefit rate (checked on the sampling grid)."""
-        t_rise = self.coverage.t_cov_rise
-        if math.isnan(t_rise):
-            return math.nan
-        share = self.config.outcomes.stable_harm_share
-        harm_rate, benefit_rate = series["harm_rate"], series["national_benefit_rate"]
-        # before anyone pays, harm and benefit rates are both 0: that meets the condition
-        ok = harm_rate <= share * benefit_rate
-        if not ok[-1] or benefit_rate[-1] <= 0.0:
-            return math.nan
-        bad = np.flatnonzero(~ok)
-        t_harm = float(self.recorder.grid[bad[-1] + 1]) if bad.size else 0.0
-        return max(t_rise, t_harm)
+        self.signals = Signals()

@@ -41,6 +41,7 @@ class Suspension:
         self._units = sim.units
         self._exposure = sim.exposure
         self._centre = sim.centre
+        self._emit = sim.signals.emit
         self._log = sim.log
 
     def check_paying(self, u: int, a: float, b: list[float]) -> None:
@@ -105,3 +106,4 @@ class Suspension:
         self._log("suspend", u, units.track[u], version=units.version[u])
         self._exposure.refresh(u)
         self._centre.consider(ts.index)
+        self._emit("suspended", u)
