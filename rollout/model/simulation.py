@@ -69,6 +69,15 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
 )
 
 
+#: What a strategy may use of a Simulation (docs/model.md, "The strategies' interface").
+STRATEGY_INTERFACE = (
+    "config", "world", "strategy", "env", "n_units", "n_provinces",
+    "at", "start_unit", "set_phase", "phase", "wait_change",
+    "pilots_paying", "unit_version", "known_open_defects", "known_at", "release_work_starts",
+    "exposure_by_context", "expected_undetected", "harm_to_date",
+)
+
+
 class Simulation:
     """One strategy in one replicate's world."""
 
