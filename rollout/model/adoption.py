@@ -43,7 +43,7 @@ class Adoption:
         state = self._state[u]
         if old >= version or state < SHADOW:
             return
-        self._version[u] = version   # advance does not depend on the version
+        self._version[u] = version
         units = self._units
         self._log("adopt", u, units.track[u], version=version)
         resume = state == SUSPENDED and version > self._suspension.suspended_version[u]

@@ -12,7 +12,7 @@ paying, so between events it is ``a + sum_j b_j exp(-x / tau_j)`` and is integra
 
 A unit's change always goes: mutate (state, version, phase, patch), then ``refresh``: integrate
 the old segment up to now and set the new rates, in one pass over the unit's pairs; detection and
-suspension then schedule what follows. ``advance`` integrates alone (at the end of a run).
+suspension then schedule what follows. ``close`` adds the last segment's harm at the horizon.
 """
 
 from __future__ import annotations
@@ -63,32 +63,20 @@ class Exposure:
         self._recorder = sim.recorder
         self._unit_log = sim.recorder.unit_log
 
-    def advance(self, u: int) -> None:
-        """Integrate unit u's current segment from its last update to now (without a change)."""
-        now = self.clock.env._now
-        t0 = self.t_last[u]
-        dt = now - t0
-        if dt <= 0.0:
-            return
-        self.t_last[u] = now
-        if not self.exposed[u]:
-            return
-        keep = [math.exp(-dt / tau) for tau in self.taus]
-        for pr in self.pairs[u]:
-            if pr.rate:
-                pr.lam += pr.rate * dt
-            if pr.mode == 1:
-                if pr.tau_learn > 0.0:
-                    pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
-            elif pr.mode == 2:
-                pr.e *= keep[pr.j_unlearn]
+    def _integrate_harm(self, u: int, dt: float, t0: float) -> None:
+        """Add unit u's harm (and discounted harm) over its segment [t0, t0 + dt]."""
         a, b = self.harm_a[u], self.harm_b[u]
         if a or any(b):
             self.harm_cum[u] += rate_integral(a, b, self.taus, dt)
             if self.discount > 0.0:
                 self.harm_disc[u] += rate_integral(a, b, self.taus, dt, t0, self.discount)
-            for j in range(1, len(b)):
-                b[j] *= keep[j]
+
+    def close(self, u: int) -> None:
+        """At the horizon: add unit u's harm up to now (pairs are not needed any more)."""
+        t0 = self.t_last[u]
+        dt = self.clock.env._now - t0
+        if dt > 0.0 and self.exposed[u]:
+            self._integrate_harm(u, dt, t0)
 
     def refresh(self, u: int) -> None:
         """Unit u changed (state, version, phase or a patch, already applied): integrate its
@@ -101,13 +89,8 @@ class Exposure:
         if dt > 0.0:
             self.t_last[u] = now
             if self.exposed[u]:
-                taus = self.taus
-                keep = [math.exp(-dt / tau) for tau in taus]
-                a, b = self.harm_a[u], self.harm_b[u]
-                if a or any(b):
-                    self.harm_cum[u] += rate_integral(a, b, taus, dt)
-                    if self.discount > 0.0:
-                        self.harm_disc[u] += rate_integral(a, b, taus, dt, t0, self.discount)
+                keep = [math.exp(-dt / tau) for tau in self.taus]
+                self._integrate_harm(u, dt, t0)
         st = self._state[u]
         active = st >= SHADOW
         p = self._province[u]

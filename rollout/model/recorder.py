@@ -141,7 +141,7 @@ class Recorder:
         ex, cov = sim.exposure, sim.coverage
         for u in range(sim.units.n):
             if ex.exposed[u]:
-                ex.advance(u)
+                ex.close(u)
         cov.national_change(0.0)
         series = self.series()
         used = [ts for ts in sim.centre.tracks if sim.centre.track_units[ts.index]]
