@@ -74,8 +74,8 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     from .analysis import format_headline, headline
     from .config import load_config
     from .data import load_provinces
-    from .runner import default_workers, run_experiment
-    from .store import build_cube, check_output, default_output, write_cube
+    from .experiment.cube import build_cube, check_output, default_output, write_cube
+    from .experiment.runner import default_workers, run_experiment
 
     overrides: dict[str, Any] = {}
     if replicates is not None:
@@ -96,7 +96,7 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
 
     from tqdm import tqdm
 
-    from .execution import make_executor
+    from .experiment.executors import make_executor
 
     began = time.perf_counter()
     with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
@@ -137,7 +137,7 @@ def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed
     from .config import load_config
     from .data import load_provinces
     from .errors import ConfigError
-    from .sweep import build_design, check_design, parse_set
+    from .experiment.designs import build_design, check_design, parse_set
 
     overrides: dict[str, Any] = {}
     if replicates is not None:
@@ -174,10 +174,10 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
     """Run a parameter sweep of CONFIG into a Zarr store, block by block (resumable)."""
     from tqdm import tqdm
 
-    from .execution import make_executor
-    from .runner import default_workers
-    from .store import default_output
-    from .sweep_runner import format_duration, run_sweep
+    from .experiment.cube import default_output
+    from .experiment.executors import make_executor
+    from .experiment.runner import default_workers
+    from .experiment.sweep import format_duration, run_sweep
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
@@ -204,7 +204,7 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
                + (f"; {resumed} of {report.blocks_total} blocks were already done" if resumed
                   else "") + f"; config sha256 {cfg.config_hash()[:12]})")
     from .analysis import format_sweep_summary
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     click.echo(format_sweep_summary(open_cube(path), cfg.analysis.baseline))
 
@@ -217,9 +217,9 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
          workers: int | None) -> None:
     """Dry run: design points, runs, tasks, cube size and an estimate of the time."""
-    from .runner import default_workers, run_block, strategy_names
-    from .sweep import block_size, point_config
-    from .sweep_runner import estimate_bytes, format_duration
+    from .experiment.designs import block_size, point_config
+    from .experiment.runner import default_workers, run_block, strategy_names
+    from .experiment.sweep import estimate_bytes, format_duration
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     workers = workers or default_workers()
@@ -233,8 +233,8 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
     timing = run_block(first.canonical_json(), strategy_names(cfg), provinces, first.seed, 0,
                        probe_reps)
     per_run = timing.seconds / (probe_reps * n_strategies)
-    from .store import block_values, volume_share
-    from .sweep_runner import compressed_ratio
+    from .experiment.cube import block_values, volume_share
+    from .experiment.sweep import compressed_ratio
 
     ratio = compressed_ratio(block_values(timing.series, timing.summary,
                                           volume_share(provinces)))
@@ -263,8 +263,8 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
 def verify(path: str, sample: int, seed: int | None) -> None:
     """Recompute randomly chosen blocks of a cube from its stored config and seed, and check
     they match bit for bit."""
-    from .store import open_cube
-    from .verify import verify_cube
+    from .experiment.cube import open_cube
+    from .experiment.verify import verify_cube
 
     ds = open_cube(path)
     ok, lines = verify_cube(ds, sample, seed)
@@ -276,7 +276,7 @@ def verify(path: str, sample: int, seed: int | None) -> None:
 
 def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
     from .errors import RolloutError
-    from .sweep import parse_value
+    from .experiment.designs import parse_value
 
     out = {}
     for item in items:
@@ -307,7 +307,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 
     from .analysis.compare import DEFAULT_METRICS, format_table, to_records
     from .analysis.compare import compare as compare_cube
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
@@ -373,7 +373,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
     import json as _json
 
     from .analysis import figures
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     where = _parse_at(at)
@@ -405,7 +405,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
@@ -442,9 +442,9 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
     from tqdm import tqdm
 
     from . import __version__
-    from .calibrate import CHECK_REPLICATE_OFFSET, check_calibration, run_draws
-    from .calibrate import calibrate as fit
-    from .calibration_output import (
+    from .calibration.calibrate import CHECK_REPLICATE_OFFSET, check_calibration, run_draws
+    from .calibration.calibrate import calibrate as fit
+    from .calibration.output import (
         fit_figure,
         format_report,
         write_calibrated_config,
@@ -453,8 +453,8 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
     from .config import load_config
     from .data import load_provinces
     from .errors import ConfigError
-    from .execution import make_executor
-    from .runner import default_workers
+    from .experiment.executors import make_executor
+    from .experiment.runner import default_workers
 
     overrides: dict[str, Any] = {}
     if seed is not None:
@@ -504,7 +504,7 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 @click.argument("path", metavar="PATH")
 def info(path: str) -> None:
     """Print a cube's dimensions, variables, provenance and completeness."""
-    from .store import describe, open_cube
+    from .experiment.cube import describe, open_cube
 
     ds = open_cube(path)
     click.echo(describe(ds, path))

@@ -55,11 +55,11 @@ from rollout.analysis.figures import (
 from rollout.analysis.sensitivity import format_sensitivity, sensitivity
 from rollout.data import load_provinces
 from rollout.errors import RolloutError
-from rollout.execution import SerialExecutor
-from rollout.runner import run_experiment
-from rollout.store import build_cube, write_cube
-from rollout.sweep import build_design
-from rollout.sweep_runner import run_sweep
+from rollout.experiment.cube import build_cube, write_cube
+from rollout.experiment.designs import build_design
+from rollout.experiment.executors import SerialExecutor
+from rollout.experiment.runner import run_experiment
+from rollout.experiment.sweep import run_sweep
 
 TIMEOUT = 180                                   # seconds for any one CLI run
 SHA = "0123456789abcdef" * 4                    # config hash of the hand-built cubes

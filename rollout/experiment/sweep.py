@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import RolloutConfig
+from ..data import Provinces
+from ..streams import stream
 from . import sweep_store
-from .config import RolloutConfig
-from .data import Provinces
+from .cube import stored_values, volume_share
+from .designs import Design, block_size, n_blocks, point_config
 from .runner import run_block, strategy_names
-from .store import stored_values, volume_share
-from .streams import stream
-from .sweep import Design, block_size, n_blocks, point_config
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
@@ -25,7 +25,7 @@ def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: 
     the store's variables in their stored dtypes (the worker does the casting, not the driver)."""
     import json
 
-    from .config import validate_dict
+    from ..config import validate_dict
 
     result = run_block(config_json, names, provinces, json.loads(config_json)["seed"], start,
                        stop)

@@ -1,0 +1,14 @@
+"""The experiment layer: running the model many times and keeping what it computed.
+
+- ``designs``: which parameter values each design point of a sweep runs (grid, Latin hypercube,
+  Sobol/Saltelli, scenarios) and the configuration of each point;
+- ``runner``: replicates of every strategy in blocks, the unit of work;
+- ``executors``: where blocks run (this process, or Dask workers);
+- ``cube``: the result cube's schema and provenance, atomic writes, opening a cube;
+- ``sweep`` and ``sweep_store``: a sweep streamed block by block into a resumable Zarr store;
+- ``verify``: recomputing stored blocks from a cube's own config and seed, bit for bit.
+
+It sits on the model (``rollout.model``, ``rollout.strategies``) and the configuration
+(``rollout.config``, ``rollout.data``); calibration and the command line sit on it, and the
+analysis reads the cubes it writes.
+"""
