@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..config import RolloutConfig, validate_dict
-from ..data import Provinces
+from ..config import RolloutConfig, load_config, validate_dict
+from ..data import Provinces, load_provinces
+from ..errors import ConfigError
 from ..model.simulation import RunResult, Simulation
 from ..model.world import build_world
 from ..strategies.controller import run_strategy
@@ -27,6 +29,16 @@ SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_bene
                   "releases")
 SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version",
                  "known_defects", "fixed_defects")
+
+
+def load_run(path: str, overrides: dict[str, Any]) -> tuple[RolloutConfig, Provinces]:
+    """A single run's config (with dotted-path ``overrides``) and its provinces; a config that
+    sweeps parameters is refused."""
+    cfg = load_config(path, overrides)
+    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
+        raise ConfigError(path, "sweep", "this config sweeps parameters: run it with "
+                          "'rollout sweep'")
+    return cfg, load_provinces(cfg, path)
 
 
 def run_replicate(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int,
