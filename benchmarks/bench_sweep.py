@@ -77,7 +77,8 @@ def measure(config: Path, out: Path, workers: int) -> dict:
 
 def cluster_overhead(workers: int, repeats: int = 3) -> float:
     """Seconds to start and close a local Dask cluster of ``workers`` (best of a few)."""
-    code = ("import time; from rollout.execution import DaskExecutor; t = time.perf_counter()\n"
+    code = ("import time; from rollout.experiment.executors import DaskExecutor\n"
+            "t = time.perf_counter()\n"
             f"with DaskExecutor(workers={workers}):\n    pass\n"
             "print(time.perf_counter() - t)")
     times = []

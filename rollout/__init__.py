@@ -16,8 +16,8 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 def open_cube(path):
     """Open a result cube (Zarr store or NetCDF file) lazily and check that it is a rollout cube.
 
-    See :func:`rollout.store.open_cube`."""
-    from .store import open_cube as _open
+    See :func:`rollout.experiment.cube.open_cube`."""
+    from .experiment.cube import open_cube as _open
 
     return _open(path)
 

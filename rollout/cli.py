@@ -1,4 +1,5 @@
-"""The ``rollout`` command line: run, validate, info.
+"""The ``rollout`` command line: options, what is printed, and exit statuses. The work itself is
+done by the layers below (``experiment``, ``calibration``, ``analysis``).
 
 Every user error (bad config, bad path, bad option) ends as one line on stderr, ``rollout: error:
 ...``, with exit status 2 and nothing written.
@@ -46,6 +47,16 @@ def _run_options(fn: Callable) -> Callable:
     return fn
 
 
+def _overrides(replicates: int | None, seed: int | None) -> dict[str, Any]:
+    """Config fields set by --replicates and --seed (dotted path -> value)."""
+    overrides: dict[str, Any] = {}
+    if replicates is not None:
+        overrides["replicates"] = replicates
+    if seed is not None:
+        overrides["seed"] = seed
+    return overrides
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rollout")
 def cli() -> None:
@@ -72,31 +83,18 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         scheduler: str | None, out: str | None, fmt: str, overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .analysis import format_headline, headline
-    from .config import load_config
-    from .data import load_provinces
-    from .runner import default_workers, run_experiment
-    from .store import build_cube, check_output, default_output, write_cube
+    from .experiment.cube import build_cube, check_output, default_output, write_cube
+    from .experiment.runner import default_workers, load_run, run_experiment
 
-    overrides: dict[str, Any] = {}
-    if replicates is not None:
-        overrides["replicates"] = replicates
-    if seed is not None:
-        overrides["seed"] = seed
-    cfg = load_config(config, overrides)
-    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
-        from .errors import ConfigError
-
-        raise ConfigError(config, "sweep", "this config sweeps parameters: run it with "
-                          "'rollout sweep'")
+    cfg, provinces = load_run(config, _overrides(replicates, seed))
     path = Path(out) if out else default_output(cfg, fmt)
     check_output(path, overwrite)
-    provinces = load_provinces(cfg, config)
     workers = min(workers or default_workers(), cfg.replicates)
     n_runs = cfg.replicates * len(cfg.strategies)
 
     from tqdm import tqdm
 
-    from .execution import make_executor
+    from .experiment.executors import make_executor
 
     began = time.perf_counter()
     with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
@@ -134,23 +132,9 @@ def _sweep_options(fn: Callable) -> Callable:
 
 
 def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None):
-    from .config import load_config
-    from .data import load_provinces
-    from .errors import ConfigError
-    from .sweep import build_design, check_design, parse_set
+    from .experiment.sweep import load_sweep
 
-    overrides: dict[str, Any] = {}
-    if replicates is not None:
-        overrides["replicates"] = replicates
-    if seed is not None:
-        overrides["seed"] = seed
-    cfg = load_config(config, overrides, parse_set(sets))
-    if cfg.output.event_log:
-        raise ConfigError(config, "output.event_log",
-                          "the event log is for single runs (rollout run), not sweeps")
-    design = build_design(cfg)
-    check_design(cfg, design, config)
-    return cfg, design, load_provinces(cfg, config)
+    return load_sweep(config, _overrides(replicates, seed), sets)
 
 
 @cli.command()
@@ -174,10 +158,10 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
     """Run a parameter sweep of CONFIG into a Zarr store, block by block (resumable)."""
     from tqdm import tqdm
 
-    from .execution import make_executor
-    from .runner import default_workers
-    from .store import default_output
-    from .sweep_runner import format_duration, run_sweep
+    from .experiment.cube import default_output
+    from .experiment.executors import make_executor
+    from .experiment.runner import default_workers
+    from .experiment.sweep import format_duration, run_sweep
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
@@ -204,7 +188,7 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
                + (f"; {resumed} of {report.blocks_total} blocks were already done" if resumed
                   else "") + f"; config sha256 {cfg.config_hash()[:12]})")
     from .analysis import format_sweep_summary
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     click.echo(format_sweep_summary(open_cube(path), cfg.analysis.baseline))
 
@@ -217,42 +201,26 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
          workers: int | None) -> None:
     """Dry run: design points, runs, tasks, cube size and an estimate of the time."""
-    from .runner import default_workers, run_block, strategy_names
-    from .sweep import block_size, point_config
-    from .sweep_runner import estimate_bytes, format_duration
+    from .experiment.runner import default_workers
+    from .experiment.sweep import format_duration, plan_sweep
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
-    workers = workers or default_workers()
-    block = block_size(cfg)
-    n_strategies = len(cfg.strategies)
-    blocks = -(-cfg.replicates // block)
-    runs = design.size * cfg.replicates * n_strategies
-    size = estimate_bytes(cfg, provinces, design)
-    probe_reps = min(2, cfg.replicates)
-    first = point_config(cfg, design.points[0])
-    timing = run_block(first.canonical_json(), strategy_names(cfg), provinces, first.seed, 0,
-                       probe_reps)
-    per_run = timing.seconds / (probe_reps * n_strategies)
-    from .store import block_values, volume_share
-    from .sweep_runner import compressed_ratio
-
-    ratio = compressed_ratio(block_values(timing.series, timing.summary,
-                                          volume_share(provinces)))
+    plan = plan_sweep(cfg, provinces, design, workers or default_workers())
     dims = ", ".join(f"{d}={n}" for d, n in zip(design.dims, design.shape, strict=True))
     click.echo(f"config      {config} (sha256 {cfg.config_hash()[:12]})")
     click.echo(f"design      {(cfg.sweep.design if cfg.sweep else 'single point')}"
                + (f": {dims}" if dims else ""))
     click.echo(f"points      {design.size}")
-    click.echo(f"runs        {runs} ({design.size} points x {n_strategies} strategies x "
-               f"{cfg.replicates} replicates)")
-    click.echo(f"tasks       {design.size * blocks} (blocks of {block} replicates, one chunk "
+    click.echo(f"runs        {plan.runs} ({design.size} points x {len(cfg.strategies)} "
+               f"strategies x {cfg.replicates} replicates)")
+    click.echo(f"tasks       {plan.tasks} (blocks of {plan.block} replicates, one chunk "
                "each along replicate)")
-    click.echo(f"cube        {size / 2**20:.1f} MiB in memory (uncompressed); about "
-               f"{size * ratio / 2**20:.1f} MiB on disk (compression ratio {ratio:.2f} measured "
-               "on the timed block)")
-    click.echo(f"time        {per_run * 1e3:.0f} ms per run (timed on {probe_reps * n_strategies}"
-               f" runs here) -> about {format_duration(runs * per_run / workers)} on {workers} "
-               f"worker{'s' * (workers != 1)}")
+    click.echo(f"cube        {plan.nbytes / 2**20:.1f} MiB in memory (uncompressed); about "
+               f"{plan.nbytes * plan.ratio / 2**20:.1f} MiB on disk (compression ratio "
+               f"{plan.ratio:.2f} measured on the timed block)")
+    click.echo(f"time        {plan.seconds_per_run * 1e3:.0f} ms per run (timed on "
+               f"{plan.timed_runs} runs here) -> about {format_duration(plan.seconds)} on "
+               f"{plan.workers} worker{'s' * (plan.workers != 1)}")
 
 
 @cli.command()
@@ -263,8 +231,8 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
 def verify(path: str, sample: int, seed: int | None) -> None:
     """Recompute randomly chosen blocks of a cube from its stored config and seed, and check
     they match bit for bit."""
-    from .store import open_cube
-    from .verify import verify_cube
+    from .experiment.cube import open_cube
+    from .experiment.verify import verify_cube
 
     ds = open_cube(path)
     ok, lines = verify_cube(ds, sample, seed)
@@ -276,7 +244,7 @@ def verify(path: str, sample: int, seed: int | None) -> None:
 
 def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
     from .errors import RolloutError
-    from .sweep import parse_value
+    from .experiment.designs import parse_value
 
     out = {}
     for item in items:
@@ -307,7 +275,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 
     from .analysis.compare import DEFAULT_METRICS, format_table, to_records
     from .analysis.compare import compare as compare_cube
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
@@ -373,7 +341,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
     import json as _json
 
     from .analysis import figures
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     where = _parse_at(at)
@@ -405,7 +373,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
-    from .store import open_cube
+    from .experiment.cube import open_cube
 
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
@@ -438,73 +406,29 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
               quiet: bool) -> None:
     """Fit CONFIG's [calibration] parameters to its reported targets (ABC rejection), check
     the fit on fresh replicates, and write the calibrated config, its draws and a figure."""
-    import numpy as np
     from tqdm import tqdm
 
-    from . import __version__
-    from .calibrate import CHECK_REPLICATE_OFFSET, check_calibration, run_draws
-    from .calibrate import calibrate as fit
-    from .calibration_output import (
-        fit_figure,
-        format_report,
-        write_calibrated_config,
-        write_record,
-    )
-    from .config import load_config
-    from .data import load_provinces
-    from .errors import ConfigError
-    from .execution import make_executor
-    from .runner import default_workers
+    from .calibration.workflow import calibrate_file
 
-    overrides: dict[str, Any] = {}
-    if seed is not None:
-        overrides["seed"] = seed
-    if draws is not None:
-        overrides["calibration.draws"] = draws
-    if check_replicates is not None:
-        overrides["calibration.check_replicates"] = check_replicates
-    cfg = load_config(config, overrides)
-    if cfg.calibration is None:
-        raise ConfigError(config, "calibration", "missing: a [calibration] table with "
-                          "parameters (priors) and targets is needed")
-    check_calibration(cfg, config)
-    provinces = load_provinces(cfg, config)
-    source = Path(config)
-    target = Path(out) if out else source.with_name(f"{source.stem}.calibrated.toml")
-    record = target.with_name(f"{target.stem}.abc.csv")
-    figure = target.with_name(f"{target.stem}.fit.png")
-    if target.exists() and not overwrite and target.resolve() != source.resolve():
-        raise RolloutError(f"{target}: exists; use --overwrite to replace it")
-    spec = cfg.calibration
-    total = spec.draws + spec.check_replicates
-    began = time.perf_counter()
-    with make_executor(serial, workers or default_workers(), scheduler) as executor, \
-            tqdm(total=total, unit="run", desc=f"calibrate {cfg.name}", file=sys.stderr,
-                 disable=quiet, dynamic_ncols=True, smoothing=0.1) as bar:
-        result = fit(cfg, provinces, executor, on_block=bar.update)
-        fitted = result.fitted()
-        values = np.tile([fitted[n] for n in result.names], (spec.check_replicates, 1))
-        check, traces = run_draws(cfg, provinces, values, executor,
-                                  replicate_offset=CHECK_REPLICATE_OFFSET, traces=True,
-                                  on_block=bar.update)
-        where = executor.description
-    report = format_report(cfg, result, check)
+    def progress(total: int, name: str) -> tqdm:
+        return tqdm(total=total, unit="run", desc=f"calibrate {name}", file=sys.stderr,
+                    disable=quiet, dynamic_ncols=True, smoothing=0.1)
+
     command = "rollout calibrate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else config
-    write_record(record, cfg, result)
-    write_calibrated_config(source, target, fitted, report, command, __version__)
-    fit_figure(load_config(target), traces,
-               f"{cfg.name}: fitted config against the reported rollout").savefig(
-        figure, dpi=130, bbox_inches="tight")
-    click.echo(report)
-    click.echo(f"\nwrote {target} (calibrated config), {record} (all draws), {figure} "
-               f"(fit figure): {total} runs in {time.perf_counter() - began:.0f} s {where}")
+    done = calibrate_file(config, draws=draws, check_replicates=check_replicates, seed=seed,
+                          workers=workers, scheduler=scheduler, serial=serial, out=out,
+                          overwrite=overwrite, command=command, progress=progress)
+    click.echo(done.report)
+    click.echo(f"\nwrote {done.config} (calibrated config), {done.record} (all draws), "
+               f"{done.figure} (fit figure): {done.runs} runs in {done.seconds:.0f} s "
+               f"{done.where}")
 
 
 @cli.command()
 @click.argument("path", metavar="PATH")
 def info(path: str) -> None:
     """Print a cube's dimensions, variables, provenance and completeness."""
-    from .store import describe, open_cube
+    from .experiment.cube import describe, open_cube
 
     ds = open_cube(path)
     click.echo(describe(ds, path))

@@ -1,7 +1,8 @@
 """The configuration schema: every parameter of the model, its default and its allowed range.
 
 Defaults live here and only here. ``load_config`` reads a TOML file, fills the defaults, checks
-ranges and cross-field rules, and returns the resolved configuration whose canonical JSON (and its
+ranges and cross-field rules, checks it against the province table (``data.py``, which does not
+depend on this module), and returns the resolved configuration whose canonical JSON (and its
 sha256) is what every output records.
 """
 
@@ -13,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,6 +25,7 @@ from pydantic import (
 )
 
 from .calendar import parse_month
+from .data import Provinces, load_provinces
 from .errors import ConfigError
 from .strategies.presets import PRESETS, preset
 
@@ -561,10 +564,28 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
             raise ConfigError(str(path), "sweep", "must be a table")
         sweep.setdefault("parameters", {}).update(sweep_parameters)
     config = validate_dict(data, str(path))
-    from .data import check_against_data  # late import: data depends on config
-
     check_against_data(config, path)
     return config
+
+
+def check_against_data(config: RolloutConfig, config_path: str | Path | None = None) -> Provinces:
+    """Checks that need the data: provinces exist and every pilot design is feasible."""
+    provinces = load_provinces(config, config_path)
+    source = str(config_path or "<config>")
+    for name, strat in config.strategies.items():
+        used = 0
+        for i, group in enumerate(strat.pilots):
+            room = int(np.minimum(provinces.n_regions, group.max_per_province).sum())
+            if group.count > room:
+                raise ConfigError(
+                    source, f"strategies.{name}.pilots.{i}.count",
+                    f"{group.count} pilots at most {group.max_per_province} a province do not fit "
+                    f"in {len(provinces)} provinces (room for {room})")
+            used += group.count
+        if used > int(provinces.n_regions.sum()):
+            raise ConfigError(source, f"strategies.{name}.pilots",
+                              f"{used} pilots but only {int(provinces.n_regions.sum())} regions")
+    return provinces
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

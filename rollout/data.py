@@ -1,4 +1,8 @@
-"""The province table: loading, selecting provinces, and checks of a config against it."""
+"""The province table: loading it and selecting provinces.
+
+It depends on no configuration module: a config's ``[regions]`` choice (data file, provinces)
+is all it reads, and ``config.py`` builds on it (a config is checked against the table there).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from .config import RolloutConfig
 from .errors import ConfigError
 
 #: Where the project's own data files live (``configs/data`` beside the package).
@@ -36,9 +40,24 @@ class Provinces:
         return len(self.code)
 
 
-def resolve_data_path(config: RolloutConfig, config_path: str | Path | None) -> Path:
-    """Find ``regions.data``: absolute, next to the config file, or under the repo's configs/."""
-    given = Path(config.regions.data)
+class RegionsChoice(Protocol):
+    """What the table needs of a config's ``[regions]``: the data file and the provinces."""
+
+    data: str
+    provinces: list[str] | None
+
+
+class SelectsRegions(Protocol):
+    """A configuration with a ``[regions]`` table (``config.RolloutConfig``)."""
+
+    @property
+    def regions(self) -> RegionsChoice: ...
+
+
+def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
+    """Find the data file ``data`` (``regions.data``): absolute, next to the config file, or
+    under the repo's configs/."""
+    given = Path(data)
     candidates = [given] if given.is_absolute() else []
     if not given.is_absolute():
         if config_path is not None:
@@ -48,7 +67,7 @@ def resolve_data_path(config: RolloutConfig, config_path: str | Path | None) -> 
         if candidate.is_file():
             return candidate
     raise ConfigError(str(config_path or "<config>"), "regions.data",
-                      f"data file {config.regions.data!r} not found")
+                      f"data file {data!r} not found")
 
 
 def read_provinces(path: Path, source: str = "<config>") -> Provinces:
@@ -99,28 +118,9 @@ def select_provinces(table: Provinces, wanted: list[str] | None, source: str) ->
                      municipality=table.municipality[idx], path=table.path, sha256=table.sha256)
 
 
-def load_provinces(config: RolloutConfig, config_path: str | Path | None = None) -> Provinces:
+def load_provinces(config: SelectsRegions, config_path: str | Path | None = None) -> Provinces:
     """The selected provinces of a config."""
     source = str(config_path or "<config>")
-    path = resolve_data_path(config, config_path)
+    path = resolve_data_path(config.regions.data, config_path)
     return select_provinces(read_provinces(path, source), config.regions.provinces, source)
 
-
-def check_against_data(config: RolloutConfig, config_path: str | Path | None = None) -> Provinces:
-    """Checks that need the data: provinces exist and every pilot design is feasible."""
-    provinces = load_provinces(config, config_path)
-    source = str(config_path or "<config>")
-    for name, strat in config.strategies.items():
-        used = 0
-        for i, group in enumerate(strat.pilots):
-            room = int(np.minimum(provinces.n_regions, group.max_per_province).sum())
-            if group.count > room:
-                raise ConfigError(
-                    source, f"strategies.{name}.pilots.{i}.count",
-                    f"{group.count} pilots at most {group.max_per_province} a province do not fit "
-                    f"in {len(provinces)} provinces (room for {room})")
-            used += group.count
-        if used > int(provinces.n_regions.sum()):
-            raise ConfigError(source, f"strategies.{name}.pilots",
-                              f"{used} pilots but only {int(provinces.n_regions.sum())} regions")
-    return provinces

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from rollout.config import RolloutConfig, validate_dict
-from rollout.data import check_against_data
+from rollout.config import RolloutConfig, check_against_data, validate_dict
 from rollout.model.simulation import RunResult, Simulation
 from rollout.model.world import World, build_world
 from rollout.strategies.controller import run_strategy

@@ -1,4 +1,6 @@
-"""The headline comparison on cubes built by hand, where the answer is known exactly."""
+"""The headline comparison on cubes built by hand, where the answer is known exactly: the
+numbers of the table against a computation by hand (its statistics are compare.py's, checked
+cell by cell in test_compare_figures.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,8 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from rollout.analysis import (
-    format_headline,
-    headline,
-    never_median,
-    paired_difference,
-    wilson_interval,
-)
+from rollout.analysis import format_headline, headline, never_median
+from rollout.analysis.compare import wilson
 from rollout.errors import RolloutError
 
 
@@ -27,22 +24,41 @@ def _cube(t_full: np.ndarray, t_stable: np.ndarray, net: np.ndarray) -> xr.Datas
                               "replicate": np.arange(t_full.shape[1])})
 
 
-def test_paired_difference_exact_mean_and_t_interval():
-    a = np.array([10.0, 12.0, 14.0, 20.0])
-    b = np.array([9.0, 10.0, 11.0, 16.0])
-    d = a - b                                   # 1, 2, 3, 4
-    got = paired_difference(a, b, 0.95)
-    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2.0
-    assert got.mean == pytest.approx(2.5)
-    assert (got.low, got.high) == pytest.approx((2.5 - half, 2.5 + half))
-    assert (got.n, got.excluded) == (4, 0)
+def test_headline_paired_difference_exact_mean_and_t_interval():
+    """phased - big_bang = 1, 2, 3, 4 in t_full: mean 2.5 with a t interval on 3 degrees of
+    freedom, in the row and in the printed table."""
+    base = np.array([9.0, 10.0, 11.0, 16.0])
+    phased = np.array([10.0, 12.0, 14.0, 20.0])
+    ds = _cube(np.stack([base, phased]), np.stack([base, phased]), np.stack([base, phased]))
+    for confidence in (0.95, 0.8):
+        got = headline(ds, "big_bang", confidence)[1].diff["t_full"]
+        half = stats.t.ppf(0.5 + confidence / 2, 3) * np.std([1, 2, 3, 4], ddof=1) / 2.0
+        assert got.mean == pytest.approx(2.5, abs=1e-12)
+        assert (got.low, got.high) == pytest.approx((2.5 - half, 2.5 + half), abs=1e-12)
+        assert (got.n, got.excluded) == (4, 0)
+    half = stats.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2.0
+    text = format_headline(headline(ds, "big_bang"), "big_bang")
+    assert f"+2.5 [{2.5 - half:+.1f}, {2.5 + half:+.1f}]" in text
 
 
-def test_paired_difference_counts_never_reached_pairs():
-    a = np.array([1.0, np.nan, 3.0, 5.0])
-    b = np.array([0.0, 2.0, np.nan, 1.0])
-    got = paired_difference(a, b)
-    assert got.mean == pytest.approx(2.5) and got.n == 2 and got.excluded == 2
+def test_headline_paired_difference_counts_never_reached_pairs():
+    """Pairs where a side never arrived are left out and counted; one pair left: a mean, no
+    interval; none left: 'n/a'."""
+    base = np.array([0.0, 2.0, np.nan, 1.0])
+    phased = np.array([1.0, np.nan, 3.0, 5.0])
+    one = np.array([np.nan, np.nan, 3.0, 4.0])
+    ds = _cube(np.stack([base, phased]), np.stack([base, one]),
+               np.stack([base, np.full(4, np.nan)]))
+    row = headline(ds, "big_bang")[1]
+    assert row.diff["t_full"].mean == pytest.approx(2.5)          # (1 - 0 + 5 - 1) / 2
+    assert (row.diff["t_full"].n, row.diff["t_full"].excluded) == (2, 2)
+    assert row.diff["t_stable"].mean == pytest.approx(3.0) and row.diff["t_stable"].n == 1
+    assert math.isnan(row.diff["t_stable"].low)
+    assert (row.diff["net_benefit"].n, row.diff["net_benefit"].excluded) == (0, 4)
+    assert (row.reached["t_full"], row.reached["t_stable"]) == (3, 2)
+    text = format_headline([headline(ds, "big_bang")[0], row], "big_bang")
+    assert "+3.0  " in text and "n/a" in text
+    assert "phased: d t_full over 2 pairs (2 left out: a side never reached it)" in text
 
 
 def test_never_median_counts_nan_as_never():
@@ -66,10 +82,15 @@ def test_headline_on_known_cube():
     assert phased.diff["net_benefit"].low == pytest.approx(5.0)      # zero spread
     # stable first: replicate 0 (60<70), 2 (100 < never), 3 (70<90); not 1 (85>80), 4 (tie)
     assert phased.stable_first == pytest.approx(3 / 5)
+    z = stats.norm.ppf(0.975)                   # Wilson interval of 3 in 5, by hand
+    centre = (0.6 + z * z / 10) / (1 + z * z / 5)
+    spread = z * math.sqrt(0.6 * 0.4 / 5 + z * z / 100) / (1 + z * z / 5)
+    assert phased.stable_first_ci == pytest.approx((centre - spread, centre + spread), abs=1e-12)
     assert phased.medians["t_full"] == 60.0
     assert rows["big_bang"].reached["t_full"] == 4
     text = format_headline(list(rows.values()), "big_bang")
     assert "phased" in text and "+10.0" in text and "never reached in 1 of 5" in text
+    assert f"60% [{centre - spread:.0%}, {centre + spread:.0%}]" in text
 
 
 def test_headline_rejects_unknown_baseline():
@@ -82,22 +103,6 @@ def test_wilson_interval_covers_the_truth_at_the_nominal_rate():
     """Seed 3, 4000 binomial samples of n = 50, p = 0.3: coverage of the 95% Wilson interval is
     within 0.93-0.97 (its known near-nominal behaviour; sd of the estimate ~ 0.0035)."""
     rng = np.random.default_rng(3)
-    hits = 0
     draws = rng.binomial(50, 0.3, size=4000)
-    for k in draws:
-        lo, hi = wilson_interval(int(k), 50)
-        hits += lo <= 0.3 <= hi
-    assert 0.93 <= hits / len(draws) <= 0.97
-
-
-def test_t_interval_covers_a_known_mean():
-    """Seed 5, 2000 synthetic paired samples of size 30 with true mean difference 1.5: the 95%
-    interval covers it in 0.93-0.97 of them."""
-    rng = np.random.default_rng(5)
-    hits = 0
-    for _ in range(2000):
-        base = rng.normal(50, 10, 30)
-        other = base + rng.normal(1.5, 4.0, 30)
-        got = paired_difference(other, base)
-        hits += got.low <= 1.5 <= got.high
-    assert 0.93 <= hits / 2000 <= 0.97
+    low, high = wilson(draws, 50, 0.95)
+    assert 0.93 <= np.mean((low <= 0.3) & (0.3 <= high)) <= 0.97

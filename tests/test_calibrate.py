@@ -1,4 +1,4 @@
-"""Calibration by ABC rejection (calibrate.py, calibration_output.py, ``rollout calibrate``).
+"""Calibration by ABC rejection (rollout/calibration/: calibrate, output; ``rollout calibrate``).
 
 The machinery is checked on a case whose posterior is known: with one capacity for every region
 and a nearly fixed preparation time (Gamma shape 1000, the largest allowed: sd s = 3.2% of the
@@ -21,7 +21,7 @@ import pytest
 import tomli_w
 from conftest import DATA, make_config, small_dict
 
-from rollout.calibrate import (
+from rollout.calibration.calibrate import (
     calibrate,
     check_calibration,
     distances,
@@ -32,7 +32,7 @@ from rollout.calibrate import (
 from rollout.config import load_config, validate_dict
 from rollout.data import load_provinces
 from rollout.errors import ConfigError
-from rollout.execution import SerialExecutor
+from rollout.experiment.executors import SerialExecutor
 
 REPO = Path(__file__).resolve().parents[1]
 PREP = "preparation.mean_months"
@@ -212,7 +212,7 @@ def test_shipped_historical_config_reproduces_the_reported_coverage_path() -> No
     90% of regions started by end-2023 and all by end-2024; tolerance for 'all': a mean of at
     least 0.98 (the calibration record says 0.994 over 100 replicates), and at least 0.95 in
     every replicate. Only the pilots by end-2021 (at most 0.35)."""
-    from rollout.calibrate import CHECK_REPLICATE_OFFSET, target_label
+    from rollout.calibration.calibrate import CHECK_REPLICATE_OFFSET, target_label
 
     config = load_config(REPO / "configs" / "historical.toml")
     provinces = load_provinces(config, REPO / "configs" / "historical.toml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dask
 import pytest
 
-from rollout.execution import LOCAL_CLUSTER_CONFIG, DaskExecutor, SerialExecutor
+from rollout.experiment.executors import LOCAL_CLUSTER_CONFIG, DaskExecutor, SerialExecutor
 
 
 def _square(x: int) -> int:

@@ -14,8 +14,8 @@ from conftest import event_times, make_config, one_region_dict, run_one, small_d
 from scipy import stats
 
 from rollout.data import load_provinces
+from rollout.experiment.runner import SERIES_FIELDS, run_experiment
 from rollout.model.world import build_world
-from rollout.runner import SERIES_FIELDS, run_experiment
 
 ALPHA = 1e-3       # KS tests: a correct model fails one in a thousand times (seeds are fixed)
 N_SE = 4.0         # means: within 4 standard errors

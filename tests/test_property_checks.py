@@ -41,9 +41,9 @@ from scipy import stats
 
 from rollout.config import RolloutConfig
 from rollout.data import load_provinces
+from rollout.experiment.runner import SERIES_FIELDS, SUMMARY_FIELDS, run_experiment
 from rollout.model.simulation import EVENT_KINDS, RunResult, Simulation
 from rollout.model.world import DefectTraits, World, build_world
-from rollout.runner import SERIES_FIELDS, SUMMARY_FIELDS, run_experiment
 
 # ---------------------------------------------------------------------------- multiplicity
 FAMILY_ALPHA = 1e-3        # false-alarm probability of the whole file, for a correct model

@@ -14,9 +14,9 @@ from conftest import make_config, small_dict
 
 from rollout.data import load_provinces
 from rollout.errors import RolloutError
+from rollout.experiment.cube import build_cube, open_cube, write_cube
+from rollout.experiment.runner import run_experiment
 from rollout.model.simulation import EVENT_KINDS
-from rollout.runner import run_experiment
-from rollout.store import build_cube, open_cube, write_cube
 
 REPLICATES = 2
 EVENT_COLUMNS = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",

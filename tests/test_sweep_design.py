@@ -9,8 +9,8 @@ from conftest import make_config, small_dict
 from rollout.config import validate_dict
 from rollout.data import load_provinces
 from rollout.errors import ConfigError
+from rollout.experiment.designs import build_design, check_design, parse_set, point_config
 from rollout.model.world import build_world
-from rollout.sweep import build_design, check_design, parse_set, point_config
 
 
 def test_parse_set_values_and_ranges():

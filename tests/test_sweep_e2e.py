@@ -370,8 +370,8 @@ def test_worker_count_and_task_order_do_not_change_the_cube(small_runs: Runs,
 def test_task_order_seed_really_shuffles(small_runs: Runs) -> None:
     """The hidden option is not a no-op: seed 5 permutes this sweep's tasks."""
     from rollout.config import load_config
-    from rollout.sweep import build_design
-    from rollout.sweep_runner import block_tasks
+    from rollout.experiment.designs import build_design
+    from rollout.experiment.sweep import block_tasks
 
     cfg = load_config(small_runs.config)
     design = build_design(cfg)

@@ -9,10 +9,7 @@ from .headline import (
     format_sweep_summary,
     headline,
     never_median,
-    paired_difference,
-    wilson_interval,
 )
 
 __all__ = ["METRICS", "HeadlineRow", "PairedDifference", "format_headline",
-           "format_sweep_summary", "headline", "never_median", "paired_difference",
-           "wilson_interval"]
+           "format_sweep_summary", "headline", "never_median"]

@@ -3,7 +3,9 @@
 Common random numbers make replicate i of every strategy the same world, so differences are
 taken within replicates. A time that never comes (NaN) is counted as 'never', ranked after every
 finite time: medians use that order, and runs where either side never arrives are left out of
-the mean difference but counted and reported.
+the mean difference but counted and reported. The paired differences, their t intervals, the
+share reaching stable coverage first and its Wilson interval are ``compare.compare``'s (one
+implementation of each statistic); this module adds the medians and the table.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
-from ..errors import RolloutError
+from .compare import TIME_METRICS, check_baseline, compare, design_dims
 
 METRICS = ("t_full", "t_stable", "net_benefit")
 
@@ -47,50 +48,25 @@ def never_median(values: np.ndarray) -> float:
     return float(np.median(np.where(np.isnan(values), np.inf, values)))
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> PairedDifference:
-    """Mean paired difference a - b over finite pairs, with a t interval."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
-    n = int(ok.sum())
-    if n == 0:
-        return PairedDifference(math.nan, math.nan, math.nan, 0, int((~ok).sum()))
-    mean = float(d.mean())
-    if n == 1:
-        return PairedDifference(mean, math.nan, math.nan, 1, int((~ok).sum()))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
-    return PairedDifference(mean, mean - half, mean + half, n, int((~ok).sum()))
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (the scalar face of ``compare.wilson``)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    from .compare import wilson
-
-    low, high = wilson(np.array(successes), n, confidence)
-    return (float(low), float(high))
-
-
 def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.95
              ) -> list[HeadlineRow]:
     """Per strategy: medians, paired differences against ``baseline``, share stable first."""
-    strategies = [str(s) for s in ds["strategy"].values]
-    if baseline not in strategies:
-        raise RolloutError(f"baseline {baseline!r} is not a strategy of the cube "
-                           f"({', '.join(strategies)})")
+    strategies = check_baseline(ds, baseline)
+    result = compare(ds, baseline, METRICS, confidence)
     values = {m: ds[m].load().values for m in METRICS}
-    base = strategies.index(baseline)
+    n = ds.sizes["replicate"]
     rows = []
     for i, name in enumerate(strategies):
+        own = result.isel(strategy=i)
         med = {m: never_median(values[m][i]) for m in METRICS}
-        reached = {m: int(np.isfinite(values[m][i]).sum()) for m in ("t_full", "t_stable")}
-        diff = {m: paired_difference(values[m][i], values[m][base], confidence) for m in METRICS}
-        mine = np.where(np.isnan(values["t_stable"][i]), np.inf, values["t_stable"][i])
-        theirs = np.where(np.isnan(values["t_stable"][base]), np.inf, values["t_stable"][base])
-        wins = int((mine < theirs).sum())
-        n = len(mine)
-        rows.append(HeadlineRow(name, med, reached, diff, wins / n,
-                                wilson_interval(wins, n, confidence), n))
+        reached = {m: n - int(own[f"never_{m}"]) for m in TIME_METRICS}
+        diff = {m: PairedDifference(float(own[f"diff_{m}"]), float(own[f"low_{m}"]),
+                                    float(own[f"high_{m}"]), int(own[f"pairs_{m}"]),
+                                    int(own[f"excluded_{m}"]))
+                for m in METRICS}
+        rows.append(HeadlineRow(name, med, reached, diff, float(own["stable_first"]),
+                                (float(own["stable_first_low"]),
+                                 float(own["stable_first_high"])), n))
     return rows
 
 
@@ -151,25 +127,26 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
 
 def format_sweep_summary(ds: xr.Dataset, baseline: str, max_points: int = 24) -> str:
     """The end of a sweep: the headline table for a single point, else one line a point."""
-    import json as _json
-
-    dims = _json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
+    dims = design_dims(ds)
     if not dims:
         return format_headline(headline(ds, baseline), baseline)
     shape = tuple(ds.sizes[d] for d in dims)
     n = int(np.prod(shape))
     others = [str(s) for s in ds["strategy"].values if str(s) != baseline]
+    # the first points in C order over the design dimensions, compared in one pass
+    shown = ds[list(METRICS)].stack(_point=dims, create_index=False).isel(
+        _point=slice(0, max_points))
+    result = compare(shown, baseline, METRICS)
     lines = [f"per design point, against {baseline}: share of replicates reaching stable "
              "coverage first, and mean paired d net_benefit"]
     for i, idx in enumerate(np.ndindex(*shape)):
         if i == max_points:
             break
-        point = ds[list(METRICS)].isel(dict(zip(dims, idx, strict=True)))
+        point = result.isel(_point=i)
         label = ", ".join(f"{d}={_short(ds[d].values[j])}" for d, j in zip(dims, idx,
                                                                            strict=True))
-        rows = {r.strategy: r for r in headline(point, baseline)}
-        cells = [f"{s}: {rows[s].stable_first:.0%} / {rows[s].diff['net_benefit'].mean:+.1f}"
-                 for s in others]
+        cells = [f"{s}: {float(point['stable_first'].sel(strategy=s)):.0%} / "
+                 f"{float(point['diff_net_benefit'].sel(strategy=s)):+.1f}" for s in others]
         lines.append(f"  {label}  |  " + "  ".join(cells))
     if n > max_points:
         lines.append(f"  ... and {n - max_points} more points")

@@ -2,9 +2,9 @@
 
 The response at each design point is the mean paired difference of a metric (strategy minus
 baseline, over replicates; see compare.py). For a Sobol design (Saltelli-structured, see
-sweep.py) SALib estimates first-order and total Sobol indices with bootstrap intervals. For grid
-and Latin hypercube designs a simpler ranking: Spearman's rank correlation between each parameter
-and the response, with a Fisher-z interval.
+experiment/designs.py) SALib estimates first-order and total Sobol indices with bootstrap
+intervals. For grid and Latin hypercube designs a simpler ranking: Spearman's rank correlation
+between each parameter and the response, with a Fisher-z interval.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     response = result[f"diff_{metric}"].sel(strategy=strategy)
     sweep = _config(cube).get("sweep") or {}
     design = sweep.get("design", "grid")
-    if design == "sobol":      # Saltelli columns are in sorted path order (sweep.build_design)
+    if design == "sobol":      # Saltelli columns are in sorted path order (designs.build_design)
         params = sorted(n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point")
         y = np.asarray(response.values, float)
         left_out = int(np.isnan(y).sum())

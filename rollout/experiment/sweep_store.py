@@ -20,17 +20,17 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .config import RolloutConfig
-from .data import Provinces
-from .errors import RolloutError
-from .store import (
+from ..config import RolloutConfig
+from ..data import Provinces
+from ..errors import RolloutError
+from .cube import (
     _remove,
     base_coords,
     is_cube,
     provenance,
     variable_specs,
 )
-from .sweep import Design, block_size, n_blocks
+from .designs import Design, block_size, n_blocks
 
 BLOCK_FLAGS = "block_done"
 
@@ -125,7 +125,7 @@ class Writer:
         self.specs = variable_specs(config)
 
     def write(self, point: int, block: int, values: dict[str, np.ndarray]) -> None:
-        """Write one block's variables (as from ``store.stored_values``), then its flag."""
+        """Write one block's variables (as from ``cube.stored_values``), then its flag."""
         idx = self.design.index(point)
         start = block * self.block
         for name, (_, dtype, _) in self.specs.items():

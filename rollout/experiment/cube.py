@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .calendar import grid_dates
-from .config import RolloutConfig
-from .data import Provinces
-from .errors import RolloutError
-from .model.simulation import EVENT_KINDS, STAGES
+from ..calendar import grid_dates
+from ..config import RolloutConfig
+from ..data import Provinces
+from ..errors import RolloutError
+from ..model.simulation import EVENT_KINDS, STAGES
 from .runner import ExperimentResult, strategy_names
 
 CUBE_SCHEMA = "1"

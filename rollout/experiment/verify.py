@@ -7,12 +7,12 @@ import json
 import numpy as np
 import xarray as xr
 
-from .config import validate_dict
-from .data import load_provinces
-from .errors import RolloutError
+from ..config import validate_dict
+from ..data import load_provinces
+from ..errors import RolloutError
+from .cube import stored_values, variable_specs, volume_share
+from .designs import Design, build_design, point_config
 from .runner import run_block
-from .store import stored_values, variable_specs, volume_share
-from .sweep import Design, build_design, point_config
 
 
 def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None) -> tuple[bool, list[str]]:

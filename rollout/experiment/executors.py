@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .errors import RolloutError
+from ..errors import RolloutError
 
 IN_FLIGHT_PER_WORKER = 2
 LOCAL_CLUSTER_CONFIG = {

@@ -13,9 +13,9 @@ import numpy as np
 import tomli_w
 from matplotlib.figure import Figure
 
-from .calendar import grid_dates, months_between
+from ..calendar import grid_dates, months_between
+from ..config import RolloutConfig, read_toml, set_dotted
 from .calibrate import Calibration, RunTrace, target_label
-from .config import RolloutConfig, read_toml, set_dotted
 
 
 def _interval(values: np.ndarray, level: float = 0.9) -> tuple[float, float, float]:

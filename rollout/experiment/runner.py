@@ -1,4 +1,4 @@
-"""Running experiments: replicates in blocks, serially or on Dask workers (execution.py).
+"""Running experiments: replicates in blocks, serially or on Dask workers (executors.py).
 
 A run of one replicate builds that replicate's world once and runs every strategy in it (common
 random numbers). Blocks of replicates are independent tasks; their results are placed by
@@ -13,21 +13,33 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .config import RolloutConfig, validate_dict
-from .data import Provinces
-from .model.core import gc_paused
-from .model.simulation import RunResult, Simulation
-from .model.world import build_world
-from .strategies.controller import run_strategy
+from ..config import RolloutConfig, load_config, validate_dict
+from ..data import Provinces, load_provinces
+from ..errors import ConfigError
+from ..model.core import gc_paused
+from ..model.simulation import RunResult, Simulation
+from ..model.world import build_world
+from ..strategies.controller import run_strategy
 
 SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_benefit",
                   "suspensions", "defects_detected", "defects_fixed", "defects_remaining",
                   "releases")
 SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version",
                  "known_defects", "fixed_defects")
+
+
+def load_run(path: str, overrides: dict[str, Any]) -> tuple[RolloutConfig, Provinces]:
+    """A single run's config (with dotted-path ``overrides``) and its provinces; a config that
+    sweeps parameters is refused."""
+    cfg = load_config(path, overrides)
+    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
+        raise ConfigError(path, "sweep", "this config sweeps parameters: run it with "
+                          "'rollout sweep'")
+    return cfg, load_provinces(cfg, path)
 
 
 def run_replicate(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int,
@@ -87,7 +99,7 @@ def plan_blocks(replicates: int, workers: int, block_size: int | None = None) ->
 
 def iter_blocks(config: RolloutConfig, provinces: Provinces, blocks: list[range], executor,
                 record_events: bool = False) -> Iterator[BlockResult]:
-    """Yield block results as they finish (in any order) from an executor (execution.py)."""
+    """Yield block results as they finish (in any order) from an executor (executors.py)."""
     config_json = config.canonical_json()
     names = strategy_names(config)
     tasks = [(config_json, names, provinces, config.seed, b.start, b.stop, record_events)
@@ -111,7 +123,7 @@ def run_experiment(config: RolloutConfig, provinces: Provinces, workers: int = 1
                    executor=None) -> ExperimentResult:
     """Run ``config.replicates`` replicates of every strategy, serially for one worker, on a
     local Dask cluster for more, or on a given executor."""
-    from .execution import DaskExecutor, SerialExecutor
+    from .executors import DaskExecutor, SerialExecutor
 
     n = config.replicates
     if executor is None:

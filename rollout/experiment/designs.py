@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from .config import ParameterRange, RolloutConfig, SweepConfig, set_dotted, validate_dict
-from .errors import ConfigError
-from .streams import stream
+from ..config import ParameterRange, RolloutConfig, SweepConfig, set_dotted, validate_dict
+from ..errors import ConfigError
+from ..streams import stream
 
 
 @dataclass

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import qmc
 
-from .calendar import months_between
-from .config import CalibrationConfig, RolloutConfig, set_dotted, validate_dict
-from .data import Provinces
-from .errors import ConfigError, RolloutError
-from .model.simulation import PAYING, Simulation
-from .model.world import build_world
-from .store import volume_share
-from .strategies.controller import run_strategy
-from .streams import stream
+from ..calendar import months_between
+from ..config import CalibrationConfig, RolloutConfig, set_dotted, validate_dict
+from ..data import Provinces
+from ..errors import ConfigError, RolloutError
+from ..experiment.cube import volume_share
+from ..model.simulation import PAYING, Simulation
+from ..model.world import build_world
+from ..strategies.controller import run_strategy
+from ..streams import stream
 
 #: replicates of the fit check start here, after any draw's replicate
 CHECK_REPLICATE_OFFSET = 10_000_000
@@ -78,7 +78,7 @@ def check_calibration(config: RolloutConfig, source: str) -> None:
 def draw_config(config: RolloutConfig, values: dict[str, float]) -> RolloutConfig:
     """The configuration of one draw: only the calibrated strategy, parameters set; the
     [calibration] table stays, since the run's statistics are defined by its targets."""
-    from .sweep import known_paths
+    from ..experiment.designs import known_paths
 
     spec = _spec(config)
     data = json.loads(config.canonical_json())

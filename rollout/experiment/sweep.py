@@ -1,4 +1,5 @@
-"""Running a sweep: blocks of replicates at design points, streamed into a resumable store."""
+"""Running a sweep: blocks of replicates at design points, streamed into a resumable store;
+loading a sweep config, and the dry-run plan of a sweep."""
 
 from __future__ import annotations
 
@@ -7,16 +8,39 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..config import RolloutConfig, load_config
+from ..data import Provinces, load_provinces
+from ..errors import ConfigError
+from ..streams import stream
 from . import sweep_store
-from .config import RolloutConfig
-from .data import Provinces
+from .cube import block_values, stored_values, volume_share
+from .designs import (
+    Design,
+    block_size,
+    build_design,
+    check_design,
+    n_blocks,
+    parse_set,
+    point_config,
+)
 from .runner import run_block, strategy_names
-from .store import stored_values, volume_share
-from .streams import stream
-from .sweep import Design, block_size, n_blocks, point_config
+
+
+def load_sweep(path: str, overrides: dict[str, Any], sets: tuple[str, ...] | list[str] = ()
+               ) -> tuple[RolloutConfig, Design, Provinces]:
+    """A sweep's config (with dotted-path ``overrides`` and ``--set`` parameters), its checked
+    design and its provinces."""
+    cfg = load_config(path, overrides, parse_set(sets))
+    if cfg.output.event_log:
+        raise ConfigError(path, "output.event_log",
+                          "the event log is for single runs (rollout run), not sweeps")
+    design = build_design(cfg)
+    check_design(cfg, design, path)
+    return cfg, design, load_provinces(cfg, path)
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
@@ -25,7 +49,7 @@ def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: 
     the store's variables in their stored dtypes (the worker does the casting, not the driver)."""
     import json
 
-    from .config import validate_dict
+    from ..config import validate_dict
 
     result = run_block(config_json, names, provinces, json.loads(config_json)["seed"], start,
                        stop)
@@ -91,6 +115,45 @@ def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path:
     sweep_store.finalize(path)
     return SweepReport(path, design.size, total_blocks, len(tasks), runs,
                        time.perf_counter() - began, cpu)
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep will do, and a guess at its size and time from one short timed block."""
+
+    runs: int
+    tasks: int
+    block: int                # replicates per task
+    nbytes: int               # the cube's data variables in memory, uncompressed
+    ratio: float              # compressed / raw size, measured on the timed block
+    seconds_per_run: float
+    timed_runs: int
+    workers: int
+
+    @property
+    def seconds(self) -> float:
+        """Estimated wall time of the whole sweep on ``workers``."""
+        return self.runs * self.seconds_per_run / self.workers
+
+
+def plan_sweep(config: RolloutConfig, provinces: Provinces, design: Design,
+               workers: int) -> SweepPlan:
+    """Count the sweep's runs and tasks, and time a block of up to two replicates of every
+    strategy at the first design point to estimate its time and its size on disk."""
+    block = block_size(config)
+    n_strategies = len(config.strategies)
+    blocks = n_blocks(config.replicates, block)
+    runs = design.size * config.replicates * n_strategies
+    size = estimate_bytes(config, provinces, design)
+    probe_reps = min(2, config.replicates)
+    first = point_config(config, design.points[0])
+    timing = run_block(first.canonical_json(), strategy_names(config), provinces, first.seed, 0,
+                       probe_reps)
+    per_run = timing.seconds / (probe_reps * n_strategies)
+    ratio = compressed_ratio(block_values(timing.series, timing.summary,
+                                          volume_share(provinces)))
+    return SweepPlan(runs, design.size * blocks, block, size, ratio, per_run,
+                     probe_reps * n_strategies, workers)
 
 
 def estimate_bytes(config: RolloutConfig, provinces: Provinces, design: Design) -> int:
