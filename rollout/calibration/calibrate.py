@@ -31,8 +31,6 @@ from ..streams import stream
 
 #: replicates of the fit check start here, after any draw's replicate
 CHECK_REPLICATE_OFFSET = 10_000_000
-#: SimPy priority of a snapshot: before the state changes scheduled at the same instant
-_BEFORE_CHANGES = 0
 
 
 def target_label(target) -> str:
@@ -144,12 +142,12 @@ def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) 
     units_per_region = np.bincount(region, minlength=n_regions)
 
     def snapshot(i: int) -> None:
-        paying = np.array([s == PAYING for s in sim.state], float)
+        paying = np.array([s == PAYING for s in sim.units.state], float)
         paying_at[i] = float(np.mean(np.bincount(region, paying, n_regions) / units_per_region))
 
     for i, target in enumerate(spec.targets):
         if target.statistic == "paying_share":    # before anything that happens at the boundary
-            sim.at(float(months[i]), snapshot, i, priority=_BEFORE_CHANGES)
+            sim.observe(float(months[i]), snapshot, i)
     result = sim.run(run_strategy)
 
     def region_first(times: list[float]) -> np.ndarray:
@@ -159,10 +157,10 @@ def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) 
         np.minimum.at(first, region, t)
         return first
 
-    first_paid = region_first(sim.first_paid)
-    first_operating = region_first(sim.first_operating)
-    pilot_units = np.array(sim.is_pilot, bool)
-    unit_track = np.array(sim.track)
+    first_paid = region_first(sim.units.first_paid)
+    first_operating = region_first(sim.units.first_operating)
+    pilot_units = np.array(sim.units.is_pilot, bool)
+    unit_track = np.array(sim.units.track)
     pilot_regions = {}
     for k, track in enumerate(config.tracks):
         pilot_regions[track] = np.unique(region[pilot_units & (unit_track == k)])

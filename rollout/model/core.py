@@ -17,8 +17,9 @@ import simpy
 
 from .states import EVENT_KINDS
 
-#: SimPy priorities: state changes (and the strategies' timeouts) first, then the end of the run.
-NORMAL, END = 1, 3
+#: SimPy priorities at one time: observations first (before anything changes), then state
+#: changes (and the strategies' timeouts), then the end of the run.
+BEFORE, NORMAL, END = 0, 1, 3
 
 
 def _fire(call: Call) -> None:
@@ -67,6 +68,12 @@ class Clock:
             return
         heappush(self._queue, (when, NORMAL, next(self._eid), Call(fn, args)))
         self.scheduled += 1
+
+    def observe(self, delay: float, fn: Callable, *args) -> None:
+        """Call ``fn(*args)`` after ``delay`` months, before any change at that time."""
+        if self.env._now + delay <= self.horizon:
+            self.env.schedule(Call(fn, args), BEFORE, delay)
+            self.scheduled += 1
 
     def processed(self) -> int:
         """Events that did something: neither stale nor left on the queue at the horizon."""

@@ -121,6 +121,11 @@ class Simulation:
         """Call ``fn(*args)`` after ``delay`` months (dropped beyond the horizon)."""
         self.clock.at(delay, fn, *args)
 
+    def observe(self, delay: float, fn: Callable, *args) -> None:
+        """Call ``fn(*args)`` after ``delay`` months, before anything happens at that time (for
+        measurements such as calibration targets; the state is read from the components)."""
+        self.clock.observe(delay, fn, *args)
+
     def set_phase(self, provinces, phase: int) -> None:
         """Set the phase of provinces (states.py); evaluation intensifies detection there."""
         self.provinces.set_phase(provinces, phase)
