@@ -150,6 +150,47 @@ def test_detection_in_shadow_is_exponential_with_rate_h_k_f_shadow(factor):
     assert res.harm.max() == 0.0 and res.benefit.max() == 0.0
 
 
+@pytest.mark.parametrize("hospitals", [1, 4, 10])
+def test_a_regions_detection_hazard_does_not_depend_on_its_hospitals(hospitals):
+    """One region split into H hospitals (capacity 0.8, no capacity noise, dispersed volumes),
+    400 plain defects, all in shadow to the horizon (factor 0.5): hospital u detects defect d at
+    rate h k f s_u, s_u its share of the region's volume, so each defect's first detection in the
+    region is the minimum over hospitals of shadow start + threshold / (h k f s_u) (exact, 1e-9)
+    and ~ Exp(h k f) for every H (seed 11; mean within 4 SE, sd = mean; KS alpha 0.01). The
+    centre's evidence (exposure) is the region's, k f x months in shadow, for every H (1e-6: the
+    hospitals' starts differ by their near-instant preparations)."""
+    h, k, factor = 0.5, 0.8, 0.5
+    cfg = make_config(one_region_dict(
+        time={"horizon_months": 240},
+        regions={"capacity_low": k, "capacity_high": k, "units_per_region": hospitals,
+                 "weight_dispersion": 0.5},
+        defects={"fixed_count": N_DRAWS, "detectability_median": h},
+        operation={"shadow_detection_factor": factor},
+        strategies={"big_bang": {"preset": "big_bang", "wave_shadow_months": 1000.0}}))
+    res, sim = run_one(cfg, record_events=True)
+    shadow = {u: event_times(res, "shadow", u)[0] for u in range(hospitals)}
+    assert event_times(res, "pay") == []
+    share = sim.world.weight / sim.world.weight.sum()
+    assert hospitals == 1 or share.std() > 0.0, "hospital volumes should differ"
+    first = {}
+    for r in rows(res, "detect"):
+        first.setdefault(r[5], r[0])
+    assert sorted(first) == list(range(N_DRAWS))
+    ts = sim.centre.tracks[0]
+    expected = np.array([min(shadow[u] + sim.world.luck(0, ts.keys[d])[u, 0, 0]
+                             / (h * k * factor * share[u]) for u in range(hospitals))
+                         for d in range(N_DRAWS)])
+    got = np.array([first[d] for d in range(N_DRAWS)])
+    np.testing.assert_allclose(got, expected, rtol=REL)
+    wait = got - min(shadow.values())     # hospitals start within 1e-5 months of each other
+    rate = h * k * factor
+    what = f"first detection in a region of {hospitals} hospitals"
+    exposure = float(sim.exposure_by_context(0).sum())
+    assert exposure == pytest.approx(k * factor * (240.0 - min(shadow.values())), rel=1e-6)
+    assert_mean(wait, 1.0 / rate, 1.0 / rate, what, cfg.seed)
+    assert_ks(wait, stats.expon(scale=1.0 / rate).cdf, what, cfg.seed)
+
+
 # ------------------------------------------------------------------------------ adoption
 def _adoption_delays(steering: float) -> tuple[np.ndarray, float, int]:
     cfg = make_config(one_region_dict(

@@ -78,7 +78,7 @@ class Detection:
             return
         # Beyond the largest integrated hazard the pair can reach by the horizon nothing more
         # happens, so stop there: this bounds the loop however small the probabilities are.
-        reach = pr.lam + pr.h * self._units.capacity[u] * self.max_factor \
+        reach = pr.lam + pr.h * self._units.detection_capacity[u] * self.max_factor \
             * (self.horizon - self._exposure.t_last[u])
         while pr.thr <= reach:
             _, u_report, _, u_patch = ts.detection(pr, u, pr.k)

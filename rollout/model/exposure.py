@@ -7,8 +7,9 @@ locally. While a unit pays under a defect, exploitation learns towards 1 with ti
 ``tau_learn``; once the defect is out of force it decays with ``tau_unlearn`` (an instant jump
 when the constant is 0). Harm rate = sum over pairs of severity x volume x exploitation while
 paying, so between events it is ``a + sum_j b_j exp(-x / tau_j)`` and is integrated exactly
-(exploitation.py). Detection hazard of an in-force pair = detectability x capacity x state factor
-(shadow ``operation.shadow_detection_factor``, paying 1) x the province's stage factor.
+(exploitation.py). Detection hazard of an in-force pair = detectability x capacity x the unit's
+share of its region's volume (1 for a region; hospitals split their region's hazard) x state
+factor (shadow ``operation.shadow_detection_factor``, paying 1) x the province's stage factor.
 
 A unit's change always goes: mutate (state, version, phase, patch), then ``refresh``: integrate
 the old segment up to now and set the new rates, in one pass over the unit's pairs; detection and
@@ -51,7 +52,7 @@ class Exposure:
 
     def wire(self, sim) -> None:
         u = sim.units
-        self._state, self._capacity, self._context = u.state, u.capacity, u.context
+        self._state, self._capacity, self._context = u.state, u.detection_capacity, u.context
         self._province, self._track, self._version, self._weight = \
             u.province, u.track, u.version, u.weight
         self._stage_factor = sim.provinces.stage_factor

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .states import NOT_STARTED, PAYING
 
 
@@ -21,6 +23,11 @@ class Units:
         self.n = world.n_units
         self.weight: list[float] = world.weight.tolist()
         self.capacity: list[float] = world.capacity.tolist()
+        # a unit's share of its region's volume: a region's detection hazard is split over its
+        # hospitals by their shares, so it does not depend on how many there are (1 for regions)
+        region_weight = np.bincount(world.unit_region, world.weight)[world.unit_region]
+        share = world.weight / region_weight
+        self.detection_capacity: list[float] = (world.capacity * share).tolist()
         self.context: list[int] = world.context.tolist()
         self.province: list[int] = world.unit_province.tolist()
         self.state = [NOT_STARTED] * self.n
