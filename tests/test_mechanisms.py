@@ -328,53 +328,84 @@ def test_release_follows_report_after_work_and_spacing_and_fixes_with_prob_one(s
     np.testing.assert_allclose(res.harm[after, 0], res.harm[after, 0][0], rtol=REL)
 
 
-def test_without_fixes_releases_keep_coming_at_least_the_spacing_apart():
-    """fix_prob 0: the known defect is never fixed (defects_fixed 0), the centre keeps working,
-    and release i+1 comes at release_i + max(work_{i+1}, spacing) exactly (1e-9), never sooner
-    than the spacing; with new_defects_mean 0 no defect is ever added."""
-    spacing = 6.0
-    cfg = _recal_config(centre={"fix_prob": 0.0, "min_release_spacing": spacing})
+def test_a_work_period_that_fixes_nothing_cuts_no_release():
+    """fix_prob 0: the known defect is never fixed, so no version is ever cut (model v2: the
+    centre releases nothing that fixes nothing); it works on, period after period, each of
+    work_i = T_recal / K x its own gamma draw: the periods started are 1 + the number that end
+    by the horizon (t_k + work_1 + ... + work_i <= 120)."""
+    cfg = _recal_config(centre={"fix_prob": 0.0, "min_release_spacing": 6.0})
     res, sim = run_one(cfg, record_events=True)
     (t_known,) = event_times(res, "report")
-    releases = event_times(res, "release")
-    assert len(releases) >= 5
-    assert releases[0] == pytest.approx(max(t_known + _work(sim, 1), spacing), rel=REL)
-    for i in range(1, len(releases)):
-        gap = releases[i] - releases[i - 1]
-        assert gap >= spacing - 1e-9
-        assert gap == pytest.approx(max(_work(sim, i + 1), spacing), rel=REL)
-    assert res.summary["defects_fixed"] == 0.0 and res.summary["releases"] == len(releases)
-    assert sim.centre.tracks[0].n == 1 and sim.centre.tracks[0].fixed[0] == 2**31 - 1
+    assert event_times(res, "release") == [] and res.summary["releases"] == 0.0
+    ts = sim.centre.tracks[0]
+    assert ts.version == 1 and ts.fixed[0] == 2**31 - 1 and res.summary["defects_fixed"] == 0.0
+    ends, t, i = 0, max(t_known + _work(sim, 1), 6.0), 1
+    while t <= cfg.time.horizon_months:
+        ends += 1
+        i += 1
+        t += _work(sim, i)
+    assert ts.attempts == 1 + ends >= 5
     assert np.all(np.diff(res.harm[:, 0]) > 0.0), "an unfixed plain defect keeps harming"
+
+
+@pytest.mark.parametrize("strategy", ["big_bang", "phased", "dual_track", "adaptive"])
+@pytest.mark.parametrize("replicate", [0, 1, 2])
+def test_every_on_demand_release_fixes_a_defect(strategy, replicate):
+    """small_dict (seed 7), fix_prob 0.5: every version an on-demand release makes fixes at
+    least one defect of its track (none is cut because regions are suspended)."""
+    cfg = make_config(small_dict(centre={"fix_prob": 0.5}))
+    res, sim = run_one(cfg, strategy, replicate=replicate)
+    for ts in sim.centre.tracks:
+        for version in range(2, ts.version + 1):
+            assert version in ts.fixed, (ts.name, version)
+    assert res.summary["releases"] >= 1 or strategy != "big_bang"
 
 
 @pytest.mark.parametrize(("capacity", "shape"), [(4.0, 4.0), (3.0, 1.0)])
 def test_recalibration_work_is_gamma_with_mean_T_over_K(capacity, shape):
-    """fix_prob 0 and no minimum spacing: the centre starts the next version at each release, so
-    the gaps between releases are i.i.d. work times ~ Gamma(shape, mean T_recal / K_centre)
-    (seed 11, 400 gaps: mean within 4 SE with sd = mean / sqrt(shape); KS alpha 0.01)."""
+    """fix_prob 0 and no minimum spacing: no version is ever cut, and the centre starts its
+    next work period as each ends, so the work periods (announced as "working") are i.i.d.
+    ~ Gamma(shape, mean T_recal / K_centre) (seed 11, 400 periods: mean within 4 SE with
+    sd = mean / sqrt(shape); KS alpha 0.01)."""
+    from rollout.data import load_provinces
+    from rollout.model.simulation import COMPONENTS
+    from rollout.model.world import build_world
+
+    periods: list[tuple[float, float]] = []
+
+    class Watch:
+        def __init__(self, sim):
+            pass
+
+        def wire(self, sim):
+            sim.signals.connect("working", lambda t, start, end: periods.append((start, end)))
+
     mean = 6.0 / capacity
     cfg = _recal_config(time={"horizon_months": 1200},
                         centre={"fix_prob": 0.0, "min_release_spacing": 0.0,
                                 "capacity": capacity, "recalibration_shape": shape})
-    res, _ = run_one(cfg, record_events=True)
-    releases = event_times(res, "release")
-    assert len(releases) > N_DRAWS, "1200 months hold about 1200 / mean releases"
-    gaps = np.diff(releases)[:N_DRAWS]
-    assert_mean(gaps, mean, mean / math.sqrt(shape), "recalibration work", cfg.seed)
-    assert_ks(gaps, stats.gamma(shape, scale=mean / shape).cdf, "recalibration work", cfg.seed)
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, 0)
+    res = Simulation(cfg, world, cfg.strategies["big_bang"],
+                     components=COMPONENTS + (("watch", Watch),)).run(run_strategy)
+    assert res.summary["releases"] == 0.0
+    assert len(periods) > N_DRAWS, "1200 months hold about 1200 / mean work periods"
+    assert all(b[0] == a[1] for a, b in zip(periods, periods[1:], strict=False))
+    work = np.array([end - start for start, end in periods])[:N_DRAWS]
+    assert_mean(work, mean, mean / math.sqrt(shape), "recalibration work", cfg.seed)
+    assert_ks(work, stats.gamma(shape, scale=mean / shape).cdf, "recalibration work", cfg.seed)
 
 
 def test_new_defects_per_release_follow_their_poisson_draw():
-    """new_defects_mean 2, fix_prob 0 (releases keep coming): release j adds exactly
-    Poisson-ppf(u_j, 2) defects, each introduced in the version it makes (exact)."""
-    cfg = _recal_config(centre={"fix_prob": 0.0, "new_defects_mean": 2.0})
+    """new_defects_mean 2, fix_prob 1, new defects found fast (detectability 2, reported within
+    0.5 months on average), so each release's new defects call for the next: release j adds
+    exactly Poisson-ppf(u_j, 2) defects, each introduced in the version it makes (exact)."""
+    cfg = _recal_config(centre={"fix_prob": 1.0, "new_defects_mean": 2.0})
     res, sim = run_one(cfg, record_events=True)
     ts = sim.centre.tracks[0]
     n_releases = len(event_times(res, "release"))
     expected = [int(stats.poisson.ppf(sim.world.release_luck(0, j)[1], 2.0))
                 for j in range(1, n_releases + 1)]
-    assert sum(expected) > 0, "the case should add some defects"
+    assert n_releases >= 2 and sum(expected) > 0, "the case should add some defects"
     introduced = ts.introduced
     assert introduced.count(1) == 1
     for j, count in enumerate(expected, start=1):
@@ -464,32 +495,105 @@ def _suspension_config(severity: float, **extra):
     return make_config(merge(base, extra))
 
 
-def test_suspension_after_sustained_excess_then_release_and_resume():
-    """s = 2 > b = 1, report_prob 0: suspended exactly 6 months after paying (1e-9); the
-    suspension makes the centre release (at max(t_s + work, spacing)), the region resumes when it
-    adopts that release, and, the defect still unfixed, is suspended again 6 months later. No
-    benefit nor harm accrues while suspended."""
+def test_suspension_after_sustained_excess_lasts_until_a_fix():
+    """s = 2 > b = 1, report_prob 0: suspended exactly 6 months after paying (1e-9). Nobody
+    reports the defect, so no version fixes it and no release is cut for the suspension (model
+    v2): the region stays suspended to the horizon, once. No benefit nor harm accrues while
+    suspended."""
     cfg = _suspension_config(2.0)
     res, sim = run_one(cfg, record_events=True)
     (t_pay,) = event_times(res, "pay", 0)
-    suspends = event_times(res, "suspend", 0)
-    resumes = event_times(res, "resume", 0)
-    releases = event_times(res, "release")
-    adopts = event_times(res, "adopt", 0)
-    assert suspends[0] == pytest.approx(t_pay + 6.0, abs=1e-9)
-    assert releases[0] == pytest.approx(
-        max(suspends[0] + _work(sim, 1), cfg.centre.min_release_spacing), rel=REL)
-    assert resumes[0] == adopts[0] and resumes[0] > releases[0]
-    assert suspends[1] == pytest.approx(resumes[0] + 6.0, abs=1e-9)
-    assert res.summary["suspensions"] == len(suspends) >= 2
-    assert event_times(res, "report") == []
+    (suspended,) = event_times(res, "suspend", 0)
+    assert suspended == pytest.approx(t_pay + 6.0, abs=1e-9)
+    assert event_times(res, "release") == [] and event_times(res, "resume", 0) == []
+    assert event_times(res, "report") == [] and res.summary["suspensions"] == 1.0
     t = grid(cfg)
-    off = (t > suspends[0]) & (t < resumes[0])
+    off = t > suspended
     assert off.sum() >= 2
     assert np.ptp(res.benefit[off, 0]) == 0.0 and np.ptp(res.harm[off, 0]) == 0.0
-    assert res.benefit[off, 0][0] == pytest.approx(suspends[0] - t_pay, rel=REL)
+    assert res.benefit[off, 0][0] == pytest.approx(suspended - t_pay, rel=REL)
     assert (res.stage[off, 0] == STAGES.index("suspended")).all()
     assert (res.coverage[off, 0] == 0.0).all()
+
+
+def test_a_suspended_region_resumes_when_it_adopts_the_fix_of_its_defect():
+    """s = 2 > b = 1, the defect reported (report_prob 1, detectability 0.5) and fixed with
+    probability 1: the region is suspended 6 months after paying, resumes exactly when it adopts
+    the version that fixes the defect, and is never suspended again."""
+    cfg = _suspension_config(2.0, defects={"detectability_median": 0.5},
+                             learning={"report_prob": 1.0, "report_delay_mean": 8.0},
+                             centre={"fix_prob": 1.0, "recalibration_mean_months": 6.0})
+    res, sim = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    (suspended,) = event_times(res, "suspend", 0)
+    assert suspended == pytest.approx(t_pay + 6.0, abs=1e-9)
+    (release,) = event_times(res, "release")
+    assert release > suspended
+    assert sim.centre.tracks[0].fixed[0] == 2
+    adopted = [r[0] for r in rows(res, "adopt", 0) if r[6] == 2]
+    assert event_times(res, "resume", 0) == adopted
+    assert res.summary["suspensions"] == 1.0
+
+
+def test_a_region_suspended_by_entrenched_gaming_resumes_when_it_has_decayed():
+    """One gaming defect (tau_learn 9, tau_unlearn 12), severity 10 x the benefit rate, found,
+    reported and fixed fast: the region adopts the fix at t_a before its harm has been above its
+    benefit for 6 months, so it is suspended with no defect in force. Entrenched exploitation
+    e(t) = (1 - exp(-(t_a - t_pay) / 9)) exp(-(t - t_a) / 12) decays throughout, and the region
+    resumes exactly when 10 e(t) = 1 (1e-9), once."""
+    cfg = _suspension_config(10.0, defects={"detectability_median": 2.0, "kinds": GAMING_ONLY},
+                             learning={"report_prob": 1.0, "report_delay_mean": 0.5},
+                             centre={"fix_prob": 1.0, "recalibration_mean_months": 2.0,
+                                     "min_release_spacing": 0.0},
+                             adoption={"steering": 1.0})
+    res, sim = run_one(cfg, record_events=True)
+    (t_pay,) = event_times(res, "pay", 0)
+    (t_adopt,) = [r[0] for r in rows(res, "adopt", 0) if r[6] == 2]
+    (suspended,) = event_times(res, "suspend", 0)
+    assert t_adopt < suspended and sim.centre.tracks[0].fixed[0] == 2
+    assert sim.suspension.driving[0] == frozenset()        # resumed: cleared
+    e_adopt = 1.0 - math.exp(-(t_adopt - t_pay) / 9.0)
+    expected = t_adopt + 12.0 * math.log(10.0 * e_adopt)
+    assert expected > suspended
+    assert event_times(res, "resume", 0) == [pytest.approx(expected, rel=REL)]
+    assert res.summary["suspensions"] == 1.0
+
+
+@pytest.mark.parametrize("strategy", ["big_bang", "phased", "dual_track"])
+@pytest.mark.parametrize("replicate", [0, 1, 2])
+def test_no_region_is_suspended_twice_under_the_same_defects(strategy, replicate):
+    """small_dict (seed 7) with severe defects (severity median 1): the sets of defects in
+    force at a unit's successive suspensions all differ (a unit resumes only when one of them
+    leaves force, and a fixed or patched defect never returns). A unit suspended by entrenched
+    gaming alone (none in force) resumes when that harm has decayed to its limit, and it only
+    decays, so the sets of entrenched defects of such suspensions differ too. Suspensions
+    happen."""
+    from rollout.model.simulation import COMPONENTS
+
+    seen: dict[int, list[frozenset]] = {}
+
+    class Watch:
+        def __init__(self, sim):
+            pass
+
+        def wire(self, sim):
+            sus = sim.suspension
+            sim.signals.connect("suspended", lambda u: seen.setdefault(u, []).append(
+                (sus.driving[u], sus.harming[u])))
+
+    cfg = make_config(small_dict(defects={"severity_median": 1.0}))
+    from rollout.data import load_provinces
+    from rollout.model.world import build_world
+
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, replicate)
+    res = Simulation(cfg, world, cfg.strategies[strategy],
+                     components=COMPONENTS + (("watch", Watch),)).run(run_strategy)
+    assert sum(len(v) for v in seen.values()) == res.summary["suspensions"] > 0
+    for u, causes in seen.items():
+        in_force = [d for d, _ in causes if d]
+        assert len(set(in_force)) == len(in_force), f"unit {u} suspended twice under {causes}"
+        entrenched = [h for d, h in causes if not d]
+        assert all(entrenched) and len(set(entrenched)) == len(entrenched), (u, causes)
 
 
 @pytest.mark.parametrize(("severity", "tolerance", "suspended"), [

@@ -165,14 +165,16 @@ def test_one_region_detections_are_a_poisson_process_of_rate_h(detectability: fl
        seed=SEEDS)
 def test_first_detection_among_n_identical_units_is_exponential_with_n_times_the_rate(
         h: float, provinces: list[str], units: int, seed: int) -> None:
-    """n units of capacity 1 (the drawn provinces' regions, each split into ``units`` hospitals),
-    one universal defect: the first detection anywhere has survival exp(-h sum_u (t - pay_u)+),
-    i.e. Exp(n h) up to the (microscopic) spread of pay times. The integrated hazard at the first
+    """n units of capacity 1 (the drawn provinces' regions, each split into ``units`` hospitals
+    that share their region's hazard by volume, s_u), one universal defect: the first detection
+    anywhere has survival exp(-h sum_u s_u (t - pay_u)+), i.e. Exp(R h) for R regions, whatever
+    the number of hospitals, up to the (microscopic) spread of pay times. The integrated hazard at the first
     detection is tested against Exp(1): KS and exact mean, 800 replicates, Bonferroni ALPHA."""
     n_rep = 800
-    n_units = sum({"Beijing": 1, "Hainan": 4, "Ningxia": 5, "Tibet": 7, "Qinghai": 8}[p]
-                  for p in provinces) * units
-    horizon = horizon_for(n_units * h)
+    n_regions = sum({"Beijing": 1, "Hainan": 4, "Ningxia": 5, "Tibet": 7, "Qinghai": 8}[p]
+                    for p in provinces)
+    n_units = n_regions * units
+    horizon = horizon_for(n_regions * h)
     cfg = make_config(one_region_dict(
         seed=seed, regions={"provinces": provinces, "units_per_region": units},
         defects={"detectability_median": h},
@@ -185,12 +187,14 @@ def test_first_detection_among_n_identical_units_is_exponential_with_n_times_the
         assert pays.max() < 1e-4, f"seed {seed}: every unit pays from ~0 (max {pays.max()})"
         first = sim.centre.tracks[0].first_detected[0]
         assert first < math.inf, f"seed {seed} rep {world.replicate}: censored (P < 3e-10)"
-        hazards.append(h * float(np.clip(first - pays, 0.0, None).sum()))
+        region_weight = np.bincount(world.unit_region, world.weight)[world.unit_region]
+        share = world.weight / region_weight
+        hazards.append(h * float((share * np.clip(first - pays, 0.0, None)).sum()))
     where = f"n={n_units}, h={h:.4g}, seed={seed}, H={horizon}, reps={n_rep}, ALPHA={ALPHA:.2g}"
     ks = stats.kstest(hazards, "expon")
-    assert ks.pvalue > ALPHA, f"first detection not Exp(n h): KS p={ks.pvalue:.2g} ({where})"
+    assert ks.pvalue > ALPHA, f"first detection not Exp(R h): KS p={ks.pvalue:.2g} ({where})"
     p_mean = two_sided_gamma_p(float(np.sum(hazards)), n_rep)
-    assert p_mean > ALPHA, f"mean first detection x n h = {np.mean(hazards):.4g} vs 1 " \
+    assert p_mean > ALPHA, f"mean first detection x R h = {np.mean(hazards):.4g} vs 1 " \
         f"(exact Gamma p={p_mean:.2g}; {where})"
 
 

@@ -3,12 +3,13 @@
 After a release each operating unit (shadow, paying or suspended) adopts the new version after an
 exponential delay of mean ``adoption.mean_delay`` (set by central steering), drawn in the world
 keyed by track, version and unit. A unit never goes back to an older version. A suspended unit
-resumes paying when it adopts a version newer than the one it was suspended under.
+resumes paying when it adopts a version that fixes a defect that drove its suspension
+(suspension.py).
 """
 
 from __future__ import annotations
 
-from .states import PAYING, SHADOW, SUSPENDED
+from .states import SHADOW, SUSPENDED
 
 
 class Adoption:
@@ -46,7 +47,7 @@ class Adoption:
         self._version[u] = version
         units = self._units
         self._log("adopt", u, units.track[u], version=version)
-        resume = state == SUSPENDED and version > self._suspension.suspended_version[u]
+        resume = state == SUSPENDED and self._suspension.may_resume(u, version)
         changed = resume
         if not changed:
             fixed = self._tracks[units.track[u]].fixed
@@ -56,7 +57,7 @@ class Adoption:
                     break
         if changed:   # otherwise no rate changes: only the version number moves
             if resume:
-                units.set_state(u, PAYING)
+                self._suspension.resume(u)
                 self._log("resume", u, units.track[u], version=version)
             self._exposure.refresh(u)
             if resume:

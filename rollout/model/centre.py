@@ -1,13 +1,14 @@
 """The centre: reports, recalibration and releases of new versions (MODEL.md section 6).
 
 A detected defect is known to the centre when its first report arrives. With release on demand,
-the centre starts work on a new version of a track whenever known, uncorrected defects wait, or
-units are suspended under the latest version (they wait for a newer one). The work takes a gamma
-time of mean ``recalibration_mean_months / capacity`` and the release comes no sooner than
-``min_release_spacing`` after the last. A release fixes each defect that was known when its work
-began with probability ``fix_prob`` and may introduce new defects (Poisson, mean
+the centre starts work on a new version of a track whenever known, uncorrected defects wait. The
+work takes a gamma time of mean ``recalibration_mean_months / capacity`` and ends no sooner than
+``min_release_spacing`` after the last release. It fixes each defect that was known when it began
+with probability ``fix_prob``; if it fixes none, no version is cut and the centre works again
+(each work period draws its own luck). A release may introduce new defects (Poisson, mean
 ``new_defects_mean``). A strategy may pin releases to calendar dates instead (work begins one mean
-recalibration time before). After a release every operating unit adopts it (adoption.py).
+recalibration time before; a pinned release is cut whatever it fixes). After a release every
+operating unit adopts it (adoption.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from scipy import stats
 from ..calendar import months_between
 from .states import NOT_STARTED
 from .tracks import TrackState
+from .world import FIX_ATTEMPTS
 
 
 class Centre:
@@ -66,19 +68,24 @@ class Centre:
 
     # ---------------------------------------------------------------- releases
     def consider(self, t: int) -> None:
-        """Start work on the next version (on demand) if known, uncorrected defects wait, or if
-        units are suspended under the latest version and so wait for a newer one."""
+        """Start work on the next version (on demand) if known, uncorrected defects wait."""
         ts = self.tracks[t]
-        if ts.working or ts.pinned or not (ts.suspended_waiting or ts.known_uncorrected()):
+        if ts.working or ts.pinned or not ts.known_uncorrected():
             return
+        ts.working = True
+        self._work(ts)
+
+    def _work(self, ts: TrackState) -> None:
+        """One work period on the next version of a track, from now."""
         c = self.config.centre
-        u_time, _ = self.world.release_luck(t, len(ts.release_times))
+        ts.attempts += 1
+        u_time, _ = self.world.release_luck(ts.index, ts.attempts)
         work = c.recalibration_mean_months / c.capacity \
             * float(stats.gamma.ppf(u_time, a=c.recalibration_shape)) / c.recalibration_shape
         now = self.clock.env._now
         when = max(now + work, ts.release_times[-1] + c.min_release_spacing)
-        ts.working = True
-        self.clock.at(when - now, self._release, t, now)
+        self.clock.at(when - now, self._release, ts.index, now)
+        self._emit("working", ts.index, now, when)
 
     def schedule_pinned(self) -> None:
         """Releases pinned to calendar dates; the work on each began one mean recalibration time
@@ -97,11 +104,15 @@ class Centre:
         release = len(ts.release_times)          # 1 for the release that makes version 2
         new_version = ts.version + 1
         q = self.config.centre.fix_prob
-        for d in ts.known_uncorrected():
-            luck = ts.traits[d].fix_uniforms
-            if ts.known_at[d] <= work_start and luck[(release - 1) % len(luck)] < q:
-                ts.fixed[d] = new_version
-                ts.n_fixed += 1
+        attempt = ts.attempts if not ts.pinned else release
+        fixes = [d for d in ts.known_uncorrected() if ts.known_at[d] <= work_start
+                 and ts.traits[d].fix_uniforms[(attempt - 1) % FIX_ATTEMPTS] < q]
+        if not fixes and not ts.pinned:
+            self._work(ts)          # nothing fixed: no version is cut; work on
+            return
+        for d in fixes:
+            ts.fixed[d] = new_version
+            ts.n_fixed += 1
         state, context = self._units.state, self._units.context
         units = [u for u in self.track_units[t] if state[u] != NOT_STARTED]
         for traits in self.world.new_defects(t, release):
@@ -110,7 +121,6 @@ class Centre:
                 if traits.contexts[context[u]]:   # not in force before adoption
                     self._exposure.pairs[u].extend(self._detection.new_pairs(u, ts, (d,)))
         ts.version = new_version
-        ts.suspended_waiting = 0      # every suspended unit now has a newer version to adopt
         ts.release_times.append(self.clock.env._now)
         ts.work_starts.append(work_start)
         ts.working = False

@@ -88,6 +88,7 @@ class Signals:
     - ``"operating"`` (unit): a unit began simulated operation or payment for the first time;
     - ``"paying"`` (unit): a unit began paying (first time, or resumed);
     - ``"suspended"`` (unit): a unit was suspended;
+    - ``"working"`` (track, start, end): the centre began a work period on a track's next version;
     - ``"released"`` (track, version): the centre released a new version.
     """
 

@@ -5,7 +5,8 @@ Detection follows the common-random-number construction of section 8: the k-th d
 unit-exponential thresholds (drawn in the world, keyed by defect and unit). A detection is
 reported to the centre with probability ``learning.report_prob`` after an exponential delay of
 mean ``report_delay_mean``, and patched locally (the defect leaves force in that unit) with
-probability ``local_patch_prob``. Detections that cannot change anything (not the defect's first,
+probability ``local_patch_prob`` (a patch of a defect that drove a unit's suspension resumes
+it). Detections that cannot change anything (not the defect's first,
 no report that could make it known, no local patch) are skipped over exactly, by summing their
 thresholds; with the event log on, every detection is simulated instead, and the results are the
 same.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from .states import SUSPENDED
 from .tracks import Pair
 
 
@@ -40,6 +42,8 @@ class Detection:
         self._exposure = sim.exposure
         self._tracks = sim.centre.tracks
         self._centre = sim.centre
+        self._suspension = sim.suspension
+        self._emit = sim.signals.emit
         self._log = sim.log
 
     def new_pairs(self, u: int, ts, defects) -> list[Pair]:
@@ -105,7 +109,13 @@ class Detection:
         if u_patch < self.p_local:
             pr.patched = True
             self._log("patch", u, ts.index, d, self._units.version[u])
+            resume = self._units.state[u] == SUSPENDED and d in self._suspension.driving[u]
+            if resume:      # the patch removed a defect that drove the suspension
+                self._suspension.resume(u)
+                self._log("resume", u, ts.index, d, self._units.version[u])
             self._exposure.refresh(u)
+            if resume:
+                self._emit("paying", u)
         else:
             self.skip_irrelevant(u, pr)
             self.token[u] += 1

@@ -5,7 +5,14 @@ A paying unit is suspended once its harm rate has exceeded its benefit rate time
 are exact (exploitation.positive_intervals), so the suspension is scheduled for the moment the
 excess has lasted long enough; a change of the unit that keeps the excess going does not reset
 the clock. A suspension makes preparation in the unit's province longer by
-``credibility_cost`` (a multiplier 1 + c per suspension) and asks the centre for a new version.
+``credibility_cost`` (a multiplier 1 + c per suspension).
+
+The defects in force in the unit when it is suspended drove its harm over the limit. The unit
+resumes only when one of them leaves force: a version that fixes it (adoption.py) or a local patch
+(detection.py). It is therefore never suspended twice under the same set of defects in force. A
+unit whose excess came from entrenched exploitation alone (no defect in force: all fixed or
+patched, their gaming still decaying) resumes at the exact time its harm rate, were it paying,
+falls back to the limit.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ class Suspension:
         self.over_since = [math.nan] * n
         self.pos_intervals: dict[int, list[tuple[float, float]]] = {}
         self.suspended_version = [0] * n
+        self.driving: list[frozenset[int]] = [frozenset()] * n   # defects in force at suspension
+        self.harming: list[frozenset[int]] = [frozenset()] * n   # ... or entrenched, decaying
+        self.resume_token = [0] * n
         self.credibility = [1.0] * len(sim.world.provinces)
         self.count = 0
 
@@ -96,14 +106,49 @@ class Suspension:
         if token != self.token[u] or units.state[u] != PAYING:
             self.clock.stale += 1
             return
+        pairs = self._exposure.pairs[u]
+        self.driving[u] = frozenset(pr.d for pr in pairs if pr.paying_inforce)
+        self.harming[u] = frozenset(pr.d for pr in pairs if pr.mode)   # in force or entrenched
         units.set_state(u, SUSPENDED)
         self.suspended_version[u] = units.version[u]
         self.credibility[units.province[u]] += self.cost
         self.count += 1
-        ts = self._centre.tracks[units.track[u]]
-        if units.version[u] >= ts.version:
-            ts.suspended_waiting += 1
         self._log("suspend", u, units.track[u], version=units.version[u])
         self._exposure.refresh(u)
-        self._centre.consider(ts.index)
+        if not self.driving[u]:
+            self._schedule_entrenched_resume(u)
         self._emit("suspended", u)
+
+    def _schedule_entrenched_resume(self, u: int) -> None:
+        """When does unit u's entrenched (decaying) harm rate, were it paying, reach its limit?"""
+        b = [0.0] * len(self.taus)
+        w = self._units.weight[u]
+        for pr in self._exposure.pairs[u]:
+            if pr.mode == 2:
+                b[pr.j_unlearn] += pr.s * w * pr.e
+        spans = positive_intervals(-self.limit[u], b, self.taus, self.clock.horizon
+                                   - self.clock.env._now)
+        wait = spans[0][1] if spans and spans[0][0] == 0.0 else 0.0
+        self.resume_token[u] += 1
+        self.clock.at(wait, self._resume_entrenched, u, self.resume_token[u])
+
+    def _resume_entrenched(self, u: int, token: int) -> None:
+        if token != self.resume_token[u] or self._units.state[u] != SUSPENDED:
+            return
+        self.resume(u)
+        self._log("resume", u, self._units.track[u], version=self._units.version[u])
+        self._exposure.refresh(u)
+        self._emit("paying", u)
+
+    def may_resume(self, u: int, version: int) -> bool:
+        """Does running ``version`` free suspended unit u (a defect that drove it is fixed)?"""
+        driving = self.driving[u]
+        if not driving:
+            return False        # entrenched exploitation alone: resumes on its own time
+        fixed = self._centre.tracks[self._units.track[u]].fixed
+        return any(fixed[d] <= version for d in driving)
+
+    def resume(self, u: int) -> None:
+        """Suspended unit u pays again (its rates are refreshed by the caller)."""
+        self._units.set_state(u, PAYING)
+        self.driving[u] = frozenset()

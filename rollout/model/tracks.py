@@ -51,7 +51,7 @@ class TrackState:
         self.work_starts: list[float] = [0.0]   # work start of the release that made version v
         self.working = False
         self.pinned = False
-        self.suspended_waiting = 0   # suspended units whose version is the latest
+        self.attempts = 0            # work periods on on-demand versions so far
         self.n_known = 0             # defects known to the centre so far
         self.n_fixed = 0             # defects fixed by a release so far
         self.exposure_snapshots: list[np.ndarray] = []  # evidence exposure at each release
