@@ -168,8 +168,9 @@ def test_first_detection_among_n_identical_units_is_exponential_with_n_times_the
     """n units of capacity 1 (the drawn provinces' regions, each split into ``units`` hospitals
     that share their region's hazard by volume, s_u), one universal defect: the first detection
     anywhere has survival exp(-h sum_u s_u (t - pay_u)+), i.e. Exp(R h) for R regions, whatever
-    the number of hospitals, up to the (microscopic) spread of pay times. The integrated hazard at the first
-    detection is tested against Exp(1): KS and exact mean, 800 replicates, Bonferroni ALPHA."""
+    the number of hospitals, up to the (microscopic) spread of pay times. The integrated hazard
+    at the first detection is tested against Exp(1): KS and exact mean, 800 replicates,
+    Bonferroni ALPHA."""
     n_rep = 800
     n_regions = sum({"Beijing": 1, "Hainan": 4, "Ningxia": 5, "Tibet": 7, "Qinghai": 8}[p]
                     for p in provinces)
