@@ -624,38 +624,52 @@ def test_suspension_of_a_learning_defect_waits_until_harm_exceeds_benefit():
                                                               abs=1e-9)
 
 
-def test_suspension_lengthens_later_preparation_in_its_province():
-    """Hebei (11 regions), phased with 2 pilots and a severe plain defect (s 2): the pilots are
-    suspended, and every later region's preparation is T (1 + c x suspensions in Hebei so far) /
-    k^g x its gamma draw, exactly (1e-9), with c = 0.5."""
-    c = 0.5
+def _ready_time(start: float, work: float, suspensions: np.ndarray, cost: float) -> float:
+    """T with integral of dt / (1 + cost x suspensions before t) from start to T = work."""
+    t, cred = start, 1.0 + cost * int((suspensions <= start).sum())
+    for s in np.sort(suspensions[suspensions > start]):
+        if t + work * cred <= s:
+            break
+        work -= (s - t) / cred
+        t, cred = s, cred + cost
+    return t + work * cred
+
+
+@pytest.mark.parametrize("strategy", ["big_bang", "phased"])
+@pytest.mark.parametrize("c", [0.5, 0.0])
+def test_suspensions_slow_preparation_in_their_province_from_that_moment(strategy, c):
+    """Hebei (11 regions, capacities 0.35-1 with noise), a severe plain defect (s 2), so regions
+    are suspended while others still prepare. Each region's preparation is work
+    W = T / k^g x its gamma draw done at rate 1 / (1 + c x suspensions in Hebei so far): it is
+    ready at the T where the integral of that rate from its start is W, exactly (1e-9), for
+    big bang (every region started at 0: the cost reaches regions already preparing) and for
+    phased (later waves start after suspensions). With c = 0, preparation is W: suspensions
+    change nothing."""
     cfg = make_config(merge(one_region_dict(
         time={"horizon_months": 120},
         regions={"provinces": ["Hebei"], "capacity_low": 0.35, "capacity_high": 1.0,
                  "capacity_noise": 0.15},
-        preparation={"mean_months": 6.0},
+        preparation={"mean_months": 6.0, "shape": 1.0},
         defects={"severity_median": 2.0},
         suspension={"enabled": True, "credibility_cost": c},
         centre={"new_defects_mean": 0.0}), {
         "strategies": {"phased": {"pilots": [{"track": "DRG", "count": 2,
                                               "max_per_province": 2}]}},
-        "analysis": {"baseline": "phased"}}))
-    res, sim = run_one(cfg, "phased", record_events=True)
-    suspend_times = np.array(event_times(res, "suspend"))
+        "analysis": {"baseline": strategy}}))
+    res, sim = run_one(cfg, strategy, record_events=True)
+    suspensions = np.array(event_times(res, "suspend"))
     start = {r[3]: r[0] for r in rows(res, "start")}
     ready = {r[3]: r[0] for r in rows(res, "ready")}
-    pilots = [u for u in range(sim.n_units) if sim.units.is_pilot[u]]
-    assert len(pilots) == 2 and len(start) == sim.n_units == 11
-    counts = []
+    assert len(start) == len(ready) == sim.n_units == 11
+    slowed = 0
     for u in range(sim.n_units):
-        n_before = int((suspend_times < start[u]).sum())
-        counts.append(n_before)
-        expected = 6.0 * (1.0 + c * n_before) / sim.units.capacity[u] \
-            * float(sim.world.prep_factor[u])
-        assert ready[u] - start[u] == pytest.approx(expected, rel=REL), f"unit {u}"
-    assert all(counts[u] == 0 for u in pilots)
-    assert max(counts) >= 2, "later waves should start after suspensions"
-    assert sim.suspension.credibility[0] == pytest.approx(1.0 + c * len(suspend_times), rel=REL)
+        work = 6.0 / sim.units.capacity[u] * float(sim.world.prep_factor[u])
+        expected = _ready_time(start[u], work, suspensions, c)
+        assert ready[u] == pytest.approx(expected, rel=REL), f"unit {u}"
+        slowed += expected > start[u] + work + 1e-9
+    assert len(suspensions) >= 2
+    assert (slowed > 0) == (c > 0), "suspensions should come while regions prepare"
+    assert sim.suspension.credibility[0] == pytest.approx(1.0 + c * len(suspensions), rel=REL)
 
 
 # ------------------------------------------------------------------------------ evaluation

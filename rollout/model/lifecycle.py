@@ -1,11 +1,14 @@
 """A unit's way from start to payment: preparation, simulated operation, payment (MODEL.md 5).
 
-A started unit prepares for a gamma time of mean ``preparation.mean_months x credibility /
-capacity^capacity_exponent`` (credibility: its province's, suspension.py), times any factors other
-mechanisms register in ``preparation_factors``; it then waits for its ``shadow_from`` date if it
-has one, runs the rules in simulated operation (shadow) for its shadow length under the track's
-latest version, and then pays. ``prepare`` (by default: wait the preparation time) may be taken
-over by a mechanism that changes how preparation unfolds (a queue for support, for example).
+A started unit has W = ``preparation.mean_months`` / capacity^``capacity_exponent`` x its gamma
+draw (mean 1) months of preparation work to do, times any factors other mechanisms register in
+``preparation_factors``. It works at rate 1 / credibility of its province (suspension.py), which
+every suspension in the province raises from that moment on, for units already preparing as for
+those that start later: it is ready at the T where the integral of 1 / credibility from its start
+to T is W. It then waits for its ``shadow_from`` date if it has one, runs the rules in simulated
+operation (shadow) for its shadow length under the track's latest version, and then pays.
+``prepare`` (by default: work as above) may be taken over by a mechanism that changes how
+preparation unfolds (a queue for support, for example).
 """
 
 from __future__ import annotations
@@ -26,11 +29,18 @@ class Lifecycle:
         self.prep_factor = sim.world.prep_factor.tolist()
         self.shadow_months = [0.0] * n
         self.shadow_from = [0.0] * n
+        # preparation work in progress: work left (months at credibility 1) as of work_t, done
+        # at rate 1 / work_cred since; the ready event of a unit is void once its token moves
+        self.work_left = [0.0] * n
+        self.work_t = [0.0] * n
+        self.work_cred = [1.0] * n
+        self.work_token = [0] * n
+        self.working: set[int] = set()
         self.pilots_paying = 0
         #: functions unit -> factor on its preparation time, registered by other mechanisms
         self.preparation_factors: list[Callable[[int], float]] = []
-        #: prepare(unit, months, ready): call ready(unit) once the unit is prepared
-        self.prepare: Callable[[int, float, Callable[[int], None]], None] = self._wait
+        #: prepare(unit, work, ready): call ready(unit) once the unit is prepared
+        self.prepare: Callable[[int, float, Callable[[int], None]], None] = self._work
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -42,18 +52,42 @@ class Lifecycle:
         self._emit = sim.signals.emit
         self._log = sim.log
 
-    def preparation_months(self, u: int) -> float:
-        """Mean preparation time of unit u now, times its own gamma factor."""
+    def preparation_work(self, u: int) -> float:
+        """Unit u's preparation work: months it takes at credibility 1."""
         prep, units = self.prep, self._units
-        mean = prep.mean_months * self._credibility[units.province[u]] \
-            / units.capacity[u] ** prep.capacity_exponent
-        months = mean * self.prep_factor[u]
+        months = prep.mean_months / units.capacity[u] ** prep.capacity_exponent \
+            * self.prep_factor[u]
         for factor in self.preparation_factors:
             months *= factor(u)
         return months
 
-    def _wait(self, u: int, months: float, ready: Callable[[int], None]) -> None:
-        self.clock.at(months, ready, u)
+    def _work(self, u: int, work: float, ready: Callable[[int], None]) -> None:
+        """Work on unit u's preparation at its province's credibility; call ready(u) when done."""
+        cred = self._credibility[self._units.province[u]]
+        self.work_left[u], self.work_t[u], self.work_cred[u] = work, self.clock.env._now, cred
+        self.working.add(u)
+        self.work_token[u] += 1
+        self.clock.at(work * cred, self._done, u, self.work_token[u], ready)
+
+    def _done(self, u: int, token: int, ready: Callable[[int], None]) -> None:
+        if token != self.work_token[u]:
+            self.clock.stale += 1
+            return
+        self.working.discard(u)
+        ready(u)
+
+    def credibility_changed(self, p: int) -> None:
+        """Province p's credibility changed now: its units' preparation goes on at the new rate."""
+        cred = self._credibility[p]
+        now = self.clock.env._now
+        for u in sorted(self.working):
+            if self._units.province[u] != p or self.work_cred[u] == cred:
+                continue
+            self.work_left[u] -= (now - self.work_t[u]) / self.work_cred[u]
+            self.work_t[u], self.work_cred[u] = now, cred
+            self.work_token[u] += 1
+            self.clock.at(max(0.0, self.work_left[u]) * cred, self._done, u, self.work_token[u],
+                          self._ready)
 
     def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
               pilot: bool = False) -> None:
@@ -73,7 +107,7 @@ class Lifecycle:
         self._exposure.t_last[u] = self.clock.env._now
         units.state[u] = PREPARING
         self._log("start", u, track)
-        self.prepare(u, self.preparation_months(u), self._ready)
+        self.prepare(u, self.preparation_work(u), self._ready)
 
     def _ready(self, u: int) -> None:
         self._log("ready", u, self._units.track[u])

@@ -4,8 +4,9 @@ A paying unit is suspended once its harm rate has exceeded its benefit rate time
 ``1 + suspension.tolerance`` for ``sustain_months`` without a break. The crossings of that limit
 are exact (exploitation.positive_intervals), so the suspension is scheduled for the moment the
 excess has lasted long enough; a change of the unit that keeps the excess going does not reset
-the clock. A suspension makes preparation in the unit's province longer by
-``credibility_cost`` (a multiplier 1 + c per suspension).
+the clock. Each suspension raises its province's credibility multiplier by ``credibility_cost``
+(1 + c x suspensions so far), which slows preparation there from that moment on, for units already
+preparing and later ones alike (lifecycle.py).
 
 The defects in force in the unit when it is suspended drove its harm over the limit. The unit
 resumes only when one of them leaves force: a version that fixes it (adoption.py) or a local patch
@@ -51,6 +52,7 @@ class Suspension:
         self._units = sim.units
         self._exposure = sim.exposure
         self._centre = sim.centre
+        self._lifecycle = sim.lifecycle
         self._emit = sim.signals.emit
         self._log = sim.log
 
@@ -113,6 +115,8 @@ class Suspension:
         self.suspended_version[u] = units.version[u]
         self.credibility[units.province[u]] += self.cost
         self.count += 1
+        if self.cost:
+            self._lifecycle.credibility_changed(units.province[u])
         self._log("suspend", u, units.track[u], version=units.version[u])
         self._exposure.refresh(u)
         if not self.driving[u]:
