@@ -217,6 +217,9 @@ class StrategyConfig(_Section):
     wave_order: Literal["capacity", "random"]
     wave_shadow_months: Months
     pinned_releases: dict[str, list[str]] | None
+    release_policy: Literal["on_demand", "pinned", "pinned_then_on_demand"] | None = Field(
+        None, description="how the centre releases versions of tracks with pinned_releases: "
+        "only on those dates, or on them and then on demand; default pinned if dates are given")
 
     @field_validator("wave_dates")
     @classmethod
@@ -242,6 +245,13 @@ class StrategyConfig(_Section):
         tracks = [g.track for g in self.pilots]
         if len(set(tracks)) != len(tracks):
             raise ValueError("pilot groups must be on different tracks")
+        if self.release_policy is None:
+            self.release_policy = "pinned" if self.pinned_releases else "on_demand"
+        elif self.release_policy == "on_demand" and self.pinned_releases:
+            raise ValueError("pinned_releases needs release_policy 'pinned' or "
+                             "'pinned_then_on_demand'")
+        elif self.release_policy != "on_demand" and not self.pinned_releases:
+            raise ValueError(f"release_policy '{self.release_policy}' needs pinned_releases")
         return self
 
     def tracks_used(self) -> list[str]:

@@ -61,6 +61,11 @@ def test_canonical_json_round_trips_to_the_same_hash():
     ({"tracks": ["DRG", "DRG"]}, "tracks", "distinct"),
     ({"strategies": {"big_bang": {}, "d": {"preset": "dual_track", "pilots": []}}},
      "strategies.d.track_choice", "two tracks"),
+    ({"strategies": {"big_bang": {"release_policy": "on_demand",
+                                  "pinned_releases": {"DRG": ["2020-01"]}}}},
+     "strategies.big_bang", "pinned_releases needs release_policy"),
+    ({"strategies": {"big_bang": {"release_policy": "pinned_then_on_demand"}}},
+     "strategies.big_bang", "needs pinned_releases"),
 ])
 def test_bad_values_name_the_field_and_the_problem(data, field, words):
     with pytest.raises(ConfigError) as err:
@@ -109,3 +114,22 @@ def test_shipped_configs_validate():
     historical = load_config(REPO / "configs" / "historical.toml")
     assert historical.strategies["historical"].pinned_releases["DRG"] == [
         "2020-06", "2021-05", "2024-07"]
+
+
+def test_release_policy_defaults_to_pinned_when_dates_are_given():
+    cfg = validate_dict({"strategies": {"big_bang": {"pinned_releases": {"DRG": ["2020-01"]}},
+                                        "phased": {}, "historical": {}}})
+    assert cfg.strategies["big_bang"].release_policy == "pinned"
+    assert cfg.strategies["phased"].release_policy == "on_demand"
+    assert cfg.strategies["historical"].release_policy == "pinned_then_on_demand"
+
+
+def test_historical_comparison_holds_the_release_policy_fixed():
+    """configs/historical.toml: big bang runs under the historical design's calendar of
+    versions and release policy, so the two differ only in how regions start."""
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "historical.toml")
+    hist, bang = cfg.strategies["historical"], cfg.strategies["big_bang"]
+    assert bang.release_policy == hist.release_policy == "pinned_then_on_demand"
+    assert bang.pinned_releases == hist.pinned_releases

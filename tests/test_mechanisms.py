@@ -413,6 +413,29 @@ def test_new_defects_per_release_follow_their_poisson_draw():
     assert ts.n == 1 + sum(expected)
 
 
+@pytest.mark.parametrize("policy", ["pinned", "pinned_then_on_demand"])
+def test_after_the_last_pinned_release_the_centre_releases_on_demand_if_told(policy):
+    """One defect found and known at t_k > 1; one version pinned to 2019-02 (month 1, work from
+    0: it fixes nothing). "pinned": nothing follows, the defect is never fixed. "pinned then on
+    demand": work starts at t_k and the release comes at max(t_k + work_2, 1 + spacing), the
+    work drawn as the second release's (exact, 1e-9); it fixes the defect."""
+    cfg = _recal_config(defects={"detectability_median": 0.5},
+                        centre={"fix_prob": 1.0},
+                        strategies={"big_bang": {"pinned_releases": {"DRG": ["2019-02"]},
+                                                 "release_policy": policy}})
+    res, sim = run_one(cfg, record_events=True)
+    (t_known,) = event_times(res, "report")
+    releases = event_times(res, "release")
+    assert t_known > 1.0 and releases[0] == 1.0
+    ts = sim.centre.tracks[0]
+    if policy == "pinned":
+        assert releases == [1.0] and ts.fixed[0] == 2**31 - 1
+    else:
+        assert len(releases) == 2 and ts.fixed[0] == 3
+        expected = max(t_known + _work(sim, 2), 1.0 + cfg.centre.min_release_spacing)
+        assert releases[1] == pytest.approx(expected, rel=REL)
+
+
 # ------------------------------------------------------------------------------ local patch
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_local_patch_stops_harm_in_the_detecting_region(seed):

@@ -6,9 +6,10 @@ work takes a gamma time of mean ``recalibration_mean_months / capacity`` and end
 ``min_release_spacing`` after the last release. It fixes each defect that was known when it began
 with probability ``fix_prob``; if it fixes none, no version is cut and the centre works again
 (each work period draws its own luck). A release may introduce new defects (Poisson, mean
-``new_defects_mean``). A strategy may pin releases to calendar dates instead (work begins one mean
-recalibration time before; a pinned release is cut whatever it fixes). After a release every
-operating unit adopts it (adoption.py).
+``new_defects_mean``). A strategy may pin a track's releases to calendar dates instead
+(``release_policy`` "pinned"; work begins one mean recalibration time before; a pinned release is
+cut whatever it fixes), or pin them and release on demand after the last date
+("pinned_then_on_demand"). After a release every operating unit adopts it (adoption.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Centre:
         self.tracks = [TrackState(i, name, sim.world, sim.taus)
                        for i, name in enumerate(sim.config.tracks)]
         self.pinned_releases = sim.strategy.pinned_releases or {}
+        self.then_on_demand = sim.strategy.release_policy == "pinned_then_on_demand"
+        self.pins_left = [0] * len(self.tracks)
         for ts in self.tracks:
             ts.pinned = ts.name in self.pinned_releases
         self.track_units: list[list[int]] = [[] for _ in self.tracks]
@@ -96,18 +99,28 @@ class Centre:
             t = self.config.tracks.index(name)
             for date in sorted(dates):
                 when = months_between(self.config.time.start, date)
-                if when > 0.0:
-                    self.clock.at(when, self._release, t, max(0.0, when - lead))
+                if 0.0 < when <= self.clock.horizon:
+                    self.pins_left[t] += 1
+                    self.clock.at(when, self._release, t, max(0.0, when - lead), True)
+            if not self.pins_left[t]:
+                self._pins_done(self.tracks[t])
 
-    def _release(self, t: int, work_start: float) -> None:
+    def _pins_done(self, ts: TrackState) -> None:
+        """The last pinned release of a track is out: on demand from now, if the policy says so."""
+        if self.then_on_demand and ts.pinned:
+            ts.pinned = False
+            ts.attempts = len(ts.release_times) - 1    # the next work period makes the next one
+            self.consider(ts.index)
+
+    def _release(self, t: int, work_start: float, pinned: bool = False) -> None:
         ts = self.tracks[t]
         release = len(ts.release_times)          # 1 for the release that makes version 2
         new_version = ts.version + 1
         q = self.config.centre.fix_prob
-        attempt = ts.attempts if not ts.pinned else release
+        attempt = release if pinned else ts.attempts
         fixes = [d for d in ts.known_uncorrected() if ts.known_at[d] <= work_start
                  and ts.traits[d].fix_uniforms[(attempt - 1) % FIX_ATTEMPTS] < q]
-        if not fixes and not ts.pinned:
+        if not fixes and not pinned:
             self._work(ts)          # nothing fixed: no version is cut; work on
             return
         for d in fixes:
@@ -128,6 +141,10 @@ class Centre:
         self._recorder.track(self.clock.env._now, t, ts)
         self._log("release", -1, t, version=new_version)
         self._adoption.schedule_release(t, new_version, units)
+        if pinned:
+            self.pins_left[t] -= 1
+            if not self.pins_left[t]:
+                self._pins_done(ts)
         self.consider(t)
         self._notify()
         self._emit("released", t, new_version)

@@ -31,6 +31,7 @@ _COMMON: dict[str, Any] = {
     "wave_order": "capacity",
     "wave_shadow_months": 0.0,
     "pinned_releases": None,
+    "release_policy": None,
 }
 
 _DRG_PILOTS = {"track": "DRG", "count": 30, "max_per_province": 2, "start": None,
@@ -70,6 +71,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "DRG": ["2020-06", "2021-05", "2024-07"],
             "DIP": ["2020-11", "2024-07"],
         },
+        # the calendar's versions, then on demand: the centre did not stop correcting the
+        # rules after 2.0 (model v2; before, nothing was released after 2024-07)
+        "release_policy": "pinned_then_on_demand",
     },
 }
 
