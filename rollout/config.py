@@ -153,6 +153,20 @@ class LearningConfig(_Section):
     evaluation_detection_factor: float = Field(3.0, ge=0.0, le=100.0)
 
 
+class BeliefConfig(_Section):
+    """What the centre believes about defects it has not found (the adaptive gate's prior): a
+    stated belief, not the generating law of the run (docs/model.md section 5)."""
+
+    defect_count_mean: float = Field(12.0, ge=0.0, le=500.0,
+                                     description="prior mean of a track's initial defects")
+    defect_count_shape: float = Field(2.0, gt=0.0, le=1e6,
+                                      description="gamma shape of that mean's uncertainty")
+    detectability_median: float = Field(0.04, gt=0.0, le=100.0, description="hazard per month")
+    detectability_sigma: float = Field(1.0, ge=0.0, le=5.0, description="lognormal sigma")
+    new_defects_mean: float = Field(0.5, ge=0.0, le=100.0,
+                                    description="prior mean of the defects a release brings")
+
+
 class CentreConfig(_Section):
     recalibration_mean_months: PositiveMonths = Field(6.0)
     recalibration_shape: float = Field(4.0, gt=0.0, le=1000.0)
@@ -161,6 +175,7 @@ class CentreConfig(_Section):
     fix_prob: Probability = Field(0.85)
     new_defects_mean: float = Field(0.5, ge=0.0, le=100.0)
     new_defect_severity_factor: float = Field(0.5, ge=0.0, le=100.0)
+    belief: BeliefConfig = Field(default_factory=BeliefConfig)
 
 
 class AdoptionConfig(_Section):

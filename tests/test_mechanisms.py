@@ -802,7 +802,8 @@ def test_big_bang_is_scale_up_from_the_first_grid_point():
 # ------------------------------------------------------------------------------ historical
 def test_historical_preset_reproduces_its_calendar():
     """31 provinces, DRG + DIP, horizon 96: DRG versions step at 17, 28, 66 (2020-06, 2021-05,
-    2024-07), DIP at 22, 66; DRG pilots start at 0 and shadow from 26 (2021-03) on; DIP pilots
+    2024-07), DIP at 22, 66, and after 66 only on demand, each such version fixing a defect;
+    DRG pilots start at 0 and shadow from 26 (2021-03) on; DIP pilots
     start at 22 (2020-11); the other regions start preparing exactly wave_lead_months before 36,
     48, 60 (2022/23/24-01)."""
     cfg = make_config({"replicates": 1, "tracks": ["DRG", "DIP"],
@@ -813,10 +814,15 @@ def test_historical_preset_reproduces_its_calendar():
     for track, steps in ((0, [17.0, 28.0, 66.0]), (1, [22.0, 66.0])):
         v = res.version[:, track]
         assert v[0] == 1
-        assert t[1:][np.diff(v) != 0].tolist() == steps
-        assert np.all(np.diff(v) >= 0) and v[-1] == 1 + len(steps)
+        stepped = t[1:][np.diff(v) != 0].tolist()
+        assert [x for x in stepped if x <= 66.0] == steps
+        assert np.all(np.diff(v) >= 0) and v[-1] >= 1 + len(steps)
+        ts = sim.centre.tracks[track]
+        for version in range(len(steps) + 2, ts.version + 1):     # on demand, after 66
+            assert ts.release_times[version - 1] > 66.0 and version in ts.fixed
     drg, dip = sim.config.tracks.index("DRG"), sim.config.tracks.index("DIP")
-    assert sorted(event_times(res, "release")) == [17.0, 22.0, 28.0, 66.0, 66.0]
+    assert [x for x in sorted(event_times(res, "release")) if x <= 66.0] \
+        == [17.0, 22.0, 28.0, 66.0, 66.0]
     start = {r[3]: (r[0], r[4]) for r in rows(res, "start")}
     units = sim.units
     drg_pilots = [u for u in range(units.n) if units.is_pilot[u] and units.track[u] == drg]
@@ -1000,8 +1006,8 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
 
 @pytest.mark.parametrize("replicate", [0, 1, 2])
 def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
-    """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4 so the gate
-    opens): every wave starts at a review where the expected number of undetected defects is at
+    """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4, and the
+    centre believing it, so the gate opens): every wave starts at a review where the expected number of undetected defects is at
     or below the threshold; every review above it is followed by another one review period
     later; the gate held at least once."""
     calls: list[tuple[float, float]] = []
@@ -1014,7 +1020,8 @@ def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
 
     monkeypatch.setattr(Simulation, "expected_undetected", recording)
     cfg = make_config(small_dict(time={"horizon_months": 150},
-                                 defects={"detectability_median": 0.4}))
+                                 defects={"detectability_median": 0.4},
+                                 centre={"belief": {"detectability_median": 0.4}}))
     s = cfg.strategies["adaptive"]
     res, sim = run_one(cfg, "adaptive", replicate=replicate, record_events=True)
     starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
@@ -1033,15 +1040,17 @@ def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
 
 # ------------------------------------------------------------------------------ evidence
 def test_escape_probability_closed_forms():
-    """One defect kind, no lognormal spread (sigma 0): P_esc = u exp(-h p sum X) +
-    (1 - u) prod_c (1 - m + m exp(-h p X_c)), to 1e-12."""
+    """The centre's belief without lognormal spread (sigma 0): P_esc = u exp(-h p sum X) +
+    (1 - u) prod_c (1 - m + m exp(-h p X_c)), to 1e-12; the belief, not the run's defects,
+    sets h (the run's detectability is 100 times larger here)."""
     from rollout.model.evidence import escape_probability
 
     x = np.array([0.0, 3.0, 10.0, 0.5, 25.0, 1.0])
     h, p = 0.04, 0.6
     for u, m in ((1.0, 0.5), (0.0, 0.5), (0.3, 0.5), (0.0, 1.0), (0.2, 0.0)):
         cfg = make_config(one_region_dict(
-            defects={"universal_prob": u, "context_prob": m, "detectability_median": h},
+            defects={"universal_prob": u, "context_prob": m, "detectability_median": 100 * h},
+            centre={"belief": {"detectability_median": h, "detectability_sigma": 0.0}},
             learning={"report_prob": p}))
         expected = u * math.exp(-h * p * x.sum()) \
             + (1 - u) * np.prod(1 - m + m * np.exp(-h * p * x))
@@ -1049,18 +1058,24 @@ def test_escape_probability_closed_forms():
         assert escape_probability(cfg, np.zeros(6)) == pytest.approx(1.0, abs=1e-12)
 
 
-def test_expected_undetected_follows_the_exposure_integral():
-    """One region (capacity k 0.8), 4 months of shadow (factor 0.5) then paying; a release pinned
-    at month 12 adds nu = 0.5 prior defects. The exposure on the track is
-    k (0.5 min(t, 4) + max(0, t - 4)) (section 6; 1e-9), and the centre's expected number of
-    undetected defects is mu e^{-h p X(t)} + nu e^{-h p (X(t) - X(12))} (1e-9)."""
-    k, h, p, nu = 0.8, 0.05, 0.6, 0.5
+def test_expected_undetected_follows_the_belief_and_the_exposure_integral():
+    """One region (capacity k 0.8), 4 months of shadow (factor 0.5) then paying; a release
+    pinned at month 12. The exposure is X(t) = k (0.5 min(t, t_pay) - t_sh) + k (t - t_pay)+
+    (1e-9). The centre believes in mu = 5 initial defects (gamma shape 2) and nu = 0.5 per
+    release, all universal, with detectability h (no spread): a cohort escapes with
+    P = exp(-h p Z), Z = X - Y the exposure whose reports (mean delay d = 2) have arrived,
+    dY/dt = x(t) - Y / d; given K reported, it holds P (2 + K) / (2 / mu + 1 - P) undetected.
+    The gate's value is the sum over the two cohorts, exactly (1e-9)."""
+    k, h, p, d, mu, nu = 0.8, 0.05, 0.6, 2.0, 5.0, 0.5
     cfg = make_config(one_region_dict(
         time={"horizon_months": 30},
         regions={"capacity_low": k, "capacity_high": k},
-        defects={"fixed_count": 3, "detectability_median": h},
-        learning={"report_prob": p},
-        centre={"new_defects_mean": nu},
+        defects={"fixed_count": 3, "detectability_median": 4 * h},
+        learning={"report_prob": p, "report_delay_mean": d},
+        centre={"new_defects_mean": 0.0,
+                "belief": {"defect_count_mean": mu, "defect_count_shape": 2.0,
+                           "detectability_median": h, "detectability_sigma": 0.0,
+                           "new_defects_mean": nu}},
         strategies={"big_bang": {"preset": "big_bang", "wave_shadow_months": 4.0,
                                  "pinned_releases": {"DRG": ["2020-01"]}}}))
     from rollout.data import load_provinces
@@ -1081,20 +1096,72 @@ def test_expected_undetected_follows_the_exposure_integral():
         yield from run_strategy(sim)
 
     res = sim.run(controller)
-    (t_shadow,) = event_times(res, "shadow", 0)
+    (t_sh,) = event_times(res, "shadow", 0)
     (t_pay,) = event_times(res, "pay", 0)
-    assert t_pay - t_shadow == pytest.approx(4.0, abs=1e-9)
+    assert t_pay - t_sh == pytest.approx(4.0, abs=1e-9)
+    known = sim.centre.tracks[0].known_at
 
     def exposure(t):
-        return k * (0.5 * (min(t, t_pay) - t_shadow) + max(0.0, t - t_pay))
+        return k * (0.5 * (min(t, t_pay) - t_sh) + max(0.0, t - t_pay))
 
-    assert len(seen) >= 10
+    def recent(t):      # Y(t) for the rate k/2 on [t_sh, t_pay), k after
+        if t <= t_pay:
+            return 0.5 * k * d * (1 - math.exp(-(t - t_sh) / d))
+        return 0.5 * k * d * (math.exp(-(t - t_pay) / d) - math.exp(-(t - t_sh) / d)) \
+            + k * d * (1 - math.exp(-(t - t_pay) / d))
+
+    def cohort(mean, z, reported):
+        escape = math.exp(-h * p * z)
+        return escape * (2.0 + reported) / (2.0 / mean + 1.0 - escape)
+
+    assert len(seen) >= 10 and sum(x < math.inf for x in known) >= 1
     for t, x, e in seen:
         assert x == pytest.approx(exposure(t), rel=REL, abs=1e-12)
-        want = 3 * math.exp(-h * p * exposure(t))
+        k0 = sum(1 for x in known if x <= t)
+        want = cohort(mu, exposure(t) - recent(t), k0)
         if t >= 12.0:
-            want += nu * math.exp(-h * p * (exposure(t) - exposure(12.0)))
+            z = exposure(t) - exposure(12.0) - (recent(t) - recent(12.0)
+                                                * math.exp(-(t - 12.0) / d))
+            want += cohort(nu, z, 0)
         assert e == pytest.approx(want, rel=REL), t
+
+
+def test_the_evidence_gate_holds_waves_when_evidence_is_thin_and_not_when_it_is_ample():
+    """small_dict adaptive (seed 7, replicate 0), threshold 1, the centre believing in 12
+    defects of detectability 0.4: when scale-up is first due right after the pilots start
+    paying (no paying time, no evaluation) the gate holds the first wave for at least 3
+    reviews; after 36 months of paying pilots and 6 of evaluation it lets it go at once. Every
+    wave starts only when the expected number undetected is at or below the threshold."""
+    def first_wave_wait(paying_months, evaluation_months):
+        cfg = make_config(small_dict(
+            time={"horizon_months": 120},
+            centre={"belief": {"detectability_median": 0.4}},
+            strategies={"adaptive": {"pilot_paying_months": paying_months,
+                                     "evaluation_months": evaluation_months,
+                                     "recalibration_gate": False}}))
+        calls: list[tuple[float, float]] = []
+        original = Simulation.expected_undetected
+
+        def recording(sim, track):
+            value = original(sim, track)
+            calls.append((sim.env.now, value))
+            return value
+
+        Simulation.expected_undetected = recording
+        try:
+            res, sim = run_one(cfg, "adaptive", record_events=True)
+        finally:
+            Simulation.expected_undetected = original
+        starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
+                         for t in event_times(res, "start", u)})
+        assert starts, "the gate should open before the horizon"
+        assert all(v <= 1.0 for t, v in calls if t in starts)
+        return starts[0] - calls[0][0], calls
+
+    thin, calls = first_wave_wait(0.0, 0.0)
+    assert calls[0][1] > 1.0 and thin >= 3.0, (thin, calls[:5])
+    ample, calls = first_wave_wait(36.0, 6.0)
+    assert calls[0][1] <= 1.0 and ample == 0.0, (ample, calls[:3])
 
 
 # ------------------------------------------------------------------------------ dual track

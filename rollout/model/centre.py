@@ -137,7 +137,7 @@ class Centre:
         ts.release_times.append(self.clock.env._now)
         ts.work_starts.append(work_start)
         ts.working = False
-        ts.exposure_snapshots.append(self._evidence.by_context(t).copy())
+        ts.exposure_snapshots.append(self._evidence.snapshot(t))
         self._recorder.track(self.clock.env._now, t, ts)
         self._log("release", -1, t, version=new_version)
         self._adoption.schedule_release(t, new_version, units)

@@ -172,8 +172,9 @@ class Simulation:
 
     def expected_undetected(self, track: int) -> float:
         """The centre's expected number of defects not yet reported on a track (evidence.py)."""
-        return expected_undetected(self.config, self.evidence.by_context(track),
-                                   self.centre.tracks[track].exposure_snapshots)
+        ts = self.centre.tracks[track]
+        return expected_undetected(self.config, self.evidence, track, ts.exposure_snapshots,
+                                   ts.reported_by_cohort())
 
     def harm_to_date(self) -> np.ndarray:
         """Each unit's cumulative harm now (what pilots' harm shows the centre)."""

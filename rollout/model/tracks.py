@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .world import LUCK_BLOCK, DefectTraits, World
 
 NEVER = 2**31 - 1
@@ -54,7 +52,7 @@ class TrackState:
         self.attempts = 0            # work periods on on-demand versions so far
         self.n_known = 0             # defects known to the centre so far
         self.n_fixed = 0             # defects fixed by a release so far
-        self.exposure_snapshots: list[np.ndarray] = []  # evidence exposure at each release
+        self.exposure_snapshots: list[tuple] = []  # evidence exposure at each release
         self.keys: list[tuple[int, int]] = []
         self.traits: list[DefectTraits] = []
         self.h: list[float] = []
@@ -116,6 +114,14 @@ class TrackState:
 
     def manifests(self, d: int, context: int) -> bool:
         return bool(self.traits[d].contexts[context])
+
+    def reported_by_cohort(self) -> list[int]:
+        """Defects known to the centre, counted by the version that introduced them."""
+        counts = [0] * len(self.release_times)
+        for d in range(self.n):
+            if self.known_at[d] < math.inf:
+                counts[self.introduced[d] - 1] += 1
+        return counts
 
     def known_uncorrected(self) -> list[int]:
         """Slots known to the centre and still held by the latest version."""
