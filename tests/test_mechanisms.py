@@ -1008,8 +1008,8 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
 def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
     """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4, and the
     centre believing it, so the gate opens): every wave starts at a review where the expected
-    number of undetected defects is at or below the threshold; every review above it is followed by another one review period
-    later; the gate held at least once."""
+    number of undetected defects is at or below the threshold; every review above it is
+    followed by another one review period later; the gate held at least once."""
     calls: list[tuple[float, float]] = []
     original = Simulation.expected_undetected
 
