@@ -118,7 +118,8 @@ KIND_NAMES: tuple[str, ...] = tuple(DefectKinds.model_fields)
 class DefectsConfig(_Section):
     mean_count: float = Field(12.0, ge=0.0, le=500.0, description="Poisson mean per track")
     fixed_count: int | None = Field(None, ge=0, le=500, description="exact count (overrides mean)")
-    severity_median: float = Field(0.25, gt=0.0, le=100.0, description="harm/month/unit volume")
+    severity_median: float = Field(0.049, gt=0.0, le=100.0,
+                                   description="harm/month/unit volume (historical calibration)")
     severity_sigma: float = Field(0.8, ge=0.0, le=5.0, description="lognormal sigma")
     detectability_median: float = Field(0.04, gt=0.0, le=100.0, description="hazard per month")
     detectability_sigma: float = Field(0.8, ge=0.0, le=5.0, description="lognormal sigma")

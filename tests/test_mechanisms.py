@@ -951,7 +951,8 @@ def test_suspension_clock_is_not_reset_by_changes_that_keep_harm_above_benefit()
              "upcoding": {"share": 0.0}, "cost_shifting": {"share": 0.0},
              "patient_selection": {"share": 0.0}, "split_admissions": {"share": 0.0}}
     cfg = make_config(one_region_dict(
-        defects={"fixed_count": 6, "kinds": kinds}, learning={"local_patch_prob": 1.0},
+        defects={"fixed_count": 6, "kinds": kinds, "severity_median": 0.25},
+        learning={"local_patch_prob": 1.0},
         suspension={"enabled": True}, centre={"new_defects_mean": 0.0}))
     res, sim = run_one(cfg, record_events=True)
     s = sim.centre.tracks[0].s
