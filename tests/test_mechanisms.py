@@ -1005,12 +1005,8 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
     assert np.diff(starts) == pytest.approx([s.wave_interval_months] * (len(starts) - 1))
 
 
-@pytest.mark.parametrize("replicate", [0, 1, 2])
-def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
-    """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4, and the
-    centre believing it, so the gate opens): every wave starts at a review where the expected
-    number of undetected defects is at or below the threshold; every review above it is
-    followed by another one review period later; the gate held at least once."""
+def run_recording_the_gate(cfg, strategy: str, replicate: int = 0):
+    """Run a strategy, recording (time, value) of every evidence-gate evaluation."""
     calls: list[tuple[float, float]] = []
     original = Simulation.expected_undetected
 
@@ -1019,12 +1015,25 @@ def test_adaptive_waves_wait_for_the_evidence(replicate, monkeypatch):
         calls.append((sim.env.now, value))
         return value
 
-    monkeypatch.setattr(Simulation, "expected_undetected", recording)
+    Simulation.expected_undetected = recording
+    try:
+        res, sim = run_one(cfg, strategy, replicate=replicate, record_events=True)
+    finally:
+        Simulation.expected_undetected = original
+    return res, sim, calls
+
+
+@pytest.mark.parametrize("replicate", [0, 1, 2])
+def test_adaptive_waves_wait_for_the_evidence(replicate):
+    """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4, and the
+    centre believing it, so the gate opens): every wave starts at a review where the expected
+    number of undetected defects is at or below the threshold; every review above it is
+    followed by another one review period later; the gate held at least once."""
     cfg = make_config(small_dict(time={"horizon_months": 150},
                                  defects={"detectability_median": 0.4},
                                  centre={"belief": {"detectability_median": 0.4}}))
     s = cfg.strategies["adaptive"]
-    res, sim = run_one(cfg, "adaptive", replicate=replicate, record_events=True)
+    res, sim, calls = run_recording_the_gate(cfg, "adaptive", replicate)
     starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
                      for t in event_times(res, "start", u)})
     assert len(starts) == len(s.waves)
@@ -1140,19 +1149,7 @@ def test_the_evidence_gate_holds_waves_when_evidence_is_thin_and_not_when_it_is_
             strategies={"adaptive": {"pilot_paying_months": paying_months,
                                      "evaluation_months": evaluation_months,
                                      "recalibration_gate": False}}))
-        calls: list[tuple[float, float]] = []
-        original = Simulation.expected_undetected
-
-        def recording(sim, track):
-            value = original(sim, track)
-            calls.append((sim.env.now, value))
-            return value
-
-        Simulation.expected_undetected = recording
-        try:
-            res, sim = run_one(cfg, "adaptive", record_events=True)
-        finally:
-            Simulation.expected_undetected = original
+        res, sim, calls = run_recording_the_gate(cfg, "adaptive")
         starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
                          for t in event_times(res, "start", u)})
         assert starts, "the gate should open before the horizon"
