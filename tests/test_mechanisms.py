@@ -969,11 +969,13 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
     """small_dict phased with 7 pilots (quorum ceil(0.8 x 7) = 6): evaluation starts exactly
     pilot_paying_months after the 6th pilot first pays; it lasts evaluation_months; scale-up
     starts when 6 pilots run the first version whose work began after every defect still known
-    and uncorrected at the end of evaluation became known (or at once if there is none)."""
+    and uncorrected at the end of evaluation became known (or at once if there is none). No
+    preparation lead, so each wave's regions start when the wave does."""
     cfg = make_config(small_dict(
         time={"horizon_months": 150},
         strategies={"phased": {"pilots": [{"track": "DRG", "count": 7,
-                                           "max_per_province": 2}]}}))
+                                           "max_per_province": 2}],
+                               "wave_lead_months": 0.0}}))
     res, sim = run_one(cfg, "phased", replicate=replicate, record_events=True)
     s = cfg.strategies["phased"]
     pilots = [u for u in range(sim.n_units) if sim.units.is_pilot[u]]
@@ -1028,10 +1030,12 @@ def test_adaptive_waves_wait_for_the_evidence(replicate):
     """small_dict adaptive (threshold 1, review 1 month; detectability median 0.4, and the
     centre believing it, so the gate opens): every wave starts at a review where the expected
     number of undetected defects is at or below the threshold; every review above it is
-    followed by another one review period later; the gate held at least once."""
+    followed by another one review period later; the gate held at least once. No preparation
+    lead, so each wave's regions start when the wave does."""
     cfg = make_config(small_dict(time={"horizon_months": 150},
                                  defects={"detectability_median": 0.4},
-                                 centre={"belief": {"detectability_median": 0.4}}))
+                                 centre={"belief": {"detectability_median": 0.4}},
+                                 strategies={"adaptive": {"wave_lead_months": 0.0}}))
     s = cfg.strategies["adaptive"]
     res, sim, calls = run_recording_the_gate(cfg, "adaptive", replicate)
     starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
@@ -1141,14 +1145,15 @@ def test_the_evidence_gate_holds_waves_when_evidence_is_thin_and_not_when_it_is_
     defects of detectability 0.4: when scale-up is first due right after the pilots start
     paying (no paying time, no evaluation) the gate holds the first wave for at least 3
     reviews; after 36 months of paying pilots and 6 of evaluation it lets it go at once. Every
-    wave starts only when the expected number undetected is at or below the threshold."""
+    wave starts only when the expected number undetected is at or below the threshold (no
+    preparation lead, so each wave's regions start when the wave does)."""
     def first_wave_wait(paying_months, evaluation_months):
         cfg = make_config(small_dict(
             time={"horizon_months": 120},
             centre={"belief": {"detectability_median": 0.4}},
             strategies={"adaptive": {"pilot_paying_months": paying_months,
                                      "evaluation_months": evaluation_months,
-                                     "recalibration_gate": False}}))
+                                     "recalibration_gate": False, "wave_lead_months": 0.0}}))
         res, sim, calls = run_recording_the_gate(cfg, "adaptive")
         starts = sorted({t for u in range(sim.n_units) if not sim.units.is_pilot[u]
                          for t in event_times(res, "start", u)})
@@ -1164,20 +1169,21 @@ def test_the_evidence_gate_holds_waves_when_evidence_is_thin_and_not_when_it_is_
 
 # ------------------------------------------------------------------------------ dual track
 def test_dual_track_provinces_choose_the_track_with_fewer_known_open_defects():
-    """small_dict dual_track, replicates 0-5: at scale-up each province puts all its other regions
-    on one track; when the tracks' numbers of known, uncorrected defects at that moment differ
+    """small_dict dual_track, replicates 0-5: when the first wave starts preparing (with the
+    preset's lead, before scale-up) each province puts all its other regions on one track; when
+    the tracks' numbers of known, uncorrected defects at that moment differ
     (reconstructed from known_at, fixed and release times), every province picks the track with
     fewer (the first key of the evidence rule)."""
     differed = 0
     for replicate in range(6):
         cfg = make_config(small_dict(time={"horizon_months": 150}))
         res, sim = run_one(cfg, "dual_track", replicate=replicate, record_events=True)
-        t_scale = min(r[0] for r in rows(res, "phase") if r[6] == SCALE_UP)
+        t_choice = min(r[0] for r in rows(res, "start") if not sim.units.is_pilot[r[3]])
         open_known = []
         for ts in sim.centre.tracks:
             open_known.append(sum(
-                1 for d in range(ts.n) if ts.known_at[d] <= t_scale
-                and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_scale)))
+                1 for d in range(ts.n) if ts.known_at[d] <= t_choice
+                and (ts.fixed[d] == 2**31 - 1 or ts.release_times[ts.fixed[d] - 1] > t_choice)))
         chosen: dict[int, set[int]] = {}
         for u in range(sim.n_units):
             if not sim.units.is_pilot[u]:
@@ -1189,3 +1195,64 @@ def test_dual_track_provinces_choose_the_track_with_fewer_known_open_defects():
             best = int(np.argmin(open_known))
             assert all(tracks == {best} for tracks in chosen.values()), (open_known, chosen)
     assert differed > 0
+
+
+# ------------------------------------------------------------------------------ preparation lead
+def _pay_times_closed_form(sim, cfg, name: str, start: dict[int, float]) -> dict[int, float]:
+    """Zero defects, no suspension: each unit's first payment from the strategy's primitives.
+
+    Pilots start at 0 and pay after W_u + pilot shadow (W_u = T / k^g x its gamma draw). The
+    pilot phase ends at T_q + pilot paying months (T_q: the quorum-th pilot payment); the first
+    wave's date is that plus the evaluation, D_0, and wave i's D_i = D_(i-1) + interval (no gate
+    binds). Wave i's regions start preparing at S_0 = max(T_q + paying, D_0 - L) and
+    S_i = max(D_(i-1), D_i - L), and pay at max(S_i + W_u, D_i) + wave shadow."""
+    s = cfg.strategies[name]
+    units = sim.units
+    work = {u: cfg.preparation.mean_months / units.capacity[u] ** cfg.preparation.capacity_exponent
+            * float(sim.world.prep_factor[u]) for u in range(units.n)}
+    pilots = [u for u in range(units.n) if units.is_pilot[u]]
+    pays = {u: work[u] + s.pilot_shadow_months for u in pilots}
+    quorum = math.ceil(s.pilot_quorum * len(pilots) - 1e-9)
+    t_q = sorted(pays.values())[quorum - 1]
+    end_pilot = t_q + s.pilot_paying_months
+    dates = [end_pilot + s.evaluation_months]
+    for _ in s.waves[1:]:
+        dates.append(dates[-1] + s.wave_interval_months)
+    starts = [max(end_pilot, dates[0] - s.wave_lead_months)]
+    starts += [max(dates[i - 1], dates[i] - s.wave_lead_months) for i in range(1, len(dates))]
+    for u in range(units.n):
+        if units.is_pilot[u]:
+            continue
+        (i,) = [i for i, s_i in enumerate(starts) if abs(start[u] - s_i) < 1e-9]
+        pays[u] = max(starts[i] + work[u], dates[i]) + s.wave_shadow_months
+    return pays
+
+
+def _coverage_time(pays: dict[int, float], weight: np.ndarray, threshold: float) -> float:
+    order = sorted(pays, key=pays.get)
+    total = np.cumsum([weight[u] for u in order])
+    return pays[order[int(np.searchsorted(total, threshold - 1e-12))]]
+
+
+@pytest.mark.parametrize("name", ["phased", "dual_track", "adaptive"])
+@pytest.mark.parametrize("lead", [None, 0.0, 30.0])
+def test_zero_defect_full_coverage_follows_the_preparation_lead(name, lead):
+    """small_dict, 120 months, no defects (nor any the centre believes in): every unit pays at
+    its closed-form time (1e-9) under the preset's lead (7.3 months), no lead, or a lead longer
+    than the waves' spacing, and t_full is when the paying volume first reaches 99%."""
+    strategies = {} if lead is None else {name: {"wave_lead_months": lead}}
+    cfg = make_config(small_dict(
+        time={"horizon_months": 120}, defects={"fixed_count": 0},
+        centre={"new_defects_mean": 0.0,
+                "belief": {"defect_count_mean": 0.0, "new_defects_mean": 0.0}},
+        strategies=strategies))
+    assert cfg.strategies[name].wave_lead_months == (7.3 if lead is None else lead)
+    res, sim = run_one(cfg, name, record_events=True)
+    start = {r[3]: r[0] for r in rows(res, "start")}
+    pay = {r[3]: r[0] for r in rows(res, "pay")}
+    expected = _pay_times_closed_form(sim, cfg, name, start)
+    assert sorted(pay) == sorted(expected) == list(range(sim.n_units))
+    for u in range(sim.n_units):
+        assert pay[u] == pytest.approx(expected[u], rel=REL), f"unit {u}"
+    t_full = _coverage_time(expected, sim.world.weight, cfg.outcomes.coverage_threshold)
+    assert res.summary["t_full"] == pytest.approx(t_full, rel=REL)

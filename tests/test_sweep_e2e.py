@@ -49,7 +49,7 @@ SMALL_REPLICATES = 6
 #: three points x 6 blocks x 4 strategies (144 runs, ~2 s of one core, longer on Dask): ample
 #: time to interrupt, since the tests strike as soon as the first block is flagged
 BIG_SWEEP = {"parameters": {"defects.mean_count": [6, 9, 12]}, "block_size": 2}
-BIG_REPLICATES = 12
+BIG_REPLICATES = 40   # enough blocks (60) that a kill lands mid-sweep on a fast machine
 
 
 # ------------------------------------------------------------------------------ helpers

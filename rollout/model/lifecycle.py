@@ -36,6 +36,7 @@ class Lifecycle:
         self.work_cred = [1.0] * n
         self.work_token = [0] * n
         self.working: set[int] = set()
+        self.is_ready = [False] * n
         self.pilots_paying = 0
         #: functions unit -> factor on its preparation time, registered by other mechanisms
         self.preparation_factors: list[Callable[[int], float]] = []
@@ -90,8 +91,9 @@ class Lifecycle:
                           self._ready)
 
     def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
-              pilot: bool = False) -> None:
-        """Start unit u preparing to run ``track``; it shadows, then pays."""
+              pilot: bool = False, hold: bool = False) -> None:
+        """Start unit u preparing to run ``track``; it shadows, then pays. A held unit, once
+        prepared, waits for ``release`` before it operates."""
         units = self._units
         if units.state[u] != NOT_STARTED:
             return
@@ -102,7 +104,7 @@ class Lifecycle:
         self._exposure.pairs[u] = self._detection.new_pairs(
             u, ts, [d for d in range(ts.n) if ts.fixed[d] > ts.version and ts.manifests(d, c)])
         self.shadow_months[u] = shadow_months
-        self.shadow_from[u] = shadow_from
+        self.shadow_from[u] = math.inf if hold else shadow_from
         units.is_pilot[u] = pilot
         self._exposure.t_last[u] = self.clock.env._now
         units.state[u] = PREPARING
@@ -111,10 +113,19 @@ class Lifecycle:
 
     def _ready(self, u: int) -> None:
         self._log("ready", u, self._units.track[u])
+        self.is_ready[u] = True
         wait = self.shadow_from[u] - self.clock.env._now
         if wait > 0.0:
-            self.clock.at(wait, self._begin_operation, u)
+            self.clock.at(wait, self._begin_operation, u)    # dropped if held (infinite)
         else:
+            self._begin_operation(u)
+
+    def release(self, u: int) -> None:
+        """A held unit may operate from now: at once if prepared, else when it is."""
+        if self.shadow_from[u] != math.inf:
+            return
+        self.shadow_from[u] = self.clock.env._now
+        if self.is_ready[u] and self._units.state[u] == PREPARING:
             self._begin_operation(u)
 
     def _begin_operation(self, u: int) -> None:

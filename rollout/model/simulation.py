@@ -72,7 +72,7 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
 #: What a strategy may use of a Simulation (docs/model.md, "The strategies' interface").
 STRATEGY_INTERFACE = (
     "config", "world", "strategy", "env", "n_units", "n_provinces",
-    "at", "start_unit", "set_phase", "phase", "wait_change",
+    "at", "start_unit", "release_units", "set_phase", "phase", "wait_change",
     "pilots_paying", "unit_version", "known_open_defects", "known_at", "release_work_starts",
     "exposure_by_context", "expected_undetected", "harm_to_date",
 )
@@ -112,10 +112,16 @@ class Simulation:
         return self.provinces.n
 
     def start_unit(self, u: int, track: int, shadow_months: float, shadow_from: float,
-                   pilot: bool = False) -> None:
+                   pilot: bool = False, hold: bool = False) -> None:
         """Start unit u preparing to run ``track``: it shadows for ``shadow_months`` (from
-        ``shadow_from`` at the earliest), then pays. A unit already started is left alone."""
-        self.lifecycle.start(u, track, shadow_months, shadow_from, pilot)
+        ``shadow_from`` at the earliest), then pays. A held unit waits, once prepared, for
+        ``release_units``. A unit already started is left alone."""
+        self.lifecycle.start(u, track, shadow_months, shadow_from, pilot, hold)
+
+    def release_units(self, units) -> None:
+        """Held units may operate from now (at once if prepared)."""
+        for u in units:
+            self.lifecycle.release(u)
 
     def at(self, delay: float, fn: Callable, *args) -> None:
         """Call ``fn(*args)`` after ``delay`` months (dropped beyond the horizon)."""

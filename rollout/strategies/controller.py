@@ -6,10 +6,11 @@ valid design. The pilot phase ends once ``pilot_quorum`` of the pilots have paid
 pilots runs a version built with every defect known at the end of evaluation. No pilots means
 straight to scale-up (big bang). Wave dates pin waves to the calendar, their regions starting to
 prepare ``wave_lead_months`` earlier, the later dates drawn towards the first by
-``wave_date_scale`` (historical; gates are then not awaited). An evidence
-threshold holds every wave until the centre's expected number of undetected defects is below it
-(adaptive); track choice by evidence lets each province pick the track whose pilots did better
-(dual track).
+``wave_date_scale`` (historical; gates are then not awaited); undated waves' regions prepare
+``wave_lead_months`` ahead of the wave's foreseeable date and operate once it starts (_Waves).
+An evidence threshold holds every wave until the centre's expected number of undetected
+defects is below it (adaptive); track choice by evidence lets each province pick the track whose
+pilots did better (dual track).
 """
 
 from __future__ import annotations
@@ -80,6 +81,64 @@ def _choose_tracks(sim: Simulation, pilots: dict[int, list[int]]) -> np.ndarray:
     return choice
 
 
+class _Waves:
+    """The scale-up waves: the units of each, their tracks, and preparation ahead of a wave.
+
+    With ``wave_lead_months`` L > 0 and undated waves, a wave's regions start preparing L months
+    before the wave's date as soon as the strategy can foresee it (the first wave's earliest date
+    is the end of evaluation, known when evaluation begins; wave i's is wave i - 1's start plus
+    the interval), and operate only once the wave starts, after its gates. Dated waves (the
+    historical calendar) start preparing L months before their date and operate when ready."""
+
+    def __init__(self, sim: Simulation, pilots: dict[int, list[int]], pilot_regions: list[int]):
+        self.sim, self.pilots = sim, pilots
+        s, world = sim.strategy, sim.world
+        self.by_prov = []
+        for p in range(sim.n_provinces):
+            regions = np.flatnonzero(world.region_province == p)
+            regions = regions[~np.isin(regions, pilot_regions)]
+            self.by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
+        self.lead = s.wave_lead_months if s.wave_dates is None else 0.0
+        self.prov_track: np.ndarray | None = None
+        self.prepared = [False] * len(s.waves)
+
+    def tracks(self) -> np.ndarray:
+        """Each province's track, chosen the first time it is needed."""
+        if self.prov_track is None:
+            sim = self.sim
+            if sim.strategy.track_choice == "evidence":
+                self.prov_track = _choose_tracks(sim, self.pilots)
+            else:
+                self.prov_track = np.full(sim.n_provinces,
+                                          sim.config.tracks.index(sim.strategy.track))
+        return self.prov_track
+
+    def _units(self, i: int) -> list[tuple[int, int]]:
+        tracks = self.tracks()
+        return [(u, int(tracks[p])) for p in range(self.sim.n_provinces)
+                for u in _units_of(self.sim, self.by_prov[p][i])]
+
+    def foresee(self, i: int, date: float) -> None:
+        """Wave i's (earliest) date is now known: its regions prepare ``lead`` months ahead."""
+        if self.lead > 0.0 and i < len(self.prepared):
+            self.sim.at(max(0.0, date - self.lead - self.sim.env.now), self._prepare, i)
+
+    def _prepare(self, i: int) -> None:
+        if not self.prepared[i]:
+            self.prepared[i] = True
+            for u, t in self._units(i):
+                self.sim.start_unit(u, t, self.sim.strategy.wave_shadow_months, 0.0, hold=True)
+
+    def start(self, i: int) -> None:
+        """Wave i starts: prepared regions operate (at once if ready), the others start."""
+        if self.prepared[i]:
+            self.sim.release_units([u for u, _ in self._units(i)])
+        else:
+            self.prepared[i] = True
+            for u, t in self._units(i):
+                self.sim.start_unit(u, t, self.sim.strategy.wave_shadow_months, 0.0)
+
+
 def run_strategy(sim: Simulation) -> Generator:
     """The SimPy process of one strategy."""
     env, s, world, cfg = sim.env, sim.strategy, sim.world, sim.config
@@ -96,6 +155,7 @@ def run_strategy(sim: Simulation) -> Generator:
         sim.at(_month(sim, group.start), _start_pilots, sim, units, t,
                _month(sim, group.shadow_from))
     pilot_provs = np.unique(world.region_province[pilot_regions]) if pilot_regions else []
+    waves = _Waves(sim, pilots, pilot_regions)
 
     if pilots and s.wave_dates is None:
         quorum = _quorum(sim, sum(len(u) for u in pilots.values()))
@@ -103,6 +163,7 @@ def run_strategy(sim: Simulation) -> Generator:
             yield sim.wait_change()
         if s.pilot_paying_months > 0:
             yield env.timeout(s.pilot_paying_months)
+        waves.foresee(0, env.now + s.evaluation_months)
         if s.evaluation_months > 0:
             sim.set_phase(pilot_provs, EVALUATION)
             yield env.timeout(s.evaluation_months)
@@ -118,16 +179,7 @@ def run_strategy(sim: Simulation) -> Generator:
                 yield sim.wait_change()
 
     # Scale-up.
-    if s.track_choice == "evidence":
-        prov_track = _choose_tracks(sim, pilots)
-    else:
-        prov_track = np.full(sim.n_provinces, cfg.tracks.index(s.track))
-    waves_by_prov = []
-    for p in range(sim.n_provinces):
-        regions = np.flatnonzero(world.region_province == p)
-        regions = regions[~np.isin(regions, pilot_regions)]
-        waves_by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
-
+    waves.tracks()
     for i in range(len(s.waves)):
         if s.wave_dates is not None:
             first = _month(sim, s.wave_dates[0])
@@ -138,14 +190,13 @@ def run_strategy(sim: Simulation) -> Generator:
         elif i > 0 and s.wave_interval_months > 0:
             yield env.timeout(s.wave_interval_months)
         if s.evidence_threshold is not None and s.wave_dates is None:
-            tracks = np.unique(prov_track)
+            tracks = np.unique(waves.tracks())
             while sum(sim.expected_undetected(t) for t in tracks) > s.evidence_threshold:
                 yield env.timeout(s.evidence_review_months)
         if i == 0:
             sim.set_phase(np.arange(sim.n_provinces), SCALE_UP)
-        for p in range(sim.n_provinces):
-            for u in _units_of(sim, waves_by_prov[p][i]):
-                sim.start_unit(u, int(prov_track[p]), s.wave_shadow_months, 0.0)
+        waves.start(i)
+        waves.foresee(i + 1, env.now + s.wave_interval_months)
 
 
 def _start_pilots(sim: Simulation, units: list[int], track: int, shadow_from: float) -> None:

@@ -49,10 +49,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "waves": [1.0],
         "wave_interval_months": 0.0,
     },
-    "phased": {**_COMMON, "pilots": [_DRG_PILOTS]},
-    "dual_track": {**_COMMON, "pilots": [_DRG_PILOTS, _DIP_PILOTS], "track_choice": "evidence"},
+    # The piloting presets prepare each wave's regions ahead of it, by the lead China's regions
+    # took before their wave (historical calibration, model v2: 7.3 months, 90% 0.9-16.2).
+    "phased": {**_COMMON, "pilots": [_DRG_PILOTS], "wave_lead_months": 7.3},
+    "dual_track": {**_COMMON, "pilots": [_DRG_PILOTS, _DIP_PILOTS], "track_choice": "evidence",
+                   "wave_lead_months": 7.3},
     "adaptive": {**_COMMON, "pilots": [_DRG_PILOTS], "evidence_threshold": 1.0,
-                 "wave_interval_months": 6.0},
+                 "wave_interval_months": 6.0, "wave_lead_months": 7.3},
     "historical": {
         **_COMMON,
         "pilots": [
