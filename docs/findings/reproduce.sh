@@ -12,6 +12,9 @@ rollout compare "$cube" --summary > "$out/summary.txt"
 rollout compare "$cube" --format csv > "$out/compare.csv"
 rollout run configs/national.toml -o results/national.zarr --overwrite -q > "$out/national.txt"
 rollout run configs/historical.toml -o results/historical.zarr --overwrite -q > "$out/historical.txt"
+# why dual track is later than phased: one candidate cause switched off at a time
+rollout sweep configs/dual_track_delay.toml -o results/dual_track_delay.zarr -q > /dev/null
+rollout compare results/dual_track_delay.zarr --baseline phased > "$out/dual_track_delay.txt"
 for strategy in phased dual_track adaptive; do
     for metric in t_stable net_benefit; do
         rollout sensitivity "$cube" -s "$strategy" -m "$metric" > "$out/sensitivity_${strategy}_${metric}.txt"
