@@ -196,6 +196,41 @@ class AdoptionConfig(_Section):
         return lo + (1.0 - self.steering) * (hi - lo)
 
 
+class SupportConfig(_Section):
+    """Finite central implementation support (docs/model.md, "Central support"): a queue of
+    support teams that preparing regions hold for part of their preparation."""
+
+    enabled: bool = False
+    teams: int = Field(30, ge=1, le=100_000, description="support teams serving at once")
+    share: Probability = Field(0.5, description="share of preparation work done with a team")
+
+
+class SpilloversConfig(_Section):
+    """Learning spillovers (docs/model.md, "Learning spillovers"): experience of regions that
+    have operated, and of releases, shortens later regions' preparation."""
+
+    enabled: bool = False
+    elasticity: float = Field(0.152, ge=0.0, le=5.0,
+                              description="b: preparation x (1 + experience)^-b")
+    release_weight: float = Field(1.0, ge=0.0, le=1000.0,
+                                  description="experience of one release, in regions")
+
+
+class LegitimacyConfig(_Section):
+    """National legitimacy (docs/model.md, "Legitimacy"): failures lower trust nationally and in
+    the province, trust recovers, low trust slows regions and can pause the reform."""
+
+    enabled: bool = False
+    national_drop: Probability = Field(0.05, description="national trust lost per failure")
+    province_drop: Probability = Field(0.2, description="province trust lost per failure")
+    recovery_months: PositiveMonths = Field(12.0, description="half-life of a trust deficit")
+    slowing: float = Field(1.0, ge=0.0, le=100.0,
+                           description="preparation and adoption x (1 + slowing x (1 - trust))")
+    halt_threshold: Probability = Field(0.5, description="national trust below which new "
+                                        "starts halt")
+    halt_months: Months = Field(6.0, description="shortest halt")
+
+
 class OutcomesConfig(_Section):
     coverage_threshold: float = Field(0.99, gt=0.0, le=1.0)
     stable_harm_share: Probability = Field(0.05)
@@ -421,6 +456,9 @@ class RolloutConfig(_Section):
     learning: LearningConfig = Field(default_factory=LearningConfig)
     centre: CentreConfig = Field(default_factory=CentreConfig)
     adoption: AdoptionConfig = Field(default_factory=AdoptionConfig)
+    support: SupportConfig = Field(default_factory=SupportConfig)
+    spillovers: SpilloversConfig = Field(default_factory=SpilloversConfig)
+    legitimacy: LegitimacyConfig = Field(default_factory=LegitimacyConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)

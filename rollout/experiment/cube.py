@@ -24,7 +24,7 @@ from ..calendar import grid_dates
 from ..config import RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
-from ..model.simulation import EVENT_KINDS, STAGES
+from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
 from .runner import ExperimentResult, strategy_names
 
 CUBE_SCHEMA = "1"
@@ -106,6 +106,13 @@ def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np
                               "flag_meanings": " ".join(STAGES)})
     specs["national_coverage"] = (("strategy", "replicate", "time"), np.dtype(np.float64), {
         "units": "1", "long_name": "share of national inpatient volume paid under the new rules"})
+    for name, spec in mechanism_series().items():
+        dims = ("strategy", "replicate", "time") + (("province",) if spec.per == "province"
+                                                     else ())
+        attrs = {"units": spec.units, "long_name": spec.long_name}
+        if spec.comment:
+            attrs["comment"] = spec.comment
+        specs[name] = (dims, np.dtype(spec.dtype), attrs)
     for name, (units, long_name) in _SUMMARY.items():
         attrs = {"units": units, "long_name": long_name}
         if name in ("t_full", "t_stable"):

@@ -21,7 +21,7 @@ from ..config import RolloutConfig, load_config, validate_dict
 from ..data import Provinces, load_provinces
 from ..errors import ConfigError
 from ..model.core import gc_paused
-from ..model.simulation import RunResult, Simulation
+from ..model.simulation import RunResult, Simulation, mechanism_series
 from ..model.world import build_world
 from ..strategies.controller import run_strategy
 
@@ -30,6 +30,8 @@ SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_bene
                   "releases")
 SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version",
                  "known_defects", "fixed_defects")
+#: grid series the mechanisms add (RunResult.extra; simulation.mechanism_series)
+MECHANISM_FIELDS = tuple(mechanism_series())
 
 
 def load_run(path: str, overrides: dict[str, Any]) -> tuple[RolloutConfig, Provinces]:
@@ -81,6 +83,8 @@ def run_block(config_json: str, names: list[str], provinces: Provinces, seed: in
                for r in range(start, stop)]
     series = {f: np.stack([np.stack([getattr(rep[n], f) for rep in per_rep]) for n in names])
               for f in SERIES_FIELDS}
+    series.update({f: np.stack([np.stack([rep[n].extra[f] for rep in per_rep]) for n in names])
+                   for f in MECHANISM_FIELDS})
     summary = {f: np.array([[rep[n].summary[f] for rep in per_rep] for n in names], float)
                for f in SUMMARY_FIELDS}
     events = [(s, start + i, *row) for s, n in enumerate(names)
@@ -142,7 +146,8 @@ def run_experiment(config: RolloutConfig, provinces: Provinces, workers: int = 1
         if owned:
             executor.__exit__(None, None, None)
     parts.sort(key=lambda b: b.start)
-    series = {f: np.concatenate([b.series[f] for b in parts], axis=1) for f in SERIES_FIELDS}
+    series = {f: np.concatenate([b.series[f] for b in parts], axis=1)
+              for f in SERIES_FIELDS + MECHANISM_FIELDS}
     summary = {f: np.concatenate([b.summary[f] for b in parts], axis=1) for f in SUMMARY_FIELDS}
     events = [row for b in parts for row in b.events]
     return ExperimentResult(series, summary, events, sum(b.n_events for b in parts),

@@ -4,10 +4,12 @@ After a release each operating unit (shadow, paying or suspended) adopts the new
 exponential delay of mean ``adoption.mean_delay`` (set by central steering), drawn in the world
 keyed by track, version and unit. A unit never goes back to an older version. A suspended unit
 resumes paying when it adopts a version that fixes a defect that drove its suspension
-(suspension.py).
+(suspension.py). Other mechanisms may scale a unit's delay (``delay_factors``: legitimacy.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from .states import SHADOW, SUSPENDED
 
@@ -19,6 +21,8 @@ class Adoption:
         self.clock = sim.clock
         self.world = sim.world
         self.mean_delay = sim.config.adoption.mean_delay
+        #: functions unit -> factor on its adoption delay, registered by other mechanisms
+        self.delay_factors: list[Callable[[int], float]] = []
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -35,9 +39,13 @@ class Adoption:
         """Every operating unit of the track adopts ``version`` after its own delay."""
         delays = self.world.adoption_delay(t, version).tolist()
         mean, state, at = self.mean_delay, self._state, self.clock.at
+        factors = self.delay_factors
         for u in units:
             if state[u] >= SHADOW:
-                at(mean * delays[u], self._adopt, u, version)
+                delay = mean * delays[u]
+                for factor in factors:
+                    delay *= factor(u)
+                at(delay, self._adopt, u, version)
 
     def _adopt(self, u: int, version: int) -> None:
         old = self._version[u]

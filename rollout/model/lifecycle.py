@@ -8,7 +8,8 @@ those that start later: it is ready at the T where the integral of 1 / credibili
 to T is W. It then waits for its ``shadow_from`` date if it has one, runs the rules in simulated
 operation (shadow) for its shadow length under the track's latest version, and then pays.
 ``prepare`` (by default: work as above) may be taken over by a mechanism that changes how
-preparation unfolds (a queue for support, for example).
+preparation unfolds (support.py: a queue for central support), and ``start_gate`` may defer a
+start (legitimacy.py: the reform paused).
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ class Lifecycle:
         self.work_t = [0.0] * n
         self.work_cred = [1.0] * n
         self.work_token = [0] * n
+        self.work_then: list[Callable[[int], None] | None] = [None] * n
+        self.milestone: list[tuple[float, Callable[[int], None]] | None] = [None] * n
         self.working: set[int] = set()
         self.is_ready = [False] * n
         self.pilots_paying = 0
         #: functions unit -> factor on its preparation time, registered by other mechanisms
         self.preparation_factors: list[Callable[[int], float]] = []
         #: prepare(unit, work, ready): call ready(unit) once the unit is prepared
-        self.prepare: Callable[[int, float, Callable[[int], None]], None] = self._work
+        self.prepare: Callable[[int, float, Callable[[int], None]], None] = self.work
+        #: start_gate(unit, start): False defers the start (the gate calls start() later)
+        self.start_gate: Callable[[int, Callable[[], None]], bool] | None = None
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -62,20 +67,40 @@ class Lifecycle:
             months *= factor(u)
         return months
 
-    def _work(self, u: int, work: float, ready: Callable[[int], None]) -> None:
-        """Work on unit u's preparation at its province's credibility; call ready(u) when done."""
+    def work(self, u: int, work: float, then: Callable[[int], None],
+             milestone: tuple[float, Callable[[int], None]] | None = None) -> None:
+        """Work ``work`` months (at credibility 1) on unit u's preparation at its province's
+        credibility; call then(u) when done, and ``milestone``'s fn(u) once the work left has
+        come down to its first item."""
         cred = self._credibility[self._units.province[u]]
         self.work_left[u], self.work_t[u], self.work_cred[u] = work, self.clock.env._now, cred
+        self.work_then[u] = then
+        self.milestone[u] = milestone
         self.working.add(u)
         self.work_token[u] += 1
-        self.clock.at(work * cred, self._done, u, self.work_token[u], ready)
+        self._schedule(u, work, cred)
 
-    def _done(self, u: int, token: int, ready: Callable[[int], None]) -> None:
+    def _schedule(self, u: int, left: float, cred: float) -> None:
+        token = self.work_token[u]
+        if self.milestone[u] is not None:
+            self.clock.at(max(0.0, left - self.milestone[u][0]) * cred, self._milestone, u, token)
+        self.clock.at(max(0.0, left) * cred, self._done, u, token)
+
+    def _milestone(self, u: int, token: int) -> None:
+        if token != self.work_token[u]:
+            self.clock.stale += 1
+            return
+        _, fn = self.milestone[u]
+        self.milestone[u] = None
+        fn(u)
+
+    def _done(self, u: int, token: int) -> None:
         if token != self.work_token[u]:
             self.clock.stale += 1
             return
         self.working.discard(u)
-        ready(u)
+        then, self.work_then[u] = self.work_then[u], None
+        then(u)
 
     def credibility_changed(self, p: int) -> None:
         """Province p's credibility changed now: its units' preparation goes on at the new rate."""
@@ -87,8 +112,7 @@ class Lifecycle:
             self.work_left[u] -= (now - self.work_t[u]) / self.work_cred[u]
             self.work_t[u], self.work_cred[u] = now, cred
             self.work_token[u] += 1
-            self.clock.at(max(0.0, self.work_left[u]) * cred, self._done, u, self.work_token[u],
-                          self._ready)
+            self._schedule(u, self.work_left[u], cred)
 
     def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
               pilot: bool = False, hold: bool = False) -> None:
@@ -96,6 +120,9 @@ class Lifecycle:
         prepared, waits for ``release`` before it operates."""
         units = self._units
         if units.state[u] != NOT_STARTED:
+            return
+        if self.start_gate is not None and not self.start_gate(
+                u, lambda: self.start(u, track, shadow_months, shadow_from, pilot, hold)):
             return
         ts = self._centre.tracks[track]
         units.track[u] = track

@@ -21,6 +21,18 @@ from .states import WAITING
 from .tracks import NEVER
 
 
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A grid series a mechanism adds to the cube: per run ('national', dims time) or per
+    province ('province', dims time x province), with its stored dtype and CF attributes."""
+
+    per: str
+    dtype: str
+    units: str
+    long_name: str
+    comment: str = ""
+
+
 @dataclass
 class RunResult:
     """Everything one (strategy, replicate) run reports."""
@@ -36,6 +48,7 @@ class RunResult:
     summary: dict[str, float]
     events: list[tuple] = field(default_factory=list)
     n_events: int = 0            # events processed (not counting stale ones)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)   # mechanisms' SERIES
 
 
 def latest(times: list[float], keys: list[int], grid: np.ndarray, n_keys: int) -> np.ndarray:
@@ -48,6 +61,14 @@ def latest(times: list[float], keys: list[int], grid: np.ndarray, n_keys: int) -
         np.maximum.at(idx, (first[ok], np.asarray(keys)[ok]), np.flatnonzero(ok))
         np.maximum.accumulate(idx, axis=0, out=idx)
     return idx
+
+
+def step_series(rows: list[tuple], grid: np.ndarray, n_keys: int, initial: float,
+                dtype=float) -> np.ndarray:
+    """(grid, key) values of a step function logged as rows (t, key, value) in time order: the
+    last value at or before each grid time, ``initial`` before the first."""
+    idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_keys)
+    return _column(rows, 2, initial, dtype)[idx]
 
 
 def _column(rows: list[tuple], i: int, sentinel, dtype=float) -> np.ndarray:
@@ -71,6 +92,7 @@ class Recorder:
 
     def wire(self, sim) -> None:
         self._sim = sim
+        self._mechanisms = [c for c in sim.component_list if getattr(c, "SERIES", None)]
 
     # ---------------------------------------------------------------- logging
     def stage(self, t: float, p: int, code: int) -> None:
@@ -169,7 +191,17 @@ class Recorder:
                          defects_active=series["defects_active"], version=series["version"],
                          known_defects=series["known_defects"],
                          fixed_defects=series["fixed_defects"], summary=summary,
-                         events=sim.log.rows, n_events=sim.clock.processed())
+                         events=sim.log.rows, n_events=sim.clock.processed(),
+                         extra=self.extra_series())
+
+    def extra_series(self) -> dict[str, np.ndarray]:
+        """The grid series other mechanisms declare (their ``SERIES``) and compute."""
+        out: dict[str, np.ndarray] = {}
+        for component in self._mechanisms:
+            values = component.series(self.grid)
+            for name, spec in component.SERIES.items():
+                out[name] = np.asarray(values[name], dtype=spec.dtype)
+        return out
 
     def _t_stable(self, series: dict[str, np.ndarray]) -> float:
         """First time from which coverage stays >= threshold (exact) and the national harm rate

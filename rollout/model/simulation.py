@@ -28,9 +28,10 @@ from .coverage import Coverage
 from .detection import Detection
 from .evidence import EvidenceExposure, expected_undetected
 from .exposure import Exposure
+from .legitimacy import Legitimacy
 from .lifecycle import Lifecycle
 from .provinces import Provinces
-from .recorder import Recorder, RunResult
+from .recorder import Recorder, RunResult, SeriesSpec
 from .states import (  # noqa: F401  (re-exported: the codes strategies and tests use)
     COMPLETE,
     EVALUATION,
@@ -48,6 +49,8 @@ from .states import (  # noqa: F401  (re-exported: the codes strategies and test
     UNIT_STATES,
     WAITING,
 )
+from .spillovers import Spillovers
+from .support import Support
 from .suspension import Suspension
 from .tracks import distinct_taus
 from .units import Units
@@ -65,8 +68,20 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
     ("suspension", Suspension),
     ("adoption", Adoption),
     ("lifecycle", Lifecycle),
+    ("support", Support),
+    ("spillovers", Spillovers),
+    ("legitimacy", Legitimacy),
     ("recorder", Recorder),
 )
+
+
+def mechanism_series(components: tuple[tuple[str, type], ...] = COMPONENTS
+                     ) -> dict[str, SeriesSpec]:
+    """The grid series the mechanisms add to the cube (each component's ``SERIES``)."""
+    out: dict[str, SeriesSpec] = {}
+    for _, cls in components:
+        out.update(getattr(cls, "SERIES", {}))
+    return out
 
 
 #: What a strategy may use of a Simulation (docs/model.md, "The strategies' interface").
@@ -93,8 +108,10 @@ class Simulation:
         self.log = EventLog(self.clock, world.unit_province.tolist(), record_events)
         self.signals = Signals()
         self._waiter: simpy.Event | None = None
+        self.component_list = []
         for name, cls in components:
             setattr(self, name, cls(self))
+            self.component_list.append(getattr(self, name))
         self._wiring: list[tuple[object, list[str]]] = []
         for name, _ in components:
             component = getattr(self, name)
@@ -211,6 +228,7 @@ class Simulation:
             for name in names:
                 delattr(component, name)
         self._wiring = []
+        self.component_list = []
         self.env._queue.clear()
         self._waiter = None
         self.signals = Signals()

@@ -1,0 +1,135 @@
+"""National legitimacy: trust in the reform, what failures cost it, and the pause (docs/model.md,
+"Legitimacy"; issue 11, mechanism 3).
+
+Trust is 1 - D, with a deficit D nationally and one in each province. A failure (a suspension
+episode: harm that outweighed benefit long enough to be seen) adds ``national_drop`` to the
+national deficit and ``province_drop`` to its province's (each capped at 1); deficits decay
+exponentially with half-life ``recovery_months``. A unit's trust is national x province trust,
+and what it does slows with it: its preparation work (fixed when it starts) and its adoption
+delays are multiplied by 1 + ``slowing`` x (1 - trust). When a failure takes national trust
+below ``halt_threshold``, the centre pauses the reform: no unit starts preparing until
+max(``halt_months``, the time national trust takes to recover to the threshold) has passed (a
+later failure may lengthen the pause); starts asked for meanwhile happen, in order, when it ends.
+Without failures trust stays 1 and nothing changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .recorder import SeriesSpec, latest
+
+
+class Legitimacy:
+    """Trust deficits, their effect on units, and the pauses they cause."""
+
+    SERIES = {
+        "trust": SeriesSpec("national", "float64", "1", "national trust in the reform",
+                            "1 - deficit; 1 throughout when legitimacy.enabled is false"),
+        "province_trust": SeriesSpec("province", "float64", "1", "trust in the reform in the "
+                                     "province", "1 throughout when legitimacy.enabled is false"),
+        "halted": SeriesSpec("national", "int8", "1", "1 while the centre has paused new starts",
+                             "1 while paused, 0 otherwise"),
+    }
+
+    def __init__(self, sim):
+        cfg = sim.config.legitimacy
+        self.on = cfg.enabled
+        self.cfg = cfg
+        self.rate = math.log(2.0) / cfg.recovery_months
+        self.clock = sim.clock
+        n_prov = len(sim.world.provinces)
+        self.national = (0.0, 0.0)                 # (deficit, as of time)
+        self.province = [(0.0, 0.0)] * n_prov
+        self.halted_until = -math.inf
+        self.halt_token = 0
+        self.deferred: list[Callable[[], None]] = []
+        self.halts = 0
+        self.n_prov = n_prov
+        self.national_log: list[tuple[float, int, float]] = []
+        self.province_log: list[tuple[float, int, float]] = []
+        self.halt_log: list[tuple[float, int, int]] = []
+
+    def wire(self, sim) -> None:
+        if not self.on:
+            return
+        self._province_of = sim.units.province
+        sim.signals.connect("suspended", self._failure)
+        sim.lifecycle.preparation_factors.append(self.slowing)
+        sim.adoption.delay_factors.append(self.slowing)
+        sim.lifecycle.start_gate = self._gate
+
+    # ------------------------------------------------------------------ trust
+    def _deficit(self, state: tuple[float, float]) -> float:
+        deficit, since = state
+        return deficit * math.exp(-self.rate * (self.clock.env._now - since)) if deficit else 0.0
+
+    def trust(self, p: int | None = None) -> float:
+        """National trust now, or national x province p's."""
+        value = 1.0 - self._deficit(self.national)
+        if p is not None:
+            value *= 1.0 - self._deficit(self.province[p])
+        return value
+
+    def slowing(self, u: int) -> float:
+        """Factor on what unit u does now (preparation work, adoption delay)."""
+        return 1.0 + self.cfg.slowing * (1.0 - self.trust(self._province_of[u]))
+
+    def _failure(self, u: int) -> None:
+        now, p = self.clock.env._now, self._province_of[u]
+        national = min(1.0, self._deficit(self.national) + self.cfg.national_drop)
+        province = min(1.0, self._deficit(self.province[p]) + self.cfg.province_drop)
+        self.national, self.province[p] = (national, now), (province, now)
+        self.national_log.append((now, 0, national))
+        self.province_log.append((now, p, province))
+        threshold = self.cfg.halt_threshold
+        if 1.0 - national < threshold:
+            recover = math.log(national / (1.0 - threshold)) / self.rate
+            self._halt(now + max(self.cfg.halt_months, recover))
+
+    # ------------------------------------------------------------------ the pause
+    def _halt(self, until: float) -> None:
+        now = self.clock.env._now
+        if until <= self.halted_until:
+            return
+        if self.halted_until <= now:
+            self.halts += 1
+            self.halt_log.append((now, 0, 1))
+        self.halted_until = until
+        self.halt_token += 1
+        self.clock.at(until - now, self._end_halt, self.halt_token)
+
+    def _end_halt(self, token: int) -> None:
+        if token != self.halt_token:
+            return
+        self.halt_log.append((self.clock.env._now, 0, 0))
+        deferred, self.deferred = self.deferred, []
+        for start in deferred:
+            start()
+
+    def _gate(self, u: int, start: Callable[[], None]) -> bool:
+        if self.clock.env._now < self.halted_until:
+            self.deferred.append(start)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the cube
+    def series(self, grid: np.ndarray) -> dict[str, np.ndarray]:
+        return {"trust": self._trust_series(self.national_log, grid, 1)[:, 0],
+                "province_trust": self._trust_series(self.province_log, grid, self.n_prov),
+                "halted": self._flag_series(grid)}
+
+    def _trust_series(self, rows: list[tuple], grid: np.ndarray, n_keys: int) -> np.ndarray:
+        """Trust at each grid time: 1 - the last deficit logged, decayed to the grid time."""
+        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_keys)
+        times = np.array([r[0] for r in rows] + [0.0])[idx]
+        deficits = np.array([r[2] for r in rows] + [0.0])[idx]
+        return 1.0 - deficits * np.exp(-self.rate * (grid[:, None] - times))
+
+    def _flag_series(self, grid: np.ndarray) -> np.ndarray:
+        rows = self.halt_log
+        idx = latest([r[0] for r in rows], [0] * len(rows), grid, 1)[:, 0]
+        return np.array([r[2] for r in rows] + [0], np.int8)[idx]

@@ -1,0 +1,73 @@
+"""Finite central implementation support: a queue of support teams (docs/model.md, "Central
+support"; issue 11, mechanism 1).
+
+Regions need the centre's technical support to prepare: training, grouper and IT integration,
+coding audits. ``support.teams`` teams serve preparing units, a SimPy ``Resource``: a unit that
+starts preparing requests a team (first come, first served; units started at the same moment in
+the order they were started), holds it while it does the supported share ``support.share`` of its
+preparation work (the first part), releases it, and does the rest alone. Both parts are preparation work like any
+other (lifecycle.py: at rate 1 / credibility). A unit that finds a team free starts its work at
+once, so with at least as many teams as units nothing changes. The cube records the number of
+units waiting for a team (``support_queue``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from .recorder import SeriesSpec, step_series
+
+
+class Support:
+    """The support teams and the queue of units waiting for one."""
+
+    SERIES = {
+        "support_queue": SeriesSpec(
+            "national", "int32", "1", "regions waiting for a central support team",
+            "0 throughout when support.enabled is false"),
+    }
+
+    def __init__(self, sim):
+        cfg = sim.config.support
+        self.on = cfg.enabled
+        self.share = cfg.share
+        self.clock = sim.clock
+        self.teams = simpy.Resource(sim.env, capacity=cfg.teams) if self.on else None
+        self.waiting = 0
+        self.log: list[tuple[float, int, int]] = []     # (t, 0, units waiting)
+
+    def wire(self, sim) -> None:
+        if self.on:
+            self._lifecycle = sim.lifecycle
+            sim.lifecycle.prepare = self.prepare
+
+    def prepare(self, u: int, work: float, ready: Callable[[int], None]) -> None:
+        """Unit u's preparation: wait for a team, do the supported share with it, the rest
+        alone; then ready(u)."""
+        request = self.teams.request()
+        if request.triggered:           # a team is free: start now, exactly as without queue
+            self._supported(u, work, ready, request)
+            return
+        self._count(+1)
+        request.callbacks.append(lambda _event: self._granted(u, work, ready, request))
+
+    def _granted(self, u: int, work: float, ready: Callable[[int], None], request) -> None:
+        self._count(-1)
+        self._supported(u, work, ready, request)
+
+    def _supported(self, u: int, work: float, ready: Callable[[int], None], request) -> None:
+        """Work on unit u's whole preparation; the team is free again once the supported share
+        is done (a milestone of the same work, so a unit that never waited is ready exactly
+        when it would be without the mechanism)."""
+        self._lifecycle.work(u, work, ready, ((1.0 - self.share) * work,
+                                              lambda _unit: self.teams.release(request)))
+
+    def _count(self, change: int) -> None:
+        self.waiting += change
+        self.log.append((self.clock.env._now, 0, self.waiting))
+
+    def series(self, grid: np.ndarray) -> dict[str, np.ndarray]:
+        return {"support_queue": step_series(self.log, grid, 1, 0, np.int32)[:, 0]}

@@ -1,0 +1,287 @@
+"""The mechanisms through which slower can be faster (issue 11): central support (a queue),
+learning spillovers, and national legitimacy, each against its switch and a closed form.
+
+Every check is deterministic: exact (bit for bit against the switch off) or to a relative 1e-9
+(closed forms). Seeds are the configs' (``seed``), replicate 0 unless stated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import PLAIN_ONLY, DATA, event_times, make_config, merge, run_one, small_dict
+
+from rollout.data import load_provinces
+from rollout.experiment.runner import MECHANISM_FIELDS, SERIES_FIELDS
+from rollout.model.simulation import Simulation
+from rollout.model.world import build_world
+
+REL = 1e-9
+
+
+def one_province_dict(province: str = "Hebei", **extra) -> dict:
+    """One province, every region of capacity exactly 1, preparation 6 months of work, no
+    defects unless asked, nothing suspended unless asked, big bang."""
+    base = {
+        "name": "one_province", "seed": 5, "replicates": 1, "tracks": ["DRG"],
+        "time": {"start": "2019-01", "horizon_months": 120},
+        "regions": {"data": str(DATA), "provinces": [province], "capacity_low": 1.0,
+                    "capacity_high": 1.0, "capacity_noise": 0.0},
+        "preparation": {"mean_months": 6.0},
+        "defects": {"fixed_count": 0, "kinds": PLAIN_ONLY},
+        "suspension": {"enabled": False},
+        "strategies": {"big_bang": {}},
+    }
+    return merge(base, extra)
+
+
+def run_controlled(config, controller, equal_work: bool = False):
+    """Run a hand-written controller (a SimPy process of the strategies' interface) in
+    replicate 0; ``equal_work`` makes every unit's gamma draw 1 (preparation exactly 6 / k)."""
+    world = build_world(config, load_provinces(config), config.seed, 0)
+    if equal_work:
+        world.prep_factor[:] = 1.0
+    sim = Simulation(config, world, config.strategies["big_bang"], record_events=True)
+    return sim.run(controller), sim
+
+
+def assert_identical(a, b) -> None:
+    """Two runs' every series, summary value and event, bit for bit."""
+    for name in SERIES_FIELDS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.summary.keys() == b.summary.keys()
+    for key in a.summary:
+        assert (a.summary[key] == b.summary[key]
+                or (math.isnan(a.summary[key]) and math.isnan(b.summary[key]))), key
+    assert a.events == b.events
+
+
+STRATEGIES = ("big_bang", "phased", "dual_track", "adaptive")
+
+
+#: severe defects, so that regions are suspended (credibility and legitimacy have work to do)
+SEVERE = {"defects": {"severity_median": 0.5}}
+
+
+def compare_with_switch_off(on: dict, replicates=(0, 1)) -> None:
+    """Every preset of the small config with severe defects, with the mechanism on as ``on``
+    says and off; suspensions must happen in some run, so the comparison covers them."""
+    cfg_on = make_config(small_dict(**SEVERE, **on))
+    cfg_off = make_config(small_dict(**SEVERE))
+    provinces = load_provinces(cfg_on)
+    suspensions = 0
+    for r in replicates:
+        world = build_world(cfg_on, provinces, cfg_on.seed, r)
+        for name in STRATEGIES:
+            a = Simulation(cfg_on, world, cfg_on.strategies[name], True).run(_ctrl())
+            b = Simulation(cfg_off, world, cfg_off.strategies[name], True).run(_ctrl())
+            assert_identical(a, b)
+            suspensions += a.summary["suspensions"]
+    assert suspensions > 0
+
+
+def _ctrl():
+    from rollout.strategies.controller import run_strategy
+    return run_strategy
+
+
+# --------------------------------------------------------------------------- central support
+def test_support_with_a_team_for_every_region_changes_nothing():
+    """21 regions, 21 teams: no unit ever waits, so every result equals the switch off."""
+    compare_with_switch_off({"support": {"enabled": True, "teams": 21, "share": 0.5}})
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5, 0.25])
+def test_support_single_team_is_a_single_server_queue(share):
+    """Hebei's 11 regions start at 0 with 6 months of work each and one team: the k-th served
+    (k = 0, 1, ...) gets the team at k x 6 x share and is ready 6 months later; the queue holds
+    10 - (grants so far) regions."""
+    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 1, "share": share}))
+    result, sim = run_one(cfg, record_events=True, world=_equal_world(cfg))
+    n = sim.n_units
+    assert n == 11
+    service = 6.0 * share
+    expected = [k * service + 6.0 for k in range(n)]
+    assert sorted(event_times(result, "ready")) == pytest.approx(expected, rel=REL)
+    grid = np.arange(1.0, cfg.time.horizon_months + 1)
+    granted = np.minimum(n, np.floor(grid / service + 1e-9) + 1)
+    np.testing.assert_array_equal(result.extra["support_queue"], n - granted)
+
+
+def _equal_world(cfg):
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, 0)
+    world.prep_factor[:] = 1.0
+    return world
+
+
+def test_support_queue_follows_the_lindley_recursion_with_unequal_work():
+    """Two teams, gamma work: unit i (in start order) gets a team at G_i = max(A_i, the 2nd
+    latest release time so far) and is ready at G_i + W_i; a team is free again at G_i + s W_i."""
+    share = 0.6
+    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 2, "share": share}))
+    result, sim = run_one(cfg, record_events=True)
+    starts = {r[3]: r[0] for r in result.events if r[1] == 0}
+    readies = {r[3]: r[0] for r in result.events if r[1] == 1}
+    order = sorted(starts, key=lambda u: (starts[u], list(starts).index(u)))
+    free = [0.0, 0.0]
+    for u in order:
+        work = 6.0 * float(sim.world.prep_factor[u])     # capacity 1
+        grant = max(starts[u], min(free))
+        free[free.index(min(free))] = grant + share * work
+        assert readies[u] == pytest.approx(grant + work, rel=REL), u
+
+
+# --------------------------------------------------------------------------- spillovers
+def test_spillovers_closed_form_of_preparation_under_the_curve():
+    """Unit 0 starts at 0 (experience 0), unit 1 at 20 after unit 0 operated (experience 1),
+    unit 2 at 40 after two (experience 2): preparation W_i x (1 + E)^-b."""
+    b = 0.3
+    cfg = make_config(one_province_dict(spillovers={"enabled": True, "elasticity": b}))
+
+    def controller(sim):
+        for i in range(3):
+            sim.start_unit(i, 0, 0.0, 0.0)
+            yield sim.env.timeout(20.0)
+
+    result, sim = run_controlled(cfg, controller)
+    for i, t0 in enumerate((0.0, 20.0, 40.0)):
+        base = 6.0 * float(sim.world.prep_factor[i])
+        ready = event_times(result, "ready", unit=i)[0]
+        assert ready - t0 == pytest.approx(base * (1.0 + i) ** -b, rel=REL)
+    # the experience series counts the regions that have operated
+    assert result.extra["experience"][[0, 19, 39, 119]].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_spillovers_count_releases_with_their_weight():
+    """Experience at the horizon = regions that operated + weight x releases (event log)."""
+    cfg = make_config(small_dict(spillovers={"enabled": True, "release_weight": 2.5}))
+    result, sim = run_one(cfg, "phased", record_events=True)
+    operated = {r[3] for r in result.events if r[1] in (2, 3)}     # shadow or pay
+    releases = len([r for r in result.events if r[1] == 7])
+    assert releases > 0
+    assert result.extra["experience"][-1] == pytest.approx(len(operated) + 2.5 * releases)
+
+
+def test_spillovers_with_elasticity_zero_change_nothing():
+    compare_with_switch_off({"spillovers": {"enabled": True, "elasticity": 0.0}})
+
+
+# --------------------------------------------------------------------------- legitimacy
+def test_legitimacy_without_failures_changes_nothing():
+    """No suspension, so no failure: trust stays 1 and every result equals the switch off."""
+    on = {"legitimacy": {"enabled": True}, "suspension": {"enabled": False}}
+    cfg_on, cfg_off = make_config(small_dict(**on)), make_config(small_dict(
+        suspension={"enabled": False}))
+    provinces = load_provinces(cfg_on)
+    for r in (0, 1):
+        world = build_world(cfg_on, provinces, cfg_on.seed, r)
+        for name in STRATEGIES:
+            a = Simulation(cfg_on, world, cfg_on.strategies[name], True).run(_ctrl())
+            b = Simulation(cfg_off, world, cfg_off.strategies[name], True).run(_ctrl())
+            assert_identical(a, b)
+            assert np.all(a.extra["trust"] == 1.0) and np.all(a.extra["halted"] == 0)
+
+
+def test_legitimacy_never_below_threshold_and_no_slowing_changes_nothing():
+    """Failures happen (suspensions), but trust never falls below a threshold of 0 and slowing
+    is 0: every result equals the switch off, while trust does fall."""
+    on = {"legitimacy": {"enabled": True, "halt_threshold": 0.0, "slowing": 0.0}}
+    compare_with_switch_off(on)
+    cfg = make_config(small_dict(**SEVERE, **on))
+    result, _ = run_one(cfg, "big_bang")
+    assert result.summary["suspensions"] > 0 and result.extra["trust"].min() < 1.0
+
+
+def _failure_config(**legitimacy) -> dict:
+    """Ningxia (5 regions), one universal plain defect whose harm is twice the benefit, never
+    detected: a paying region is suspended exactly 6 months after it first pays."""
+    return one_province_dict(
+        "Ningxia", preparation={"mean_months": 1.0},
+        defects={"fixed_count": 1, "universal_prob": 1.0, "severity_median": 2.0,
+                 "severity_sigma": 0.0, "detectability_median": 1e-9,
+                 "detectability_sigma": 0.0},
+        learning={"report_prob": 0.0, "local_patch_prob": 0.0},
+        suspension={"enabled": True, "credibility_cost": 0.0},
+        legitimacy={"enabled": True, **legitimacy})
+
+
+@pytest.mark.parametrize(("halt_months", "drop"), [(1.0, 0.6), (6.0, 0.6), (2.0, 0.9)])
+def test_legitimacy_forced_failure_halts_at_the_closed_form_time(halt_months, drop):
+    """Unit 0 pays at W_0 and is suspended at W_0 + 6 (national deficit D = drop): the reform
+    halts then, until max(halt, half-life x log2(D / (1 - threshold))); unit 1, asked to start
+    during the halt, starts when it ends with its work x (1 + slowing x (1 - trust)), trust =
+    national x province trust at that moment. Trust on the grid is 1 - D 2^(-(t - t_s) / h)."""
+    half_life, threshold, slowing, p_drop = 12.0, 0.5, 1.5, 0.3
+    cfg = make_config(_failure_config(national_drop=drop, province_drop=p_drop,
+                                      recovery_months=half_life, halt_threshold=threshold,
+                                      halt_months=halt_months, slowing=slowing))
+
+    def controller(sim):
+        sim.start_unit(0, 0, 0.0, 0.0)
+        yield sim.env.timeout(8.0)
+        sim.start_unit(1, 0, 0.0, 0.0)
+
+    result, sim = run_controlled(cfg, controller)
+    w0 = 1.0 * float(sim.world.prep_factor[0])
+    t_s = event_times(result, "suspend", unit=0)[0]
+    assert t_s == pytest.approx(w0 + 6.0, rel=REL)
+    assert t_s < 8.0
+    t_end = t_s + max(halt_months, half_life * math.log2(drop / (1.0 - threshold)))
+    start1 = event_times(result, "start", unit=1)
+    assert start1 == pytest.approx([t_end], rel=REL)
+    decay = 2.0 ** (-(t_end - t_s) / half_life)
+    trust = (1.0 - drop * decay) * (1.0 - p_drop * decay)
+    work1 = 1.0 * float(sim.world.prep_factor[1]) * (1.0 + slowing * (1.0 - trust))
+    assert event_times(result, "ready", unit=1)[0] - t_end == pytest.approx(work1, rel=REL)
+    # up to unit 1's own suspension (the second failure)
+    t_next = event_times(result, "suspend", unit=1)[0]
+    assert t_next > t_end
+    grid = np.arange(1.0, 121.0)
+    before = grid < t_next
+    expected = np.where(grid >= t_s, 1.0 - drop * 2.0 ** (-(grid - t_s) / half_life), 1.0)
+    np.testing.assert_allclose(result.extra["trust"][before], expected[before], rtol=REL)
+    halted = ((grid >= t_s) & (grid < t_end)).astype(np.int8)
+    np.testing.assert_array_equal(result.extra["halted"][before], halted[before])
+
+
+def test_legitimacy_slows_adoption_delays():
+    """Every adoption of a run with failures comes after the world's delay draw x the mean
+    delay x (1 + slowing x (1 - trust)), trust = national x province trust at the release
+    (read off the logged deficits, decayed)."""
+    slowing = 2.0
+    cfg = make_config(small_dict(**SEVERE, legitimacy={"enabled": True, "slowing": slowing,
+                                                       "halt_threshold": 0.0}))
+    result, sim = run_one(cfg, "big_bang", record_events=True)
+    leg = sim.legitimacy
+    assert result.summary["suspensions"] > 0
+
+    def deficit(log, key, t):
+        last = [(tt, d) for tt, k, d in log if k == key and tt <= t]
+        return last[-1][1] * 2.0 ** (-(t - last[-1][0]) / cfg.legitimacy.recovery_months) \
+            if last else 0.0
+
+    released = {(r[4], r[6]): r[0] for r in result.events if r[1] == 7}
+    checked = slowed = 0
+    for row in result.events:
+        if row[1] != 8:                            # adopt
+            continue
+        t, _, p, u, track, _, version = row
+        t_r = released[(track, version)]
+        trust = (1.0 - deficit(leg.national_log, 0, t_r)) * \
+            (1.0 - deficit(leg.province_log, p, t_r))
+        factor = 1.0 + slowing * (1.0 - trust)
+        draw = float(sim.world.adoption_delay(track, version)[u])
+        assert t - t_r == pytest.approx(cfg.adoption.mean_delay * draw * factor, rel=REL)
+        checked += 1
+        slowed += factor > 1.0
+    assert checked > 20 and slowed > 0, (checked, slowed)
+
+
+def test_mechanism_series_are_in_every_result():
+    cfg = make_config(small_dict())
+    result, _ = run_one(cfg, "phased")
+    assert set(result.extra) == set(MECHANISM_FIELDS)
+    assert result.extra["province_trust"].shape == (60, 4)
+    assert np.all(result.extra["support_queue"] == 0)
