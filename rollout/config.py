@@ -231,6 +231,19 @@ class LegitimacyConfig(_Section):
     halt_months: Months = Field(6.0, description="shortest halt")
 
 
+class EntrenchmentConfig(_Section):
+    """Persistent entrenchment (docs/model.md, "Entrenchment"): gaming leaves a residue that a
+    fix does not remove, and spreads between regions of a province by imitation."""
+
+    enabled: bool = False
+    residue_share: Probability = Field(0.25, description="share of exploitation a fix leaves")
+    residue_months: Months = Field(0.0, description="time constant of the residue's decay; "
+                                   "0: it never decays")
+    imitation: float = Field(0.5, ge=0.0, le=100.0, description="learning rate x (1 + "
+                             "imitation x paying neighbours under the defect)")
+    max_teachers: int = Field(4, ge=0, le=50, description="neighbours counted at most")
+
+
 class OutcomesConfig(_Section):
     coverage_threshold: float = Field(0.99, gt=0.0, le=1.0)
     stable_harm_share: Probability = Field(0.05)
@@ -459,6 +472,7 @@ class RolloutConfig(_Section):
     support: SupportConfig = Field(default_factory=SupportConfig)
     spillovers: SpilloversConfig = Field(default_factory=SpilloversConfig)
     legitimacy: LegitimacyConfig = Field(default_factory=LegitimacyConfig)
+    entrenchment: EntrenchmentConfig = Field(default_factory=EntrenchmentConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)

@@ -285,3 +285,93 @@ def test_mechanism_series_are_in_every_result():
     assert set(result.extra) == set(MECHANISM_FIELDS)
     assert result.extra["province_trust"].shape == (60, 4)
     assert np.all(result.extra["support_queue"] == 0)
+
+
+# --------------------------------------------------------------------------- entrenchment
+GAMING_ONLY = {name: {"share": 0.0} for name in (
+    "grouping_error", "weight_miscalibration", "upcoding", "patient_selection",
+    "split_admissions")} | {"cost_shifting": {"share": 1.0, "detectability_factor": 1.0,
+                                              "tau_learn": 9.0, "tau_unlearn": 12.0}}
+
+
+def _gaming_region(residue_share: float, residue_months: float) -> dict:
+    """Beijing (one region, weight 1), one universal cost-shifting defect (learn 9, unlearn 12)
+    of severity 0.2, patched locally at its first detection, never reported, no suspension."""
+    return one_province_dict(
+        "Beijing", preparation={"mean_months": 1e-6},
+        defects={"fixed_count": 1, "universal_prob": 1.0, "severity_median": 0.2,
+                 "severity_sigma": 0.0, "detectability_median": 0.05,
+                 "detectability_sigma": 0.0, "kinds": GAMING_ONLY},
+        learning={"report_prob": 0.0, "local_patch_prob": 1.0},
+        entrenchment={"enabled": True, "residue_share": residue_share,
+                      "residue_months": residue_months, "imitation": 0.0})
+
+
+@pytest.mark.parametrize(("rho", "tau_r"), [(0.25, 0.0), (0.4, 60.0), (1.0, 0.0), (0.0, 0.0)])
+def test_entrenchment_residue_harm_closed_form(rho, tau_r):
+    """Harm over the horizon H of a region that pays from t_p, learns with tau 9 until the
+    patch at t_d (exploitation e_d = 1 - exp(-(t_d - t_p)/9)), then keeps (1 - rho) e_d decaying
+    with tau 12 and a residue rho e_d that never decays (tau_r = 0) or decays with tau_r:
+    s [(t_d - t_p) - 9 e_d + (1 - rho) e_d 12 (1 - exp(-(H - t_d)/12)) + rho e_d R],
+    R = H - t_d or tau_r (1 - exp(-(H - t_d)/tau_r))."""
+    data = _gaming_region(rho, tau_r)
+    data["strategies"] = {"big_bang": {"wave_shadow_months": 0.0}}
+    cfg = make_config(data)
+    result, sim = run_one(cfg, record_events=True)
+    t_p = event_times(result, "pay", unit=0)[0]
+    t_d = event_times(result, "patch", unit=0)[0]
+    assert t_p < t_d < 100.0
+    s, horizon = 0.2, 120.0
+    e_d = -math.expm1(-(t_d - t_p) / 9.0)
+    learning = (t_d - t_p) - 9.0 * e_d
+    fast = (1.0 - rho) * e_d * 12.0 * -math.expm1(-(horizon - t_d) / 12.0)
+    rest = horizon - t_d if tau_r == 0.0 else tau_r * -math.expm1(-(horizon - t_d) / tau_r)
+    expected = s * (learning + fast + rho * e_d * rest)
+    assert result.summary["harm_total"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_entrenchment_imitation_closed_form():
+    """Ningxia's 5 regions start together and begin paying one after another under a universal
+    cost-shifting defect never detected: the k-th to pay (k = 0, 1, ...) learns with tau
+    9 / (1 + imitation x min(k, max_teachers)); its harm to the horizon is
+    s w [(H - t_k) - tau_k (1 - exp(-(H - t_k) / tau_k))]."""
+    imitation, cap, s, horizon = 0.5, 3, 0.2, 120.0
+    data = one_province_dict(
+        "Ningxia", defects={"fixed_count": 1, "universal_prob": 1.0, "severity_median": s,
+                            "severity_sigma": 0.0, "detectability_median": 1e-9,
+                            "detectability_sigma": 0.0, "kinds": GAMING_ONLY},
+        learning={"report_prob": 0.0, "local_patch_prob": 0.0},
+        entrenchment={"enabled": True, "residue_share": 0.0, "imitation": imitation,
+                      "max_teachers": cap})
+    cfg = make_config(data)
+    result, sim = run_one(cfg, record_events=True)
+    pays = sorted((r[0], r[3]) for r in result.events if r[1] == 3)
+    assert len(pays) == 5
+    for k, (t_k, u) in enumerate(pays):
+        tau = 9.0 / (1.0 + imitation * min(k, cap))
+        w = float(sim.world.weight[u])
+        x = horizon - t_k
+        expected = s * w * (x + tau * math.expm1(-x / tau))
+        assert sim.exposure.harm_cum[u] == pytest.approx(expected, rel=1e-9), k
+
+
+def test_entrenchment_without_residue_or_imitation_changes_nothing():
+    compare_with_switch_off({"entrenchment": {"enabled": True, "residue_share": 0.0,
+                                              "imitation": 0.0}})
+
+
+def test_entrenchment_residue_never_decaying_keeps_a_region_suspended():
+    """The defect is patched at 7.5 months with exploitation 0.56 (seed 5), all of it left as a
+    residue that never decays: harm 2 x 0.56 stays over the limit 1, so the region is suspended
+    6 months after it first exceeded it and never resumes (not even at the horizon)."""
+    data = _gaming_region(1.0, 0.0)
+    data["defects"]["severity_median"] = 2.0
+    data["defects"]["detectability_median"] = 0.01
+    data["suspension"] = {"enabled": True, "credibility_cost": 0.0}
+    data["strategies"] = {"big_bang": {"wave_shadow_months": 0.0}}
+    cfg = make_config(data)
+    result, _ = run_one(cfg, record_events=True)
+    t_d = event_times(result, "patch", unit=0)[0]
+    assert -math.expm1(-t_d / 9.0) * 2.0 > 1.0          # the residue alone is over the limit
+    assert event_times(result, "suspend", unit=0) == pytest.approx([9.0 * math.log(2) + 6.0])
+    assert not event_times(result, "resume", unit=0)

@@ -49,6 +49,7 @@ class Exposure:
         n_prov = len(sim.world.provinces)
         self.inforce_count: list[dict[tuple[int, int], int]] = [{} for _ in range(n_prov)]
         self.defects_active = [0] * n_prov
+        self.entrench = None             # entrenchment.py, when on
 
     def wire(self, sim) -> None:
         u = sim.units
@@ -112,6 +113,7 @@ class Exposure:
         b = [0.0] * len(self.taus)
         exposed = False
         counts = self.inforce_count[p]
+        ent = self.entrench
         pairs = self.pairs[u]
         dead = 0
         best_wait, best_pair = math.inf, None
@@ -124,18 +126,31 @@ class Exposure:
                         pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
                 elif pr.mode == 2:
                     pr.e *= keep[pr.j_unlearn]
+                    if pr.res and ent.j_residue:
+                        pr.res *= keep[ent.j_residue]
             inforce = active and pr.introduced <= v < fixed[pr.d] and not pr.patched
             if inforce and paying:
                 sw = pr.s * w
                 a += sw
                 if pr.tau_learn > 0.0:
+                    if ent is not None and pr.mode != 1:     # an episode begins: imitation
+                        pr.j_learn = ent.learn_index(pr.tau_learn, counts.get((t, pr.d), 0))
                     b[pr.j_learn] -= sw * (1.0 - pr.e)
                 else:
                     pr.e = 1.0
                 pr.mode = 1
-            elif pr.e > 0.0 and pr.tau_unlearn > 0.0:
+            elif (pr.e > 0.0 or pr.res) and pr.tau_unlearn > 0.0:
+                if ent is not None and not pr.res_taken and (fixed[pr.d] <= v or pr.patched):
+                    pr.res_taken = True                   # the fix leaves a residue
+                    pr.res = ent.share * pr.e
+                    pr.e -= pr.res
                 if paying:
                     b[pr.j_unlearn] += pr.s * w * pr.e
+                    if pr.res:
+                        if ent.j_residue:
+                            b[ent.j_residue] += pr.s * w * pr.res
+                        else:
+                            a += pr.s * w * pr.res
                 pr.mode = 2
             else:
                 pr.e = 0.0

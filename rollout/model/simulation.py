@@ -26,6 +26,7 @@ from .centre import Centre
 from .core import END, Clock, EventLog, Signals, gc_paused
 from .coverage import Coverage
 from .detection import Detection
+from .entrenchment import Entrenchment
 from .evidence import EvidenceExposure, expected_undetected
 from .exposure import Exposure
 from .legitimacy import Legitimacy
@@ -68,6 +69,7 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
     ("suspension", Suspension),
     ("adoption", Adoption),
     ("lifecycle", Lifecycle),
+    ("entrenchment", Entrenchment),
     ("support", Support),
     ("spillovers", Spillovers),
     ("legitimacy", Legitimacy),

@@ -126,12 +126,21 @@ class Suspension:
     def _schedule_entrenched_resume(self, u: int) -> None:
         """When does unit u's entrenched (decaying) harm rate, were it paying, reach its limit?"""
         b = [0.0] * len(self.taus)
+        a = 0.0
         w = self._units.weight[u]
+        ent = self._exposure.entrench
         for pr in self._exposure.pairs[u]:
             if pr.mode == 2:
                 b[pr.j_unlearn] += pr.s * w * pr.e
-        spans = positive_intervals(-self.limit[u], b, self.taus, self.clock.horizon
-                                   - self.clock.env._now)
+                if pr.res:                  # entrenched residue (entrenchment.py)
+                    if ent.j_residue:
+                        b[ent.j_residue] += pr.s * w * pr.res
+                    else:
+                        a += pr.s * w * pr.res
+        xmax = self.clock.horizon - self.clock.env._now
+        spans = positive_intervals(a - self.limit[u], b, self.taus, xmax)
+        if spans and spans[0][0] == 0.0 and spans[0][1] >= xmax:
+            return                          # above the limit to the horizon: never resumes
         wait = spans[0][1] if spans and spans[0][0] == 0.0 else 0.0
         self.resume_token[u] += 1
         self.clock.at(wait, self._resume_entrenched, u, self.resume_token[u])

@@ -18,7 +18,8 @@ class Pair:
     """One (unit, defect) pair: integrated hazard, next relevant detection, exploitation."""
 
     __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
-                 "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce")
+                 "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce",
+                 "res", "res_taken")
 
     def __init__(self, d: int, traits: tuple, threshold: float):
         self.d = d
@@ -34,6 +35,8 @@ class Pair:
         self.mode = 0           # 0 idle, 1 learning (paying under it), 2 decaying
         self.rate = 0.0         # detection hazard now
         self.paying_inforce = False
+        self.res = 0.0          # entrenched residue at the last update (entrenchment.py)
+        self.res_taken = False  # the residue has been split off (once, at the fix or patch)
 
 
 class TrackState:
@@ -135,7 +138,10 @@ def distinct_taus(config) -> tuple[float, ...]:
     Index 0 stands for 'no exponential term' (an instant jump) and carries tau = 1 with a zero
     coefficient, so code summing over time constants needs no special case.
     """
+    from .entrenchment import entrenchment_taus
+
     values = set()
     for kind in config.defects.kinds.as_list():
         values.update(t for t in (kind.tau_learn, kind.tau_unlearn) if t > 0.0)
+    values.update(entrenchment_taus(config))
     return (1.0, *sorted(values))

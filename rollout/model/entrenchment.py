@@ -1,0 +1,61 @@
+"""Persistent entrenchment: gaming that outlives its fix, and gaming learnt from neighbours
+(docs/model.md, "Entrenchment"; issue 11, mechanism 4).
+
+Residue. When a gaming defect (one with an unlearning time, exposure.py) leaves force in a unit
+by a fix or a local patch, a share rho = ``residue_share`` of the exploitation e it has then
+becomes a residue that decays with time constant ``residue_months`` (0: never) instead of
+``tau_unlearn``; the rest decays as before. While the unit pays, the pair's harm rate is
+s x w x (e_0 (1 - rho) exp(-x / tau_unlearn) + rho e_0 exp(-x / tau_residue)), exactly
+integrated like every other term.
+
+Imitation. A unit that begins paying under a gaming defect in force learns it faster when other
+units of its province already pay under it in force: its learning time constant for that
+episode is tau_learn / (1 + ``imitation`` x min(m, ``max_teachers``)), m those neighbours at that
+moment. With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
+"""
+
+from __future__ import annotations
+
+
+def imitated_tau(tau_learn: float, teachers: int, imitation: float) -> float:
+    """Learning time constant with ``teachers`` neighbours (the same float everywhere)."""
+    return tau_learn / (1.0 + imitation * teachers)
+
+
+def entrenchment_taus(config) -> set[float]:
+    """Time constants the mechanism adds to the model's set (tracks.distinct_taus)."""
+    cfg = config.entrenchment
+    if not cfg.enabled:
+        return set()
+    out = {cfg.residue_months} if cfg.residue_months > 0.0 else set()
+    if cfg.imitation > 0.0:
+        for kind in config.defects.kinds.as_list():
+            if kind.tau_learn > 0.0:
+                out.update(imitated_tau(kind.tau_learn, k, cfg.imitation)
+                           for k in range(1, cfg.max_teachers + 1))
+    return out
+
+
+class Entrenchment:
+    """What exposure.py asks when a gaming pair starts paying in force or leaves force."""
+
+    def __init__(self, sim):
+        cfg = sim.config.entrenchment
+        self.on = cfg.enabled
+        self.share = cfg.residue_share
+        self.imitation = cfg.imitation
+        self.max_teachers = cfg.max_teachers
+        taus = sim.taus
+        self._index = {tau: 1 + taus[1:].index(tau) for tau in taus[1:]}
+        #: index of the residue's time constant, or 0 if the residue never decays
+        self.j_residue = self._index[cfg.residue_months] if cfg.residue_months > 0.0 else 0
+
+    def wire(self, sim) -> None:
+        if self.on:
+            sim.exposure.entrench = self
+
+    def learn_index(self, tau_learn: float, neighbours: int) -> int:
+        """Index (in the model's taus) of the learning time constant of an episode that starts
+        with ``neighbours`` units of the province paying under the defect in force."""
+        teachers = min(neighbours, self.max_teachers)
+        return self._index[imitated_tau(tau_learn, teachers, self.imitation)]
