@@ -244,6 +244,33 @@ class EntrenchmentConfig(_Section):
     max_teachers: int = Field(4, ge=0, le=50, description="neighbours counted at most")
 
 
+class TrackLaw(_Section):
+    """How well a track fits a region, by the region's capacity tier (factors, 1 = neutral)."""
+
+    preparation_low: float = Field(1.0, gt=0.0, le=100.0, description="x preparation work, "
+                                   "low-capacity regions")
+    preparation_high: float = Field(1.0, gt=0.0, le=100.0, description="... high-capacity")
+    severity_low: float = Field(1.0, ge=0.0, le=100.0, description="x defect severity, "
+                                "low-capacity regions")
+    severity_high: float = Field(1.0, ge=0.0, le=100.0, description="... high-capacity")
+
+
+def _default_track_laws() -> dict[str, TrackLaw]:
+    return {"DRG": TrackLaw(preparation_low=1.25, severity_low=1.25, severity_high=0.8),
+            "DIP": TrackLaw(preparation_low=0.75, preparation_high=0.75)}
+
+
+class TrackFitConfig(_Section):
+    """Track fit to context (docs/model.md, "Track fit"): DRG and DIP prepare and err
+    differently in low- and high-capacity regions."""
+
+    enabled: bool = False
+    tier_capacity: float = Field(0.6, gt=0.0, le=1.0, description="regions below this "
+                                 "capacity are the low tier")
+    tracks: dict[str, TrackLaw] = Field(default_factory=_default_track_laws,
+                                        description="per track name; tracks not named: 1")
+
+
 class OutcomesConfig(_Section):
     coverage_threshold: float = Field(0.99, gt=0.0, le=1.0)
     stable_harm_share: Probability = Field(0.05)
@@ -473,6 +500,7 @@ class RolloutConfig(_Section):
     spillovers: SpilloversConfig = Field(default_factory=SpilloversConfig)
     legitimacy: LegitimacyConfig = Field(default_factory=LegitimacyConfig)
     entrenchment: EntrenchmentConfig = Field(default_factory=EntrenchmentConfig)
+    track_fit: TrackFitConfig = Field(default_factory=TrackFitConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
@@ -536,6 +564,11 @@ class RolloutConfig(_Section):
             if strat.track_choice == "evidence" and len(strat.pilots) < 2:
                 raise _LocatedError(f"strategies.{name}.track_choice",
                                     "'evidence' needs pilot groups on two tracks")
+        if self.track_fit.enabled:
+            for track in self.track_fit.tracks:
+                if track not in self.tracks:
+                    raise _LocatedError(f"track_fit.tracks.{track}",
+                                        f"unknown track {track!r}; tracks are {self.tracks}")
         if self.calibration is not None:
             if self.calibration.strategy not in self.strategies:
                 raise _LocatedError("calibration.strategy",

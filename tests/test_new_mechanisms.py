@@ -375,3 +375,52 @@ def test_entrenchment_residue_never_decaying_keeps_a_region_suspended():
     assert -math.expm1(-t_d / 9.0) * 2.0 > 1.0          # the residue alone is over the limit
     assert event_times(result, "suspend", unit=0) == pytest.approx([9.0 * math.log(2) + 6.0])
     assert not event_times(result, "resume", unit=0)
+
+
+# --------------------------------------------------------------------------- track fit
+def test_track_fit_neutral_laws_change_nothing():
+    neutral = {"preparation_low": 1.0, "preparation_high": 1.0, "severity_low": 1.0,
+               "severity_high": 1.0}
+    compare_with_switch_off({"track_fit": {"enabled": True,
+                                           "tracks": {"DRG": neutral, "DIP": neutral}}})
+
+
+def test_track_fit_scales_preparation_and_severity_by_tier():
+    """Every unit of every preset of the small config: preparation (ready - start, no
+    suspension so credibility 1) = base work x its track's tier factor, and every pair's
+    severity = the defect's severity x its track's tier factor."""
+    laws = {"DRG": {"preparation_low": 1.5, "preparation_high": 0.9, "severity_low": 1.3,
+                    "severity_high": 0.7},
+            "DIP": {"preparation_low": 0.6, "preparation_high": 1.1, "severity_low": 0.8,
+                    "severity_high": 1.2}}
+    tier = 0.6
+    cfg = make_config(small_dict(suspension={"enabled": False},
+                                 track_fit={"enabled": True, "tier_capacity": tier,
+                                            "tracks": laws}))
+    names = cfg.tracks
+    tiers_seen = set()
+    for strategy in STRATEGIES:
+        result, sim = run_one(cfg, strategy, record_events=True)
+        starts = {r[3]: (r[0], r[4]) for r in result.events if r[1] == 0}
+        readies = {r[3]: r[0] for r in result.events if r[1] == 1}
+        for u, (t0, track) in starts.items():
+            low = sim.world.capacity[u] < tier
+            law = laws[names[track]]
+            tiers_seen.add((track, bool(low)))
+            base = cfg.preparation.mean_months / sim.world.capacity[u] \
+                * sim.world.prep_factor[u]
+            factor = law["preparation_low"] if low else law["preparation_high"]
+            if u in readies:
+                assert readies[u] - t0 == pytest.approx(base * factor, rel=REL)
+            ts = sim.centre.tracks[track]
+            sev = law["severity_low"] if low else law["severity_high"]
+            for pr in sim.exposure.pairs[u]:
+                assert pr.s == pytest.approx(ts.s[pr.d] * sev, rel=REL)
+    assert len(tiers_seen) == 4      # both tracks in both tiers were checked
+
+
+def test_track_fit_names_only_known_tracks():
+    from rollout.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="track_fit.tracks.XYZ"):
+        make_config(small_dict(track_fit={"enabled": True, "tracks": {"XYZ": {}}}))

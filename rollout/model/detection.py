@@ -33,6 +33,9 @@ class Detection:
         self.p_local = learning.local_patch_prob
         self.report_delay = learning.report_delay_mean
         self.simulate_all = sim.log.on
+        #: functions (unit, track) -> factor on the severity of the unit's new pairs, registered
+        #: by other mechanisms (track_fit.py)
+        self.severity_factors: list = []
         # the largest detection multiplier per unit capacity: any state, any phase
         self.max_factor = max(1.0, op.shadow_detection_factor) \
             * max(1.0, learning.evaluation_detection_factor)
@@ -49,6 +52,10 @@ class Detection:
     def new_pairs(self, u: int, ts, defects) -> list[Pair]:
         """Pairs of unit u with the given defects of track state ``ts``."""
         pairs = [ts.new_pair(d, u) for d in defects]
+        for factor in self.severity_factors:
+            f = factor(u, ts.index)
+            for pr in pairs:
+                pr.s *= f
         for pr in pairs:
             self.skip_irrelevant(u, pr)
         return pairs

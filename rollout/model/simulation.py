@@ -53,6 +53,7 @@ from .states import (  # noqa: F401  (re-exported: the codes strategies and test
 from .spillovers import Spillovers
 from .support import Support
 from .suspension import Suspension
+from .track_fit import TrackFit
 from .tracks import distinct_taus
 from .units import Units
 from .world import World
@@ -70,6 +71,7 @@ COMPONENTS: tuple[tuple[str, type], ...] = (
     ("adoption", Adoption),
     ("lifecycle", Lifecycle),
     ("entrenchment", Entrenchment),
+    ("track_fit", TrackFit),
     ("support", Support),
     ("spillovers", Spillovers),
     ("legitimacy", Legitimacy),
