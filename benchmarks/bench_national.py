@@ -6,10 +6,12 @@ processed event, and the ratio of that to a bare SimPy timeout loop timed here t
 shared and noisy: compare ratios, not seconds). Then the time of one replicate of all strategies,
 world building included, as a multiple of 100,000 bare SimPy timeouts (issue goal: <= 1.25), and
 with ``--hospitals H`` the cost of the hospital micro level (H units per region) against regions,
-measured in the same run.
+measured in the same run, and with ``--mechanisms`` the cost of the five mechanisms of issue 11
+all switched on against all off (replicates alternate between the two, so machine noise hits
+both alike; issue goal: <= 1.5).
 
     python benchmarks/bench_national.py [--replicates 20] [--config configs/national.toml]
-                                        [--hospitals 10]
+                                        [--hospitals 10] [--mechanisms]
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def raw_simpy_us_per_event(n: int = 200_000, repeats: int = 5) -> float:
     return best / n * 1e6
 
 
-def time_replicates(cfg, provinces, replicates: int) -> dict:
+MECHANISMS = ("support", "spillovers", "legitimacy", "entrenchment", "track_fit")
+
+
+def time_replicates(cfg, provinces, replicates: int, first: int = 0) -> dict:
     """Run replicates as the runner does (garbage collector paused over each replicate)."""
     per_strategy = {name: {"ms": [], "processed": [], "scheduled": []} for name in cfg.strategies}
     replicate_ms = []
     units = 0
-    for rep in range(replicates):
+    for rep in range(first, first + replicates):
         with gc_paused():
             began = time.perf_counter()
             world = build_world(cfg, provinces, cfg.seed, rep)
@@ -67,6 +72,18 @@ def time_replicates(cfg, provinces, replicates: int) -> dict:
                 per_strategy[name]["scheduled"].append(sim.clock.scheduled)
             replicate_ms.append((time.perf_counter() - began) * 1e3)
     return {"per_strategy": per_strategy, "replicate_ms": replicate_ms, "units": units}
+
+
+def merge(parts: list[dict]) -> dict:
+    """One timing record from several."""
+    out = {"per_strategy": {}, "replicate_ms": [], "units": parts[0]["units"]}
+    for part in parts:
+        out["replicate_ms"] += part["replicate_ms"]
+        for name, rec in part["per_strategy"].items():
+            into = out["per_strategy"].setdefault(name, {k: [] for k in rec})
+            for key, values in rec.items():
+                into[key] += values
+    return out
 
 
 def report(label: str, got: dict, raw: float) -> float:
@@ -99,6 +116,8 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--hospitals", type=int, default=None,
                         help="also time the hospital micro level: this many units per region")
+    parser.add_argument("--mechanisms", action="store_true",
+                        help="also time the five mechanisms of issue 11 all on against all off")
     args = parser.parse_args()
     cfg = load_config(args.config)
     provinces = load_provinces(cfg, args.config)
@@ -108,6 +127,14 @@ def main() -> None:
     if args.hospitals:
         cfg_h = load_config(args.config, {"regions.units_per_region": args.hospitals})
         hospitals = time_replicates(cfg_h, provinces, max(2, args.replicates // 4))
+    mechanisms = None
+    if args.mechanisms:
+        cfg_m = load_config(args.config, {f"{m}.enabled": True for m in MECHANISMS})
+        off, on = [], []
+        for rep in range(args.replicates):
+            off.append(time_replicates(cfg, provinces, 1, rep))
+            on.append(time_replicates(cfg_m, provinces, 1, rep))
+        mechanisms = (merge(off), merge(on))
     raw = min(raw_before, raw_simpy_us_per_event())
 
     print(f"config {args.config}: {len(cfg.strategies)} strategies, {args.replicates} "
@@ -119,6 +146,11 @@ def main() -> None:
         scaled = report(f"hospitals ({args.hospitals} per region)", hospitals, raw)
         print(f"hospital micro level: {scaled / base:.1f} x the time of regions for "
               f"{hospitals['units'] / regions['units']:.0f} x the units")
+    if mechanisms is not None:
+        off_ms = report("mechanisms all off (alternating)", mechanisms[0], raw)
+        on_ms = report(f"mechanisms all on ({', '.join(MECHANISMS)})", mechanisms[1], raw)
+        print(f"five mechanisms on: {on_ms / off_ms:.2f} x the time of all off per replicate "
+              f"(goal <= 1.5)")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import xarray as xr
 from conftest import small_dict
 
 from rollout import open_cube
-from rollout.model.simulation import STAGES
+from rollout.model.simulation import STAGES, mechanism_series
 
 REPLICATES = 4
 STRATEGIES = list(small_dict()["strategies"])
@@ -163,6 +163,9 @@ def test_cube_dimensions_and_variables(base: xr.Dataset) -> None:
         last = "track" if name == "version" else "province"
         assert ds[name].dims == ("strategy", "replicate", "time", last)
     assert ds["national_coverage"].dims == ("strategy", "replicate", "time")
+    for name, spec in mechanism_series().items():
+        extra = ("province",) if spec.per == "province" else ()
+        assert ds[name].dims == ("strategy", "replicate", "time", *extra), name
     for name in SUMMARY:
         assert ds[name].dims == ("strategy", "replicate")
     for name, var in ds.data_vars.items():

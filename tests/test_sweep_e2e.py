@@ -760,18 +760,23 @@ SCENARIOS = {"few_defects": {"defects.mean_count": 3},
              "many_defects": {"defects.mean_count": 24, "adoption.steering": 0.3}}
 
 
+#: model structure as a dimension: a mechanism's switch swept like any parameter (issue 11)
+STRUCTURE = {"parameters": {"support.enabled": [False, True]}, "block_size": 2}
+
+
 @pytest.fixture(scope="module")
 def design_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     folder = tmp_path_factory.mktemp("designs")
     sweeps = SAMPLED | {
-        "scenarios": {"design": "scenarios", "scenarios": SCENARIOS, "block_size": 2}}
+        "scenarios": {"design": "scenarios", "scenarios": SCENARIOS, "block_size": 2},
+        "structure": STRUCTURE}
     with Batch() as batch:
         out = {}
         for key, sweep in sweeps.items():
             cwd = folder / key
             cwd.mkdir()
-            config = write_config(cwd / f"{key}.toml", sweep_dict(SMALL_STRATEGIES, replicates=2,
-                                                                 sweep=sweep))
+            config = write_config(cwd / f"{key}.toml", sweep_dict(
+                SMALL_STRATEGIES, replicates=2, sweep=sweep, support={"teams": 2}))
             out[key] = cwd / f"{key}.zarr"
             batch.start(key, "sweep", config, "--serial", "-o", out[key], "-q", cwd=cwd)
         procs, _ = batch.results()
@@ -824,3 +829,17 @@ def test_scenarios_design_has_a_scenario_dimension(design_runs: Runs) -> None:
     few = ds["defects_remaining"].sel(scenario="few_defects").values
     many = ds["defects_remaining"].sel(scenario="many_defects").values
     assert few.sum() < many.sum(), (few, many)           # each scenario's values were applied
+
+
+def test_a_mechanism_switch_is_a_sweep_dimension(design_runs: Runs) -> None:
+    """``support.enabled = [false, true]`` (2 teams for 21 regions): the queue is empty where
+    the switch is off and holds regions where it is on, and big bang is later to full coverage."""
+    ds = design_runs.cube("structure")
+    assert ds["support_queue"].dims == ("support.enabled", "strategy", "replicate", "time")
+    off = ds.sel({"support.enabled": False})
+    on = ds.sel({"support.enabled": True})
+    assert int(off["support_queue"].max()) == 0
+    assert int(on["support_queue"].max()) > 0
+    bb_on = on["t_full"].sel(strategy="big_bang").values
+    bb_off = off["t_full"].sel(strategy="big_bang").values
+    assert np.all(np.isnan(bb_on) | (bb_on > bb_off)), (bb_on, bb_off)

@@ -15,6 +15,9 @@ rollout run configs/historical.toml -o results/historical.zarr --overwrite -q > 
 # why dual track is later than phased: one candidate cause switched off at a time
 rollout sweep configs/dual_track_delay.toml -o results/dual_track_delay.zarr -q > /dev/null
 rollout compare results/dual_track_delay.zarr --baseline phased > "$out/dual_track_delay.txt"
+# the national scenario under each mechanism of issue 11 (docs/model.md section 11)
+rollout sweep configs/mechanisms.toml -o results/mechanisms.zarr -q > /dev/null
+rollout compare results/mechanisms.zarr > "$out/mechanisms.txt"
 for strategy in phased dual_track adaptive; do
     for metric in t_stable net_benefit; do
         rollout sensitivity "$cube" -s "$strategy" -m "$metric" > "$out/sensitivity_${strategy}_${metric}.txt"
