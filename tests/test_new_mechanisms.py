@@ -424,3 +424,47 @@ def test_track_fit_names_only_known_tracks():
 
     with pytest.raises(ConfigError, match="track_fit.tracks.XYZ"):
         make_config(small_dict(track_fit={"enabled": True, "tracks": {"XYZ": {}}}))
+
+
+# --------------------------------------------------------------------------- all five
+ALL_ON = {"support": {"enabled": True, "teams": 3},
+          "spillovers": {"enabled": True},
+          "legitimacy": {"enabled": True, "national_drop": 0.3, "halt_months": 3.0},
+          "entrenchment": {"enabled": True, "imitation": 1.0},
+          "track_fit": {"enabled": True, "tracks": {"DRG": {"preparation_low": 1.4,
+                                                            "severity_low": 1.3}}}}
+
+
+def test_all_five_keep_common_random_numbers_a_design_k_months_later():
+    """Hebei (11 regions), gaming defects severe enough to suspend, local patches, 3 support
+    teams, every mechanism on: big bang started 12 months later meets every event of every
+    unit (start, ready, pay, detect, patch, suspend, resume) exactly 12 months later (1e-7
+    months). Reports are off: the centre's clock starts at 0 and would not shift."""
+    kinds = {name: {"share": 0.0} for name in (
+        "grouping_error", "weight_miscalibration", "upcoding", "patient_selection",
+        "split_admissions")} | {"cost_shifting": {"share": 1.0}}
+    data = one_province_dict(
+        regions={"capacity_low": 0.35, "capacity_high": 0.9, "capacity_noise": 0.3},
+        defects={"fixed_count": 3, "universal_prob": 1.0, "severity_median": 1.5,
+                 "detectability_median": 0.03, "kinds": kinds},
+        learning={"report_prob": 0.0, "local_patch_prob": 0.5},
+        suspension={"enabled": True}, **ALL_ON)
+    data["strategies"] = {"big_bang": {},
+                          "late": {"preset": "big_bang", "wave_dates": ["2020-01"]}}
+    cfg = make_config(data)
+    world = build_world(cfg, load_provinces(cfg), cfg.seed, 0)
+    early, sim = run_one(cfg, "big_bang", record_events=True, world=world)
+    late, _ = run_one(cfg, "late", record_events=True, world=world)
+    cut = 120.0 - 12.0 - 1e-6
+
+    def unit_events(result, shift):
+        return sorted((r[1], r[3], r[5], r[0] - shift) for r in result.events
+                      if r[3] >= 0 and r[0] - shift < cut)
+
+    e, lt = unit_events(early, 0.0), unit_events(late, 12.0)
+    assert [r[:3] for r in e] == [r[:3] for r in lt]
+    np.testing.assert_allclose([r[3] for r in e], [r[3] for r in lt], rtol=0, atol=1e-7)
+    kinds_seen = {r[0] for r in e}
+    assert {0, 1, 3, 4, 6, 9} <= kinds_seen, kinds_seen     # start ready pay detect patch suspend
+    assert early.extra["support_queue"].max() > 0 and early.extra["halted"].sum() > 0
+    np.testing.assert_array_equal(late.extra["halted"][12:], early.extra["halted"][:-12])
