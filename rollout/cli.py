@@ -292,7 +292,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
         else:
             _echo_records(rows, fmt)
         return
-    result = compare_cube(ds, baseline, metrics, confidence)
+    result = compare_cube(ds, baseline, metrics, confidence, km=fmt != "table")
     if fmt == "table":
         click.echo(format_table(result, metrics))
     else:

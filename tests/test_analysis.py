@@ -21,7 +21,11 @@ def _cube(t_full: np.ndarray, t_stable: np.ndarray, net: np.ndarray) -> xr.Datas
     return xr.Dataset({"t_full": (dims, t_full), "t_stable": (dims, t_stable),
                        "net_benefit": (dims, net)},
                       coords={"strategy": ["big_bang", "phased"],
-                              "replicate": np.arange(t_full.shape[1])})
+                              "replicate": np.arange(t_full.shape[1])},
+                      attrs={"horizon_months": HORIZON})
+
+
+HORIZON = 120.0
 
 
 def test_headline_paired_difference_exact_mean_and_t_interval():
@@ -57,8 +61,8 @@ def test_headline_paired_difference_counts_never_reached_pairs():
     assert (row.diff["net_benefit"].n, row.diff["net_benefit"].excluded) == (0, 4)
     assert (row.reached["t_full"], row.reached["t_stable"]) == (3, 2)
     text = format_headline([headline(ds, "big_bang")[0], row], "big_bang")
-    assert "+3.0  " in text and "n/a" in text
-    assert "phased: d t_full over 2 pairs (2 left out: a side never reached it)" in text
+    assert "+3.0 (1)" in text and "n/a" in text          # both reached: one pair, no interval
+    assert "(2)" in text and "phased: t_full never reached in 1 of 4 replicates" in text
 
 
 def test_never_median_counts_nan_as_never():

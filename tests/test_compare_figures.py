@@ -97,6 +97,9 @@ def wilson_by_hand(k: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     return centre - spread, centre + spread
 
 
+HAND_HORIZON = 120
+
+
 def hand_cube(data: dict[str, np.ndarray], strategies: list[str],
               design: dict[str, list] | None = None, kind: str = "grid") -> xr.Dataset:
     """A cube with dims (design..., strategy, replicate) and the attributes analysis reads."""
@@ -111,7 +114,7 @@ def hand_cube(data: dict[str, np.ndarray], strategies: list[str],
                                              for k, v in design.items()}} if design else None)
     attrs = {"rollout_cube": "1", "complete": "true", "config_name": "hand", "seed": "1",
              "config": json.dumps({"analysis": {"baseline": "big_bang"}, "sweep": sweep,
-                                   "seed": 1}),
+                                   "seed": 1, "time": {"horizon_months": HAND_HORIZON}}),
              "config_sha256": SHA}
     if design:
         attrs["design"] = json.dumps({"kind": kind, "dims": list(design)})
@@ -422,7 +425,8 @@ def _big_lazy_cube() -> tuple[xr.Dataset, int]:
                               "strategy": ["big_bang", "phased", "dual_track"],
                               "replicate": np.arange(10_000)},
                       attrs={"design": json.dumps({"kind": "grid", "dims": ["a", "b"]}),
-                             "config": "{}", "config_sha256": SHA})
+                             "config": json.dumps({"time": {"horizon_months": 120}}),
+                             "config_sha256": SHA})
     return cube, int(np.prod(chunks)) * 8
 
 
@@ -470,7 +474,7 @@ def test_compare_is_lazy_on_a_big_dask_cube():
 
 # ------------------------------------------------------------------------------ 4. formats
 def _expected_records() -> list[dict]:
-    return to_records(compare(known_cube()), list(DEFAULT_METRICS))
+    return to_records(compare(known_cube(), km=True), list(DEFAULT_METRICS))
 
 
 def test_to_records_one_row_per_point_strategy_metric():
@@ -549,7 +553,9 @@ def test_cli_compare_table_lists_every_non_baseline_strategy(cli):
     assert "+10.0 [+10.0, +10.0]" in text              # the constant t_full difference at 0.2
     assert "n/a" in text                                # dual_track never reached t_full at 0.1
     assert "against big_bang over 5 replicates" in text
-    assert "0.1, dual_track: d t_full over 0 pairs (5 left out" in text
+    assert ("0.1, dual_track: t_full not reached by the horizon in 5 of 5 replicates "
+            "(counted as 120") in text
+    assert "n/a (0)" in text              # both reached: no pair at all
     assert format_table(compare(known_cube()), list(DEFAULT_METRICS)) == text.rstrip("\n")
 
 
@@ -825,23 +831,26 @@ def test_plot_phase_rejects_an_unknown_at_dimension(sweep_cube):
 
 
 def test_design_summary_counts_points_worked_out_by_hand() -> None:
-    """known_cube by hand. phased: t_full later at both points (diffs 1-4, CI low 0.45; and 10
-    exactly); stable first in 3/5 (Wilson low < 0.5) and 5/5 (Wilson low 0.566); net benefit
-    -4 exactly (lower) then +2.2 with CI [-1.6, 6.0] (neither), so 'both' holds at point 2
-    only. dual_track: never later (no pairs; CI [-40, 60]), never stable first, net benefit
+    """known_cube by hand, times restricted to the horizon 120 (never = 120). phased: t_full
+    later at point 2 only (point 1: restricted diffs 1, 2, 3, 4 and 80 - 120 = -40, mean -6, CI
+    across 0; point 2: 10 exactly); stable first in 3/5 (Wilson low < 0.5) and 5/5 (Wilson low
+    0.566); net benefit -4 exactly (lower) then +2.2 with CI [-1.6, 6.0] (neither), so 'both'
+    holds at point 2 only; restricted t_stable diffs mean -9 and -117, median -63. dual_track:
+    later at point 1 (never against 30-60 and one never: diffs 90, 80, 70, 60, 0, mean 60, CI
+    low 16.1) but not at point 2 (mean 46, CI low -17.7), never stable first, net benefit
     differences 0 and one pair (no interval)."""
     rows = {r["strategy"]: r for r in design_summary(compare(known_cube(), "big_bang"))}
     assert set(rows) == {"phased", "dual_track"}
     phased = rows["phased"]
     assert (phased["points"], phased["full_later"], phased["stable_first_majority"],
             phased["stable_first_significant"], phased["net_benefit_higher"],
-            phased["net_benefit_lower"], phased["slower_is_faster"]) == (2, 2, 2, 1, 0, 1, 1)
+            phased["net_benefit_lower"], phased["slower_is_faster"]) == (2, 1, 2, 1, 0, 1, 1)
     assert phased["mean_stable_first"] == pytest.approx(0.8, abs=1e-12)
-    assert phased["median_diff_t_stable"] == pytest.approx(-25 / 3, abs=1e-12)
+    assert phased["median_diff_t_stable"] == pytest.approx(-63.0, abs=1e-12)
     assert phased["median_diff_net_benefit"] == pytest.approx(-0.9, abs=1e-12)
     dual = rows["dual_track"]
     assert (dual["full_later"], dual["stable_first_majority"], dual["net_benefit_higher"],
-            dual["net_benefit_lower"], dual["slower_is_faster"]) == (0, 0, 0, 0, 0)
+            dual["net_benefit_lower"], dual["slower_is_faster"]) == (1, 0, 0, 0, 0)
     assert dual["mean_stable_first"] == 0.0
 
 

@@ -1,11 +1,12 @@
 """The headline comparison: is the slower strategy faster? Paired, replicate by replicate.
 
 Common random numbers make replicate i of every strategy the same world, so differences are
-taken within replicates. A time that never comes (NaN) is counted as 'never', ranked after every
-finite time: medians use that order, and runs where either side never arrives are left out of
-the mean difference but counted and reported. The paired differences, their t intervals, the
-share reaching stable coverage first and its Wilson interval are ``compare.compare``'s (one
-implementation of each statistic); this module adds the medians and the table.
+taken within replicates. A time that never comes within the horizon is right-censored
+(survival.py): the table gives each strategy's Kaplan-Meier median with its interval ('never'
+if fewer than half the runs get there) and, first, the paired difference of restricted times
+(min(t, horizon)), which uses every replicate pair; the mean over the pairs where both reached
+the time is a secondary column, labelled so. Every statistic is ``compare.compare``'s (one
+implementation of each); this module lays out the table.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ class PairedDifference:
 @dataclass
 class HeadlineRow:
     strategy: str
-    medians: dict[str, float]           # NaN-as-never medians (inf = never)
+    medians: dict[str, float]           # times: Kaplan-Meier (inf = never); else plain medians
+    median_ci: dict[str, tuple[float, float]]   # Kaplan-Meier interval of the time medians
     reached: dict[str, int]             # replicates where the time came
-    diff: dict[str, PairedDifference]   # against the baseline
+    diff: dict[str, PairedDifference]   # against the baseline (times: pairs both reached)
+    restricted: dict[str, PairedDifference]     # times: restricted difference, every pair
     stable_first: float                 # share of replicates reaching stable coverage first
     stable_first_ci: tuple[float, float]
     replicates: int
@@ -52,19 +55,25 @@ def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.9
              ) -> list[HeadlineRow]:
     """Per strategy: medians, paired differences against ``baseline``, share stable first."""
     strategies = check_baseline(ds, baseline)
-    result = compare(ds, baseline, METRICS, confidence)
+    result = compare(ds, baseline, METRICS, confidence, km=True)
     values = {m: ds[m].load().values for m in METRICS}
     n = ds.sizes["replicate"]
     rows = []
     for i, name in enumerate(strategies):
         own = result.isel(strategy=i)
-        med = {m: never_median(values[m][i]) for m in METRICS}
+        med = {m: float(own[f"km_median_{m}"]) if m in TIME_METRICS
+               else never_median(values[m][i]) for m in METRICS}
+        ci = {m: (float(own[f"km_low_{m}"]), float(own[f"km_high_{m}"])) for m in TIME_METRICS}
         reached = {m: n - int(own[f"never_{m}"]) for m in TIME_METRICS}
         diff = {m: PairedDifference(float(own[f"diff_{m}"]), float(own[f"low_{m}"]),
                                     float(own[f"high_{m}"]), int(own[f"pairs_{m}"]),
                                     int(own[f"excluded_{m}"]))
                 for m in METRICS}
-        rows.append(HeadlineRow(name, med, reached, diff, float(own["stable_first"]),
+        restricted = {m: PairedDifference(float(own[f"rdiff_{m}"]), float(own[f"rlow_{m}"]),
+                                          float(own[f"rhigh_{m}"]), n, 0)
+                      for m in TIME_METRICS}
+        rows.append(HeadlineRow(name, med, ci, reached, diff, restricted,
+                                float(own["stable_first"]),
                                 (float(own["stable_first_low"]),
                                  float(own["stable_first_high"])), n))
     return rows
@@ -82,44 +91,52 @@ def _fmt_diff(d: PairedDifference) -> str:
     return f"{d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}]"
 
 
+def _fmt_median(r: HeadlineRow, m: str) -> str:
+    low, high = r.median_ci[m]
+    if math.isinf(r.medians[m]):
+        return "never"
+    return f"{r.medians[m]:.1f} [{_fmt_time(low)}, {_fmt_time(high)}]"
+
+
 def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 0.95) -> str:
     """The table printed at the end of a run."""
     pct = f"{confidence:.0%}"
     header = ["strategy", "t_full", "t_stable", "net_benefit",
               f"d t_full ({pct} CI)", f"d t_stable ({pct} CI)", f"d net_benefit ({pct} CI)",
-              "stable first"]
+              "stable first", "d t_full, both reached", "d t_stable, both reached"]
     table = [header]
     notes = []
     for r in rows:
         base = r.strategy == baseline
         table.append([
             r.strategy + (" (baseline)" if base else ""),
-            _fmt_time(r.medians["t_full"]), _fmt_time(r.medians["t_stable"]),
+            _fmt_median(r, "t_full"), _fmt_median(r, "t_stable"),
             f"{r.medians['net_benefit']:.1f}",
-            "-" if base else _fmt_diff(r.diff["t_full"]),
-            "-" if base else _fmt_diff(r.diff["t_stable"]),
+            "-" if base else _fmt_diff(r.restricted["t_full"]),
+            "-" if base else _fmt_diff(r.restricted["t_stable"]),
             "-" if base else _fmt_diff(r.diff["net_benefit"]),
             "-" if base else f"{r.stable_first:.0%} [{r.stable_first_ci[0]:.0%}, "
                              f"{r.stable_first_ci[1]:.0%}]",
+            "-" if base else _fmt_diff(r.diff["t_full"]) + f" ({r.diff['t_full'].n})",
+            "-" if base else _fmt_diff(r.diff["t_stable"]) + f" ({r.diff['t_stable'].n})",
         ])
         for m in ("t_full", "t_stable"):
             if r.reached[m] < r.replicates:
                 notes.append(f"{r.strategy}: {m} never reached in "
                              f"{r.replicates - r.reached[m]} of {r.replicates} replicates")
-        if not base:
-            for m in ("t_full", "t_stable"):
-                if r.diff[m].excluded:
-                    notes.append(f"{r.strategy}: d {m} over {r.diff[m].n} pairs "
-                                 f"({r.diff[m].excluded} left out: a side never reached it)")
     widths = [max(len(row[j]) for row in table) for j in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
                        for j, (cell, w) in enumerate(zip(row, widths, strict=True)))
              for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     text = "\n".join(lines)
-    text += ("\nmedians over replicates (months since start; 'never' if most runs never get "
-             f"there); d = mean paired difference against {baseline} (negative times: sooner); "
-             "stable first = share of replicates reaching stable coverage before the baseline.")
+    text += ("\ntimes: Kaplan-Meier medians over replicates with their "
+             f"{pct} interval (months since start; 'never' if most runs never get there); "
+             f"d = mean paired difference against {baseline} over every replicate (negative "
+             "times: sooner), times restricted to the horizon (a time never reached counts the "
+             "horizon); both reached: the mean over the pairs (count) where both reached it, a "
+             "biased subset shown for reference; stable first = share of replicates reaching "
+             "stable coverage before the baseline.")
     if notes:
         text += "\n" + "\n".join("note: " + n for n in notes)
     return text

@@ -50,7 +50,9 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     if strategy == baseline:
         raise RolloutError("the strategy and the baseline are the same")
     result = compare(cube, baseline, metrics=(metric,), confidence=confidence)
-    response = result[f"diff_{metric}"].sel(strategy=strategy)
+    # times: the restricted difference, defined for every point (survival.py)
+    name = f"rdiff_{metric}" if f"rdiff_{metric}" in result else f"diff_{metric}"
+    response = result[name].sel(strategy=strategy)
     sweep = _config(cube).get("sweep") or {}
     design = sweep.get("design", "grid")
     if design == "sobol":      # Saltelli columns are in sorted path order (designs.build_design)
