@@ -268,7 +268,22 @@ class TrackFitConfig(_Section):
     tier_capacity: float = Field(0.6, gt=0.0, le=1.0, description="regions below this "
                                  "capacity are the low tier")
     tracks: dict[str, TrackLaw] = Field(default_factory=_default_track_laws,
-                                        description="per track name; tracks not named: 1")
+                                        description="per track name, over the defaults; "
+                                        "tracks with no law: 1")
+
+    @field_validator("tracks", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        """A law given for a track overrides only the factors it names (over the defaults)."""
+        if not isinstance(value, dict):
+            return value
+        merged = {name: law.model_dump() for name, law in _default_track_laws().items()}
+        for name, law in value.items():
+            if isinstance(law, dict):
+                merged[name] = {**merged.get(name, {}), **law}
+            else:
+                merged[name] = law
+        return merged
 
 
 class OutcomesConfig(_Section):
@@ -564,9 +579,10 @@ class RolloutConfig(_Section):
             if strat.track_choice == "evidence" and len(strat.pilots) < 2:
                 raise _LocatedError(f"strategies.{name}.track_choice",
                                     "'evidence' needs pilot groups on two tracks")
-        if self.track_fit.enabled:
-            for track in self.track_fit.tracks:
-                if track not in self.tracks:
+        if self.track_fit.enabled and "tracks" in self.track_fit.model_fields_set:
+            defaults = _default_track_laws()
+            for track, law in self.track_fit.tracks.items():
+                if track not in self.tracks and law != defaults.get(track):
                     raise _LocatedError(f"track_fit.tracks.{track}",
                                         f"unknown track {track!r}; tracks are {self.tracks}")
         if self.calibration is not None:

@@ -468,3 +468,81 @@ def test_all_five_keep_common_random_numbers_a_design_k_months_later():
     assert {0, 1, 3, 4, 6, 9} <= kinds_seen, kinds_seen     # start ready pay detect patch suspend
     assert early.extra["support_queue"].max() > 0 and early.extra["halted"].sum() > 0
     np.testing.assert_array_equal(late.extra["halted"][12:], early.extra["halted"][:-12])
+
+
+# --------------------------------------------------------------------------- review fixes
+def test_a_held_unit_released_during_a_halt_operates_after_it():
+    """Unit 1 is started held and released while the reform is paused (its start deferred):
+    when the pause ends it starts, and it operates as soon as it is prepared (it is not left
+    waiting for a release that already came)."""
+    cfg = make_config(_failure_config(national_drop=0.6, halt_months=4.0))
+
+    def controller(sim):
+        sim.start_unit(0, 0, 0.0, 0.0)
+        yield sim.env.timeout(8.0)
+        sim.start_unit(1, 0, 0.0, 0.0, hold=True)
+        sim.release_units([1])
+
+    result, sim = run_controlled(cfg, controller)
+    t_s = event_times(result, "suspend", unit=0)[0]
+    start = event_times(result, "start", unit=1)
+    assert start == pytest.approx([t_s + 4.0])
+    ready = event_times(result, "ready", unit=1)[0]
+    assert event_times(result, "pay", unit=1)[0] == pytest.approx(ready)
+
+
+def test_a_halt_threshold_of_one_pauses_to_the_end():
+    """Trust below 1 after any failure, and it never gets back to 1 exactly: the pause lasts
+    to the horizon (no start after the first failure), without error."""
+    cfg = make_config(_failure_config(halt_threshold=1.0))
+
+    def controller(sim):
+        sim.start_unit(0, 0, 0.0, 0.0)
+        yield sim.env.timeout(8.0)
+        sim.start_unit(1, 0, 0.0, 0.0)
+
+    result, _ = run_controlled(cfg, controller)
+    t_s = event_times(result, "suspend", unit=0)[0]
+    assert not event_times(result, "start", unit=1)
+    grid = np.arange(1.0, 121.0)
+    np.testing.assert_array_equal(result.extra["halted"], (grid >= t_s).astype(np.int8))
+
+
+def test_regions_that_begin_paying_together_do_not_teach_each_other():
+    """Ningxia's 5 regions with equal work pay at the same instant under a universal gaming
+    defect: none has a neighbour who began before it, so each learns with tau 9 whatever the
+    order in which their events are processed."""
+    s, horizon = 0.2, 120.0
+    data = one_province_dict(
+        "Ningxia", defects={"fixed_count": 1, "universal_prob": 1.0, "severity_median": s,
+                            "severity_sigma": 0.0, "detectability_median": 1e-9,
+                            "detectability_sigma": 0.0, "kinds": GAMING_ONLY},
+        regions={"capacity_noise": 0.0},
+        learning={"report_prob": 0.0, "local_patch_prob": 0.0},
+        entrenchment={"enabled": True, "residue_share": 0.0, "imitation": 1.0})
+    cfg = make_config(data)
+    result, sim = run_one(cfg, record_events=True, world=_equal_world(cfg))
+    pays = [(r[0], r[3]) for r in result.events if r[1] == 3]
+    assert len(pays) == 5 and len({t for t, _ in pays}) == 1
+    for t_k, u in pays:
+        x = horizon - t_k
+        expected = s * float(sim.world.weight[u]) * (x + 9.0 * math.expm1(-x / 9.0))
+        assert sim.exposure.harm_cum[u] == pytest.approx(expected, rel=1e-9), u
+
+
+def test_entrenchment_neutral_with_a_decaying_residue_changes_nothing():
+    compare_with_switch_off({"entrenchment": {"enabled": True, "residue_share": 0.0,
+                                              "residue_months": 60.0, "imitation": 0.0}})
+
+
+def test_track_fit_laws_merge_over_the_defaults_and_fit_one_track_configs():
+    from rollout.config import validate_dict
+
+    cfg = validate_dict(small_dict(track_fit={"enabled": True,
+                                              "tracks": {"DRG": {"severity_low": 1.5}}}))
+    drg, dip = cfg.track_fit.tracks["DRG"], cfg.track_fit.tracks["DIP"]
+    assert (drg.severity_low, drg.severity_high, drg.preparation_low) == (1.5, 0.8, 1.25)
+    assert dip.preparation_low == 0.75
+    one = small_dict(tracks=["DRG"], track_fit={"enabled": True})
+    one["strategies"] = {"big_bang": {}, "phased": one["strategies"]["phased"]}
+    assert make_config(one).track_fit.enabled

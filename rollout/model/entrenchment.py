@@ -8,10 +8,11 @@ becomes a residue that decays with time constant ``residue_months`` (0: never) i
 s x w x (e_0 (1 - rho) exp(-x / tau_unlearn) + rho e_0 exp(-x / tau_residue)), exactly
 integrated like every other term.
 
-Imitation. A unit that begins paying under a gaming defect in force learns it faster when other
-units of its province already pay under it in force: its learning time constant for that
-episode is tau_learn / (1 + ``imitation`` x min(m, ``max_teachers``)), m those neighbours at that
-moment. With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
+Imitation. A unit that begins paying under a defect with a learning time (the gaming kinds) in
+force learns it faster when other units of its province already pay under it in force: its
+learning time constant for that episode is tau_learn / (1 + ``imitation`` x min(m,
+``max_teachers``)), m those neighbours that began before that moment (units that begin at the
+same instant do not teach each other, whatever the order in which their events are processed). With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
 """
 
 from __future__ import annotations
@@ -49,10 +50,23 @@ class Entrenchment:
         self._index = {tau: 1 + taus[1:].index(tau) for tau in taus[1:]}
         #: index of the residue's time constant, or 0 if the residue never decays
         self.j_residue = self._index[cfg.residue_months] if cfg.residue_months > 0.0 else 0
+        self._began_now: dict[tuple[int, int, int], tuple[float, int]] = {}
 
     def wire(self, sim) -> None:
         if self.on:
             sim.exposure.entrench = self
+
+    def began(self, p: int, track: int, defect: int, now: float) -> None:
+        """A unit of province p began paying under (track, defect) in force now."""
+        key = (p, track, defect)
+        when, k = self._began_now.get(key, (None, 0))
+        self._began_now[key] = (now, k + 1 if when == now else 1)
+
+    def teachers(self, p: int, track: int, defect: int, paying: int, now: float) -> int:
+        """Units of province p paying under the defect in force that began before now (those
+        that began at this very moment teach nobody yet, whatever the order of the events)."""
+        when, k = self._began_now.get((p, track, defect), (None, 0))
+        return paying - k if when == now else paying
 
     def learn_index(self, tau_learn: float, neighbours: int) -> int:
         """Index (in the model's taus) of the learning time constant of an episode that starts

@@ -134,7 +134,9 @@ class Exposure:
                 a += sw
                 if pr.tau_learn > 0.0:
                     if ent is not None and pr.mode != 1:     # an episode begins: imitation
-                        pr.j_learn = ent.learn_index(pr.tau_learn, counts.get((t, pr.d), 0))
+                        pr.j_learn = ent.learn_index(
+                            pr.tau_learn, ent.teachers(p, t, pr.d, counts.get((t, pr.d), 0),
+                                                       now))
                     b[pr.j_learn] -= sw * (1.0 - pr.e)
                 else:
                     pr.e = 1.0
@@ -168,6 +170,8 @@ class Exposure:
             flag = inforce and paying
             if flag != pr.paying_inforce:
                 pr.paying_inforce = flag
+                if flag and ent is not None:
+                    ent.began(p, t, pr.d, now)
                 key = (t, pr.d)
                 now_count = counts.get(key, 0) + (1 if flag else -1)
                 counts[key] = now_count

@@ -29,8 +29,9 @@ class Legitimacy:
     SERIES = {
         "trust": SeriesSpec("national", "float64", "1", "national trust in the reform",
                             "1 - deficit; 1 throughout when legitimacy.enabled is false"),
-        "province_trust": SeriesSpec("province", "float64", "1", "trust in the reform in the "
-                                     "province", "1 throughout when legitimacy.enabled is false"),
+        "province_trust": SeriesSpec("province", "float64", "1", "provincial factor of trust in "
+                                     "the reform", "a region's trust is trust x province_trust; "
+                                     "1 throughout when legitimacy.enabled is false"),
         "halted": SeriesSpec("national", "int8", "1", "1 while the centre has paused new starts",
                              "1 while paused, 0 otherwise"),
     }
@@ -87,7 +88,8 @@ class Legitimacy:
         self.province_log.append((now, p, province))
         threshold = self.cfg.halt_threshold
         if 1.0 - national < threshold:
-            recover = math.log(national / (1.0 - threshold)) / self.rate
+            recover = (math.log(national / (1.0 - threshold)) / self.rate if threshold < 1.0
+                       else math.inf)       # trust never gets back to 1 exactly
             self._halt(now + max(self.cfg.halt_months, recover))
 
     # ------------------------------------------------------------------ the pause
@@ -95,6 +97,8 @@ class Legitimacy:
         now = self.clock.env._now
         if until <= self.halted_until:
             return
+        if until == math.inf:
+            until = self.clock.horizon + 1.0     # to the end of the run
         if self.halted_until <= now:
             self.halts += 1
             self.halt_log.append((now, 0, 1))

@@ -40,6 +40,7 @@ class Lifecycle:
         self.milestone: list[tuple[float, Callable[[int], None]] | None] = [None] * n
         self.working: set[int] = set()
         self.is_ready = [False] * n
+        self.released_early = [False] * n   # released before it started (a deferred start)
         self.pilots_paying = 0
         #: functions unit -> factor on its preparation time, registered by other mechanisms
         self.preparation_factors: list[Callable[[int], float]] = []
@@ -131,7 +132,7 @@ class Lifecycle:
         self._exposure.pairs[u] = self._detection.new_pairs(
             u, ts, [d for d in range(ts.n) if ts.fixed[d] > ts.version and ts.manifests(d, c)])
         self.shadow_months[u] = shadow_months
-        self.shadow_from[u] = math.inf if hold else shadow_from
+        self.shadow_from[u] = math.inf if hold and not self.released_early[u] else shadow_from
         units.is_pilot[u] = pilot
         self._exposure.t_last[u] = self.clock.env._now
         units.state[u] = PREPARING
@@ -148,7 +149,11 @@ class Lifecycle:
             self._begin_operation(u)
 
     def release(self, u: int) -> None:
-        """A held unit may operate from now: at once if prepared, else when it is."""
+        """A held unit may operate from now: at once if prepared, else when it is. A unit not
+        started yet (its start deferred: legitimacy.py) will not be held when it starts."""
+        if self._units.state[u] == NOT_STARTED:
+            self.released_early[u] = True
+            return
         if self.shadow_from[u] != math.inf:
             return
         self.shadow_from[u] = self.clock.env._now

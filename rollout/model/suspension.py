@@ -139,10 +139,10 @@ class Suspension:
                         a += pr.s * w * pr.res
         xmax = self.clock.horizon - self.clock.env._now
         spans = positive_intervals(a - self.limit[u], b, self.taus, xmax)
+        self.resume_token[u] += 1
         if spans and spans[0][0] == 0.0 and spans[0][1] >= xmax:
             return                          # above the limit to the horizon: never resumes
         wait = spans[0][1] if spans and spans[0][0] == 0.0 else 0.0
-        self.resume_token[u] += 1
         self.clock.at(wait, self._resume_entrenched, u, self.resume_token[u])
 
     def _resume_entrenched(self, u: int, token: int) -> None:
