@@ -383,6 +383,49 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 
 
 @cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
+@click.option("--claim", "-c", required=True,
+              help="stable_first, net_benefit_higher, full_later, faster_full, or 'VARIABLE OP "
+                   "VALUE' on a compare variable (for example 'rdiff_t_stable < -6').")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--min-density", type=click.FloatRange(0.0, 1.0), default=0.8, show_default=True,
+              help="Report the widest box whose density reaches this.")
+@click.option("--peel-alpha", type=click.FloatRange(0.01, 0.5), default=0.05,
+              show_default=True, help="Share of points peeled at each step.")
+@click.option("--resamples", type=click.IntRange(min=0, max=10_000), default=50,
+              show_default=True, help="Bootstrap resamples of the stability check (0: none).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the resampling.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the peeling trajectory figure here (.png, .pdf, .svg).")
+def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
+             peel_alpha: float, resamples: int, seed: int, plot_path: str | None) -> None:
+    """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
+    coverage, density, support and its stability under resampling."""
+    import json as _json
+
+    from .analysis.discover import discover as find, format_discovery, plot_trajectory
+    from .experiment.cube import open_cube
+
+    if plot_path is not None:
+        from .analysis.figures import FORMATS
+
+        if Path(plot_path).suffix.lower() not in FORMATS:    # refused before any work
+            raise RolloutError(f"{plot_path}: unknown figure format "
+                               f"{Path(plot_path).suffix or '(none)'!r}; use "
+                               f"{', '.join(FORMATS)}")
+    ds = open_cube(path)
+    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
+    click.echo(format_discovery(found))
+    if plot_path is not None:
+        from .analysis import figures
+
+        click.echo(f"wrote {figures.save(plot_trajectory(found), plot_path)}")
+
+
+@cli.command()
 @_config_argument
 @click.option("--draws", type=click.IntRange(min=10), default=None,
               help="Prior draws (overrides [calibration] draws).")

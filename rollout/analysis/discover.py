@@ -1,0 +1,235 @@
+"""Scenario discovery: the boxes of swept-parameter space where a claim holds (PRIM).
+
+Each design point of a sweep cube is one case: its inputs are the swept parameters (numbers, or
+categories for switches and scenarios), its outcome whether the claim holds there for a strategy
+against the baseline (compare.py, replicate-paired). The Patient Rule Induction Method (Friedman
+and Fisher 1999) peels the box of all cases, a few percent at a time, towards the cases where the
+claim holds; each step trades coverage (share of the claim's cases inside the box) for density
+(share of the box's cases where it holds). We use the ``PRIM`` package (Project Platypus, the
+PRIM of EMA Workbench by the same authors as a small library: numeric, discrete and categorical
+inputs, with the quasi-p-value of each restriction); EMA Workbench itself would bring
+scikit-learn, statsmodels and seaborn for the same algorithm.
+
+The box reported is the step of the peeling trajectory with the largest coverage among those
+whose density reaches ``min_density`` (else the densest). Its stability is checked by resampling
+the design points with replacement and rerunning the whole procedure: how often each parameter
+is restricted, and how much its limits move.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import RolloutError
+from .compare import compare, design_dims
+
+#: named claims: (compare variable, test) evaluated per design point
+CLAIMS = {
+    "stable_first": "stable first in most replicates (stable_first > 0.5)",
+    "net_benefit_higher": "more net benefit, the interval above 0 (low_net_benefit > 0)",
+    "full_later": "later to full coverage, the restricted interval above 0 (rlow_t_full > 0)",
+    "faster_full": "sooner to full coverage, the restricted interval below 0 (rhigh_t_full < 0)",
+}
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass
+class Discovery:
+    strategy: str
+    baseline: str
+    claim: str
+    cases: int                       # design points
+    positives: int                   # points where the claim holds
+    limits: pd.DataFrame             # restricted parameters: min, max (or a set), qp value
+    coverage: float
+    density: float
+    mass: float                      # share of the design points in the box (support)
+    in_box: int
+    trajectory: pd.DataFrame         # coverage, density, mass, res dim per peeling step
+    chosen: int                      # the step reported
+    stability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resamples: int = 0
+
+
+def design_table(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
+    """One row per design point (in compare's flattening order) with the swept inputs."""
+    dims = design_dims(cube)
+    if not dims:
+        raise RolloutError("discover needs a sweep cube (a single run has no design to search)")
+    if dims == ["point"]:
+        names = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
+        return pd.DataFrame({n: _column(cube[n].values) for n in names}), ["point"]
+    grids = np.meshgrid(*[np.asarray(cube[d].values) for d in dims], indexing="ij")
+    return pd.DataFrame({d: _column(g.ravel()) for d, g in zip(dims, grids, strict=True)}), dims
+
+
+def _column(values: np.ndarray) -> pd.Series | np.ndarray:
+    """Numbers stay numbers; booleans and labels become categories (PRIM peels them as sets)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "fiu":
+        return values.astype(float)
+    return pd.Series(values.astype(str)).astype("category")
+
+
+def claim_outcome(result: xr.Dataset, strategy: str, claim: str, dims: list[str]) -> np.ndarray:
+    """1 where the claim holds at a design point, else 0 (flattened like design_table)."""
+    row = result.sel(strategy=strategy).transpose(*dims)
+    if claim == "stable_first":
+        values = row["stable_first"].values > 0.5
+    elif claim == "net_benefit_higher":
+        values = row["low_net_benefit"].values > 0.0
+    elif claim == "full_later":
+        values = row["rlow_t_full"].values > 0.0
+    elif claim == "faster_full":
+        values = row["rhigh_t_full"].values < 0.0
+    else:
+        match = _THRESHOLD.match(claim)
+        if not match:
+            raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or "
+                               "'VARIABLE OP VALUE' (for example 'rdiff_t_stable < 0')")
+        name, op, value = match.groups()
+        if name not in row:
+            known = sorted(v for v in row.data_vars if row[v].dims == tuple(dims))
+            raise RolloutError(f"claim {claim!r}: {name!r} is not a compare variable "
+                               f"(choose from {', '.join(known)})")
+        values = _OPS[op](row[name].values, float(value))
+    return np.asarray(values, bool).ravel().astype(int)
+
+
+def metrics_for(claim: str) -> tuple[str, ...]:
+    return ("t_full", "t_stable", "net_benefit")
+
+
+def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
+             min_density: float = 0.8, peel_alpha: float = 0.05, resamples: int = 50,
+             seed: int = 0, confidence: float = 0.95) -> Discovery:
+    """PRIM box of the design points where ``claim`` holds for ``strategy``."""
+    x, dims = design_table(cube)
+    if strategy == baseline:
+        raise RolloutError("the strategy and the baseline are the same")
+    result = compare(cube, baseline, metrics_for(claim), confidence)
+    if strategy not in [str(s) for s in result["strategy"].values]:
+        raise RolloutError(f"strategy {strategy!r} is not in the cube")
+    y = claim_outcome(result, strategy, claim, dims)
+    if y.sum() == 0:
+        raise RolloutError(f"the claim {claim!r} holds at none of the {len(y)} design points "
+                           f"for {strategy}: there is no box to find")
+    found = _prim(x, y, min_density, peel_alpha)
+    found.update(strategy=strategy, baseline=baseline, claim=claim, cases=len(y),
+                 positives=int(y.sum()))
+    discovery = Discovery(**found)
+    if resamples:
+        discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed)
+        discovery.resamples = resamples
+    return discovery
+
+
+def _prim(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float) -> dict:
+    import prim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # pandas FutureWarnings inside the package
+        box = prim.Prim(x, y, threshold=0.5, threshold_type=">", peel_alpha=peel_alpha,
+                        paste_alpha=peel_alpha).find_box()
+        trajectory = box.peeling_trajectory.reset_index(drop=True)
+        ok = trajectory.index[trajectory["density"] >= min_density - 1e-12]
+        chosen = int(trajectory.loc[ok, "coverage"].idxmax()) if len(ok) else \
+            int(trajectory["density"].idxmax())
+        box.select(chosen)
+        limits = box.limits.copy()
+        in_box = len(box.yi)
+    row = trajectory.loc[chosen]
+    return {"limits": limits, "coverage": float(row["coverage"]),
+            "density": float(row["density"]), "mass": float(row["mass"]), "in_box": in_box,
+            "trajectory": trajectory[["coverage", "density", "mass", "res dim"]],
+            "chosen": chosen}
+
+
+def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float,
+               resamples: int, seed: int) -> pd.DataFrame:
+    """Per parameter: share of bootstrap resamples restricting it, and the spread of its
+    numeric limits (5th-95th percentile of min and max over the resamples restricting it)."""
+    rng = np.random.default_rng(seed)
+    restricted: dict[str, list] = {c: [] for c in x.columns}
+    n = len(y)
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        if y[idx].sum() == 0:
+            continue
+        limits = _prim(x.iloc[idx].reset_index(drop=True), y[idx], min_density,
+                       peel_alpha)["limits"]
+        for c in limits.index:
+            restricted[c].append((limits.loc[c, "min"], limits.loc[c, "max"]))
+    rows = []
+    for c in x.columns:
+        hits = restricted[c]
+        numeric = [h for h in hits if isinstance(h[0], (int, float, np.floating))]
+        lows = np.array([h[0] for h in numeric], float)
+        highs = np.array([h[1] for h in numeric], float)
+        rows.append({"parameter": c, "restricted_share": len(hits) / resamples,
+                     "min_p5": _pct(lows, 5), "min_p95": _pct(lows, 95),
+                     "max_p5": _pct(highs, 5), "max_p95": _pct(highs, 95)})
+    return pd.DataFrame(rows).set_index("parameter")
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else math.nan
+
+
+def format_discovery(d: Discovery) -> str:
+    """The box, its coverage, density and support, and its stability under resampling."""
+    what = CLAIMS.get(d.claim, d.claim)
+    lines = [f"claim: {d.strategy} against {d.baseline}: {what}",
+             f"holds at {d.positives} of {d.cases} design points "
+             f"(base density {d.positives / d.cases:.2f})",
+             f"box (peeling step {d.chosen} of {len(d.trajectory) - 1}): coverage "
+             f"{d.coverage:.2f}, density {d.density:.2f}, support {d.in_box} points "
+             f"(mass {d.mass:.2f}), {len(d.limits)} restricted parameters"]
+    for name, row in d.limits.iterrows():
+        lines.append(f"  {name:<40} {_limit(row['min'], row['max']):<32} "
+                     f"qp {float(row['qp values']):.2g}")
+    if d.resamples:
+        lines.append(f"stability over {d.resamples} bootstrap resamples of the design points "
+                     "(share restricting each parameter; 5-95% range of its limits):")
+        for name, row in d.stability.iterrows():
+            spread = "" if math.isnan(row["min_p5"]) else (
+                f"  min {row['min_p5']:.3g}-{row['min_p95']:.3g}, "
+                f"max {row['max_p5']:.3g}-{row['max_p95']:.3g}")
+            lines.append(f"  {name:<40} {row['restricted_share']:.0%}{spread}")
+    return "\n".join(lines)
+
+
+def _limit(low, high) -> str:
+    if isinstance(low, (set, frozenset)):
+        return "in {" + ", ".join(sorted(map(str, low))) + "}"
+    return f"[{float(low):.4g}, {float(high):.4g}]"
+
+
+def plot_trajectory(d: Discovery):
+    """The peeling trajectory: density against coverage, coloured by restricted dimensions,
+    the reported box ringed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    t = d.trajectory
+    points = ax.scatter(t["coverage"], t["density"], c=t["res dim"], cmap="viridis", s=24)
+    ax.scatter([d.coverage], [d.density], s=160, facecolors="none", edgecolors="crimson",
+               linewidths=1.5, label=f"reported box (step {d.chosen})")
+    ax.set_xlabel("coverage (share of the claim's points inside the box)")
+    ax.set_ylabel("density (share of the box's points where it holds)")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"PRIM peeling: {d.strategy}, {d.claim}", fontsize=10)
+    fig.colorbar(points, ax=ax, label="restricted parameters")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,127 @@
+"""Scenario discovery (analysis/discover.py, ``rollout discover``) on synthetic cubes with a known
+box: the claim holds exactly where a > 0.6, b < 0.3 and the switch c is on.
+
+Synthetic cubes are drawn with named seeds; PRIM is deterministic given its data, and the
+resampling check uses seed 0. Tolerances: each limit within 0.05 of the true edge (the design's
+points are 1/400 apart on average in each parameter, and the peeling step is 5%).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from rollout.analysis.discover import discover, format_discovery, plot_trajectory
+from rollout.errors import RolloutError
+
+TOL = 0.05
+
+
+def synthetic(n: int = 400, reps: int = 8, seed: int = 3) -> tuple[xr.Dataset, np.ndarray]:
+    """A Latin-hypercube-like cube: points with a, b ~ U(0, 1) and a switch c; phased is stable
+    first (40 against 50 months, noise sd 1) exactly inside the box, 10 months later outside."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    c = rng.integers(0, 2, n).astype(bool)
+    inside = (a > 0.6) & (b < 0.3) & c
+    bb = np.full((n, reps), 50.0) + rng.normal(0, 1, (n, reps))
+    ph = np.where(inside[:, None], 40.0, 60.0) + rng.normal(0, 1, (n, reps))
+    t = np.stack([bb, ph], axis=1)
+    dims = ("point", "strategy", "replicate")
+    ds = xr.Dataset({"t_full": (dims, t), "t_stable": (dims, t), "net_benefit": (dims, 100 - t)},
+                    coords={"point": np.arange(n), "a": ("point", a), "b": ("point", b),
+                            "c": ("point", c), "strategy": ["big_bang", "phased"],
+                            "replicate": np.arange(reps)},
+                    attrs={"design": json.dumps({"kind": "lhs", "dims": ["point"]}),
+                           "config": json.dumps({"time": {"horizon_months": 120},
+                                                 "analysis": {"baseline": "big_bang"}}),
+                           "rollout_cube": "1", "complete": "true"})
+    return ds, inside
+
+
+def test_prim_finds_the_known_box_with_a_categorical_switch():
+    ds, inside = synthetic()
+    found = discover(ds, "phased", "stable_first", min_density=0.95, resamples=10)
+    assert found.positives == int(inside.sum())
+    assert set(found.limits.index) == {"a", "b", "c"}
+    assert abs(float(found.limits.loc["a", "min"]) - 0.6) < TOL
+    assert abs(float(found.limits.loc["b", "max"]) - 0.3) < TOL
+    assert found.limits.loc["c", "min"] == {"True"}
+    assert found.density >= 0.95 and found.coverage >= 0.9
+    assert found.in_box == round(found.mass * found.cases)
+    # the stability check restricts the same three parameters in (almost) every resample
+    assert (found.stability["restricted_share"] >= 0.9).all()
+    text = format_discovery(found)
+    assert "coverage" in text and "density" in text and "support" in text and "in {True}" in text
+
+
+def test_grid_design_with_a_switch_dimension_and_a_threshold_claim():
+    """A grid over x (11 values) and a bool switch: the restricted t_full difference is -5
+    where the switch is on and x >= 0.5, +5 elsewhere; the claim 'rdiff_t_full < 0' holds
+    there and PRIM's box is exactly switch in {True}, x >= 0.5."""
+    xs = np.linspace(0, 1, 11)
+    on = np.array([False, True])
+    rng = np.random.default_rng(5)
+    reps = 6
+    base = 50 + rng.normal(0, 0.1, (2, 11, reps))
+    effect = np.where((on[:, None] & (xs[None, :] >= 0.5)), -5.0, 5.0)[..., None]
+    t = np.stack([base, base + effect], axis=2)            # (switch, x, strategy, replicate)
+    dims = ("support.enabled", "x", "strategy", "replicate")
+    ds = xr.Dataset({m: (dims, t) for m in ("t_full", "t_stable", "net_benefit")},
+                    coords={"support.enabled": on, "x": xs, "strategy": ["big_bang", "phased"],
+                            "replicate": np.arange(reps)},
+                    attrs={"design": json.dumps({"kind": "grid", "dims": list(dims[:2])}),
+                           "config": json.dumps({"time": {"horizon_months": 120}})})
+    found = discover(ds, "phased", "rdiff_t_full < 0", min_density=1.0, resamples=0)
+    assert found.positives == 6 and found.density == 1.0 and found.coverage == 1.0
+    assert found.limits.loc["support.enabled", "min"] == {"True"}
+    assert 0.4 < float(found.limits.loc["x", "min"]) <= 0.5     # between the excluded 0.4
+    #                                                             and the included 0.5
+
+
+def test_claims_are_checked():
+    ds, _ = synthetic(n=60)
+    with pytest.raises(RolloutError, match="use one of"):
+        discover(ds, "phased", "sooner please", resamples=0)
+    with pytest.raises(RolloutError, match="not a compare variable"):
+        discover(ds, "phased", "nonsense < 3", resamples=0)
+    with pytest.raises(RolloutError, match="holds at none"):
+        discover(ds, "phased", "rdiff_t_full < -100", resamples=0)
+    with pytest.raises(RolloutError, match="needs a sweep cube"):
+        discover(ds.isel(point=0).drop_vars("point").assign_attrs(design='{"dims": []}'),
+                 "phased", "stable_first")
+
+
+def test_trajectory_figure_marks_the_reported_box():
+    ds, _ = synthetic(n=200)
+    found = discover(ds, "phased", "stable_first", resamples=0)
+    fig = plot_trajectory(found)
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2                                   # trajectory + ring
+    ring = ax.collections[1].get_offsets()[0]
+    assert tuple(ring) == pytest.approx((found.coverage, found.density))
+
+
+def test_cli_discover_prints_the_box_and_writes_the_figure(tmp_path: Path):
+    ds, _ = synthetic()
+    store = tmp_path / "synthetic.zarr"
+    ds.to_zarr(store, zarr_format=2, consolidated=True)
+    figure = tmp_path / "peel.png"
+    proc = subprocess.run([sys.executable, "-m", "rollout.cli", "discover", str(store), "-s",
+                           "phased", "-c", "stable_first", "--resamples", "5", "--plot",
+                           str(figure)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "restricted parameters" in proc.stdout and "stability over 5" in proc.stdout
+    assert figure.stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "-m", "rollout.cli", "discover", str(store), "-s",
+                          "phased", "-c", "stable_first", "--plot", str(tmp_path / "x.bmp")],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.bmp").exists()
