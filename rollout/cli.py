@@ -405,7 +405,8 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     coverage, density, support and its stability under resampling."""
     import json as _json
 
-    from .analysis.discover import discover as find, format_discovery, plot_trajectory
+    from .analysis.discover import discover as find
+    from .analysis.discover import format_discovery, plot_trajectory
     from .experiment.cube import open_cube
 
     if plot_path is not None:

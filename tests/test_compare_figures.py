@@ -577,14 +577,16 @@ def test_plot_coverage(single_cube):
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     _check_axes(ax)
-    assert "(months since 2019-01)" in ax.get_xlabel()
+    assert ax.get_xlabel() == "date (end of month)"          # calendar time, not months
     assert "(share of inpatient volume)" in ax.get_ylabel()
     strategies = [str(s) for s in single_cube["strategy"].values]
     assert len(ax.lines) == len(strategies)                 # one median line per strategy
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         f"{s} (median)" for s in strategies]
+    styles = {line.get_linestyle() for line in ax.lines}
+    assert len(styles) == len(strategies)                   # no line hides under another
     for line, s in zip(ax.lines, strategies, strict=True):
-        np.testing.assert_allclose(line.get_xdata(), single_cube["month"].values)
+        np.testing.assert_array_equal(line.get_xdata(), single_cube["time"].values)
         median = np.nanmedian(single_cube["national_coverage"].sel(strategy=s).values, axis=0)
         np.testing.assert_allclose(line.get_ydata(), median)
     caption = _caption(fig)
@@ -599,8 +601,9 @@ def test_plot_harm(single_cube):
     n = single_cube.sizes["strategy"]
     for ax in fig.axes:
         _check_axes(ax, units)
-        assert "(months since" in ax.get_xlabel()
+        assert ax.get_xlabel() == "date (end of month)"
         assert len(ax.lines) == n and len(ax.get_legend().get_texts()) == n
+        assert len({line.get_linestyle() for line in ax.lines}) == n
     harm = single_cube["harm"].sum("province").sel(strategy="phased").values
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), np.median(harm, axis=0))
     assert single_cube.attrs["config_sha256"][:12] in _caption(fig)
@@ -612,7 +615,8 @@ def test_plot_stages(single_cube):
     assert len(fig.axes) == len(strategies)                 # one panel per strategy
     for ax, s in zip(fig.axes, strategies, strict=True):
         assert s in ax.get_title() and "replicate 1" in ax.get_title()
-        assert "(months since 2019-01)" in ax.get_xlabel()
+        assert ax.get_xlabel() == "date (end of month)"
+        assert ax.get_ylim()[0] > ax.get_ylim()[1]           # first province at the top
     # the y axis is shared: the first panel carries the label and the province names
     assert fig.axes[0].get_ylabel() == "province"
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(
@@ -634,7 +638,7 @@ def test_plot_versions(single_cube):
     top, bottom = fig.axes
     assert "phased" in top.get_title()
     assert top.get_ylabel().strip() and bottom.get_ylabel() == "defects (count)"
-    assert "(months since 2019-01)" in bottom.get_xlabel()
+    assert bottom.get_xlabel() == "date (end of month)"
     assert top.get_legend() is not None and bottom.get_legend() is not None
     assert len(bottom.lines) == 2 * len(top.lines) >= 2     # known and fixed per track drawn
     one = single_cube.sel(strategy="phased").isel(replicate=0)
@@ -660,6 +664,29 @@ def test_plot_phase(sweep_cube):
     np.testing.assert_allclose(np.asarray(mesh).reshape(2, 2),
                                share.transpose(SEV, DET).values)
     assert sweep_cube.attrs["config_sha256"][:12] in _caption(fig)
+    # the grid on its own axes: one tick per swept value, labelled with it, nothing beyond
+    for axis, name in ((ax.xaxis, DET), (ax.yaxis, SEV)):
+        values = [float(v) for v in sweep_cube[name].values]
+        assert [float(t.get_text()) for t in axis.get_ticklabels()] == pytest.approx(
+            values, rel=1e-2)
+    assert ax.get_xlim() == (-0.5, 1.5) and ax.get_ylim() == (-0.5, 1.5)
+
+
+def test_plot_phase_draws_scattered_designs_as_points_with_their_intervals(sobol_cube):
+    """A Sobol cube (32 points): every point is drawn at its own parameters (nothing
+    triangulated), coloured by its own share; the binned surface pools replicates; the axes
+    stop at the design's range."""
+    fig = plot_phase(sobol_cube, strategy="phased")
+    ax = fig.axes[0]
+    points = np.concatenate([c.get_offsets() for c in ax.collections[-2:]])
+    xs = np.asarray(sobol_cube[DET].values, float)
+    ys = np.asarray(sobol_cube[SEV].values, float)
+    assert sorted(map(tuple, np.round(points, 12))) == sorted(
+        zip(np.round(xs, 12), np.round(ys, 12), strict=True))
+    assert ax.get_xlim() == pytest.approx((xs.min(), xs.max()))
+    assert ax.get_ylim() == pytest.approx((ys.min(), ys.max()))
+    assert not any(type(c).__name__ == "TriContourSet" for c in ax.collections)
+    assert len(ax.get_legend().get_texts()) == 3
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import PLAIN_ONLY, DATA, event_times, make_config, merge, run_one, small_dict
+from conftest import DATA, PLAIN_ONLY, event_times, make_config, merge, run_one, small_dict
 
 from rollout.data import load_provinces
 from rollout.experiment.runner import MECHANISM_FIELDS, SERIES_FIELDS

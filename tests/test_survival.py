@@ -78,7 +78,8 @@ def test_exponential_times_censored_at_the_horizon_match_their_closed_forms():
     n, horizon = 4000, 60.0
     bb, ph = rng.exponential(30.0, n), rng.exponential(50.0, n)
     bb[bb > horizon], ph[ph > horizon] = NAN, NAN
-    res = compare(cube([bb, ph], horizon=horizon), "big_bang", METRICS, km=True).sel(strategy="phased")
+    res = compare(cube([bb, ph], horizon=horizon), "big_bang", METRICS,
+                  km=True).sel(strategy="phased")
     truth = 50 * (1 - math.exp(-1.2)) - 30 * (1 - math.exp(-2.0))
     diff = float(res["rdiff_t_full"])
     se = (float(res["rhigh_t_full"]) - diff) / stats.t.ppf(0.975, n - 1)

@@ -7,8 +7,9 @@ counting the horizon H (``rdiff_<metric>``, survival.py), with the share of cens
 (``censored_<metric>``) and Kaplan-Meier medians per strategy (``km_median_<metric>``). The
 mean over pairs where both sides reached the time (``diff_<metric>``) is secondary: pairs where
 either side never reached it (NaN) are left out and counted in ``excluded_<metric>``;
-``never_<metric>`` counts the strategy's own never-reached runs. ``stable_first`` is the share of replicates in which the
-strategy reaches stable coverage strictly before the baseline ('never' ranks after any time).
+``never_<metric>`` counts the strategy's own never-reached runs. ``stable_first`` is the share
+of replicates in which the strategy reaches stable coverage strictly before the baseline
+('never' ranks after any time).
 Everything is an xarray reduction along ``replicate``, so a dask-backed cube larger than memory
 is reduced chunk by chunk.
 """
@@ -299,9 +300,10 @@ def design_summary(result: xr.Dataset) -> list[dict]:
     end'. Needs t_full, t_stable and net_benefit in ``result`` (``compare`` of those metrics).
 
     Counts design points where the strategy reaches full coverage later (the interval of the
-    restricted t_full difference above 0), where it reaches stable coverage first in most replicates (stable_first > 0.5, and with
-    the Wilson bound above 0.5), where its net benefit is higher or lower (interval off 0), and
-    where both hold: stable first in most replicates and net benefit higher."""
+    restricted t_full difference above 0), where it reaches stable coverage first in most
+    replicates (stable_first > 0.5, and with the Wilson bound above 0.5), where its net benefit
+    is higher or lower (interval off 0), and where both hold: stable first in most replicates
+    and net benefit higher."""
     for name in ("rdiff_t_full", "rdiff_t_stable", "diff_net_benefit", "stable_first"):
         if name not in result:
             raise RolloutError("the design summary needs the metrics t_full, t_stable and "

@@ -7,7 +7,6 @@ hash, the seed and the design point shown. ``save`` writes PNG, SVG or PDF by th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..errors import RolloutError
-from .compare import check_baseline, compare, design_dims
+from .compare import check_baseline, design_dims
 
 KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity")
 FORMATS = (".png", ".svg", ".pdf")
@@ -79,13 +78,28 @@ def _caption(fig: Figure, cube: xr.Dataset, extra: str = "") -> None:
     fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
 
 
-def _months(cube: xr.Dataset) -> np.ndarray:
-    return np.asarray(cube["month"].values, float)
+#: line styles by strategy, so no strategy hides another drawn over it
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
+TIME_LABEL = "date (end of month)"
 
 
-def _start(cube: xr.Dataset) -> str:
-    config = json.loads(cube.attrs.get("config", "{}"))
-    return config.get("time", {}).get("start", "start")
+def _dates(cube: xr.Dataset) -> np.ndarray:
+    """The grid's month ends, as dates (the x axis of every time plot)."""
+    return np.asarray(cube["time"].values)
+
+
+def _date_edges(cube: xr.Dataset) -> np.ndarray:
+    """Cell edges of the grid's months as matplotlib date numbers (for pcolormesh)."""
+    from matplotlib.dates import date2num
+
+    x = date2num(_dates(cube))
+    step = x[1] - x[0] if len(x) > 1 else 30.0
+    return np.append(x[0] - step, x)
+
+
+def _style(k: int) -> dict:
+    return {"ls": LINESTYLES[k % len(LINESTYLES)], "lw": 2.2 if k == 0 else 1.6,
+            "zorder": 3 + k}
 
 
 def plot_coverage(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figure:
@@ -94,13 +108,13 @@ def plot_coverage(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figu
     cov = point["national_coverage"].load()
     fig = Figure(figsize=(8, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    x = _months(cube)
-    for s in cov["strategy"].values:
+    x = _dates(cube)
+    for k, s in enumerate(cov["strategy"].values):
         series = cov.sel(strategy=s).values
         lo, med, hi = np.nanpercentile(series, [5, 50, 95], axis=0)
-        (line,) = ax.plot(x, med, label=f"{s} (median)")
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
-    ax.set_xlabel(f"time (months since {_start(cube)})")
+        (line,) = ax.plot(x, med, label=f"{s} (median)", **_style(k))
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xlabel(TIME_LABEL)
     ax.set_ylabel("national coverage (share of inpatient volume)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("National coverage by strategy (median, 90% band)")
@@ -117,15 +131,15 @@ def plot_harm(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figure:
     units = cube["harm"].attrs.get("units", "")
     fig = Figure(figsize=(11, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
-    x = _months(cube)
+    x = _dates(cube)
     for ax, data, name in ((axes[0], harm, "cumulative harm"),
                            (axes[1], net, "cumulative net benefit")):
-        for s in data["strategy"].values:
+        for k, s in enumerate(data["strategy"].values):
             series = data.sel(strategy=s).values
             lo, med, hi = np.nanpercentile(series, [5, 50, 95], axis=0)
-            (line,) = ax.plot(x, med, label=str(s))
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
-        ax.set_xlabel(f"time (months since {_start(cube)})")
+            (line,) = ax.plot(x, med, label=str(s), **_style(k))
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        ax.set_xlabel(TIME_LABEL)
         ax.set_ylabel(f"{name} ({units})")
         ax.set_title(f"National {name} (median, 90% band)")
         ax.legend(loc="upper left")
@@ -145,22 +159,24 @@ def plot_stages(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replicate
     meanings = stage.attrs.get("flag_meanings", cube["stage"].attrs["flag_meanings"]).split()
     cmap = ListedColormap(STAGE_COLOURS[:len(meanings)])
     norm = BoundaryNorm(np.arange(len(meanings) + 1) - 0.5, cmap.N)
-    fig = Figure(figsize=(6 * len(names), 7), layout="constrained")
+    fig = Figure(figsize=(2.0 + 5.5 * len(names), 7), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
-    x = _months(cube)
+    edges = _date_edges(cube)
     provinces = [str(p) for p in cube["province"].values]
     for ax, s in zip(axes, names, strict=True):
         grid = stage.sel(strategy=s).values.T          # province x time
-        ax.pcolormesh(np.append(x - (x[1] - x[0] if len(x) > 1 else 1), x[-1]),
-                      np.arange(len(provinces) + 1) - 0.5, grid, cmap=cmap, norm=norm)
-        ax.set_title(f"{s}: stage of each province (replicate {replicate})")
-        ax.set_xlabel(f"time (months since {_start(cube)})")
+        ax.pcolormesh(edges, np.arange(len(provinces) + 1) - 0.5, grid, cmap=cmap, norm=norm)
+        ax.xaxis_date()
+        ax.set_title(f"{s}: stage of each province (replicate {replicate})", fontsize=10)
+        ax.set_xlabel(TIME_LABEL)
         ax.set_yticks(range(len(provinces)))
         ax.set_yticklabels(provinces, fontsize=7)
-        ax.invert_yaxis()
+    # the y axis is shared: invert it once (inverting every panel would flip it back and
+    # forth with the number of panels), so the first province is at the top in every panel
+    axes[0].set_ylim(len(provinces) - 0.5, -0.5)
     axes[0].set_ylabel("province")
     fig.legend(handles=[Patch(color=STAGE_COLOURS[i], label=m) for i, m in enumerate(meanings)],
-               loc="outside lower center", ncol=len(meanings), title="stage")
+               loc="outside right upper", ncol=1, title="stage")
     _caption(fig, cube, label)
     return fig
 
@@ -173,7 +189,7 @@ def plot_versions(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replica
     check_strategy(cube, strategy)
     check_replicate(cube, replicate)
     one = point.sel(strategy=strategy).isel(replicate=replicate).load()
-    x = _months(cube)
+    x = _dates(cube)
     fig = Figure(figsize=(9, 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.3))
     used = [t for t in one["track"].values
@@ -190,7 +206,7 @@ def plot_versions(cube: xr.Dataset, at: Mapping[str, Any] | None = None, replica
     top.set_title(f"Releases and defects, {strategy}, replicate {replicate}")
     top.legend(loc="upper left")
     bottom.set_ylabel("defects (count)")
-    bottom.set_xlabel(f"time (months since {_start(cube)})")
+    bottom.set_xlabel(TIME_LABEL)
     bottom.legend(loc="upper left", ncol=2)
     _caption(fig, cube, label)
     return fig
@@ -200,63 +216,11 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
                x: str | None = None, y: str | None = None,
                at: Mapping[str, Any] | None = None) -> Figure:
     """Over two swept parameters: the share of replicates in which ``strategy`` reaches stable
-    coverage before ``baseline``, with the 0.5 contour (where slower is faster)."""
-    dims = design_dims(cube)
-    params = _design_parameters(cube, dims)
-    if len(params) < 2:
-        have = f"only {', '.join(params)}" if params else "none"
-        raise RolloutError("a phase plot needs a cube swept over at least two numeric "
-                           f"parameters (this one has {have})")
-    x = x or params[0]
-    y = y or params[1]
-    for name in (x, y):
-        if name not in params:
-            raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
-    strategies = check_baseline(cube, baseline)
-    strategy = strategy or next(s for s in strategies if s != baseline)
-    check_strategy(cube, strategy)
-    for name in at or {}:
-        if name not in dims:
-            raise RolloutError(f"--at {name}: not a design dimension of the cube "
-                               f"({', '.join(dims)})")
-    fig = Figure(figsize=(7, 5.5), layout="constrained")
-    ax = fig.add_subplot()
-    if "point" in dims:            # scattered design points: triangulated surface
-        share = compare(cube, baseline, metrics=("t_stable",))["stable_first"].sel(
-            strategy=strategy)
-        xs, ys, zs = cube[x].values, cube[y].values, share.values
-        mesh = ax.tricontourf(xs, ys, zs, levels=np.linspace(0, 1, 11), cmap="RdBu", vmin=0,
-                              vmax=1)
-        if zs.min() < 0.5 < zs.max():
-            ax.tricontour(xs, ys, zs, levels=[0.5], colors="black", linewidths=1.5)
-        ax.plot(xs, ys, "k.", ms=3, label="design points")
-        label = ""
-    else:
-        fixed = {d: v for d, v in (at or {}).items() if d not in (x, y)}
-        others = [d for d in dims if d not in (x, y)]
-        sub, label = cube, ""
-        if others:
-            sel = {d: 0 if fixed.get(d) is None else _index_of(cube, d, fixed[d])
-                   for d in others}
-            sub = cube.isel(sel)
-            label = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items())
-        share = compare(sub, baseline, metrics=("t_stable",))["stable_first"].sel(
-            strategy=strategy).transpose(y, x)
-        xs, ys = np.asarray(cube[x].values, float), np.asarray(cube[y].values, float)
-        mesh = ax.pcolormesh(xs, ys, share.values, cmap="RdBu", vmin=0, vmax=1,
-                             shading="nearest")
-        if share.values.min() < 0.5 < share.values.max() and len(xs) > 1 and len(ys) > 1:
-            ax.contour(xs, ys, share.values, levels=[0.5], colors="black", linewidths=1.5)
-    cbar = fig.colorbar(mesh, ax=ax)
-    cbar.set_label(f"share of replicates where {strategy} is stable before {baseline}")
-    ax.set_xlabel(_param_label(cube, x))
-    ax.set_ylabel(_param_label(cube, y))
-    ax.set_title(f"Where slower is faster: {strategy} vs {baseline} (black: 0.5)")
-    ax.legend(handles=[Patch(color="#2166ac", label=f"{strategy} stable first"),
-                       Patch(color="#b2182b", label=f"{baseline} stable first")],
-              loc="upper right", fontsize=8)
-    _caption(fig, cube, label)
-    return fig
+    coverage before ``baseline`` (phase_map.py: grids on their own axes, scattered designs as
+    points over a pooled, binned estimate)."""
+    from .phase_map import plot_phase as draw
+
+    return draw(cube, strategy, baseline, x, y, at, caption=_caption, index_of=_index_of)
 
 
 def plot_sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "big_bang",
@@ -300,17 +264,6 @@ def plot_sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: st
     ax.grid(axis="x", alpha=0.3)
     _caption(fig, cube)
     return fig
-
-
-def _design_parameters(cube: xr.Dataset, dims: list[str]) -> list[str]:
-    if "point" in dims:
-        return [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
-    return [d for d in dims if d != "scenario" and np.issubdtype(cube[d].dtype, np.number)]
-
-
-def _param_label(cube: xr.Dataset, name: str) -> str:
-    units = cube[name].attrs.get("units")
-    return f"{name} ({units})" if units else name
 
 
 def save(fig: Figure, path: str | Path) -> Path:

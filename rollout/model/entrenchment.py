@@ -12,7 +12,8 @@ Imitation. A unit that begins paying under a defect with a learning time (the ga
 force learns it faster when other units of its province already pay under it in force: its
 learning time constant for that episode is tau_learn / (1 + ``imitation`` x min(m,
 ``max_teachers``)), m those neighbours that began before that moment (units that begin at the
-same instant do not teach each other, whatever the order in which their events are processed). With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
+same instant do not teach each other, whatever the order in which their events are
+processed). With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from .legitimacy import Legitimacy
 from .lifecycle import Lifecycle
 from .provinces import Provinces
 from .recorder import Recorder, RunResult, SeriesSpec
+from .spillovers import Spillovers
 from .states import (  # noqa: F401  (re-exported: the codes strategies and tests use)
     COMPLETE,
     EVALUATION,
@@ -50,7 +51,6 @@ from .states import (  # noqa: F401  (re-exported: the codes strategies and test
     UNIT_STATES,
     WAITING,
 )
-from .spillovers import Spillovers
 from .support import Support
 from .suspension import Suspension
 from .track_fit import TrackFit

@@ -5,10 +5,10 @@ Regions need the centre's technical support to prepare: training, grouper and IT
 coding audits. ``support.teams`` teams serve preparing units, a SimPy ``Resource``: a unit that
 starts preparing requests a team (first come, first served; units started at the same moment in
 the order they were started), holds it while it does the supported share ``support.share`` of its
-preparation work (the first part), releases it, and does the rest alone. Both parts are preparation work like any
-other (lifecycle.py: at rate 1 / credibility). A unit that finds a team free starts its work at
-once, so with at least as many teams as units nothing changes. The cube records the number of
-units waiting for a team (``support_queue``).
+preparation work (the first part), releases it, and does the rest alone. Both parts are
+preparation work like any other (lifecycle.py: at rate 1 / credibility). A unit that finds a
+team free starts its work at once, so with at least as many teams as units nothing changes.
+The cube records the number of units waiting for a team (``support_queue``).
 """
 
 from __future__ import annotations

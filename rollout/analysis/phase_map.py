@@ -1,0 +1,178 @@
+"""The 'slower is faster' phase map: where a strategy reaches stable coverage first, drawn as what
+the design is.
+
+- A grid design is drawn on its own axes: one cell per design point, ticks at the swept values
+  (the axes never run past the design), the share in each cell, and the 0.5 contour.
+- Scattered designs (Latin hypercube, Sobol) are drawn as points, each coloured by its share
+  and ringed in black when its Wilson interval excludes 0.5, over a smoothed surface: the share
+  pooled over the replicates of the points in each cell of a coarse grid (log-spaced for
+  parameters swept on a log scale), hatched where that pooled interval still contains 0.5 and
+  left blank where a cell holds no point. Nothing is interpolated between points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from ..errors import RolloutError
+from .compare import check_baseline, compare, design_dims, wilson
+
+CMAP = "RdBu"
+
+
+def design_parameters(cube: xr.Dataset, dims: list[str]) -> list[str]:
+    """Numeric swept parameters of a cube."""
+    if "point" in dims:
+        return [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"
+                and np.issubdtype(c.dtype, np.number)]
+    return [d for d in dims if d != "scenario" and np.issubdtype(cube[d].dtype, np.number)]
+
+
+def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "big_bang",
+               x: str | None = None, y: str | None = None,
+               at: Mapping[str, Any] | None = None, caption=None, index_of=None) -> Figure:
+    """Over two swept parameters: the share of replicates in which ``strategy`` reaches stable
+    coverage before ``baseline`` (blue: the slower design first), with the 0.5 line."""
+    dims = design_dims(cube)
+    params = design_parameters(cube, dims)
+    if len(params) < 2:
+        have = f"only {', '.join(params)}" if params else "none"
+        raise RolloutError("a phase plot needs a cube swept over at least two numeric "
+                           f"parameters (this one has {have})")
+    x = x or params[0]
+    y = y or params[1]
+    for name in (x, y):
+        if name not in params:
+            raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
+    strategies = check_baseline(cube, baseline)
+    strategy = strategy or next(s for s in strategies if s != baseline)
+    if strategy not in strategies:
+        raise RolloutError(f"strategy {strategy!r} is not in the cube ({', '.join(strategies)})")
+    for name in at or {}:
+        if name not in dims:
+            raise RolloutError(f"--at {name}: not a design dimension of the cube "
+                               f"({', '.join(dims)})")
+    fig = Figure(figsize=(7.5, 5.8), layout="constrained")
+    ax = fig.add_subplot()
+    if "point" in dims:
+        mesh, label = _scattered(ax, cube, strategy, baseline, x, y)
+    else:
+        mesh, label = _grid(ax, cube, strategy, baseline, x, y, dims, at or {}, index_of)
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(f"share of replicates where {strategy} is stable before {baseline}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"Where slower is faster: {strategy} vs {baseline} (black: 0.5)")
+    if caption is not None:
+        caption(fig, cube, label)
+    return fig
+
+
+def _grid(ax, cube, strategy, baseline, x, y, dims, at, index_of):
+    """A grid design: cells at the design's own values, indexed axes labelled with them."""
+    others = [d for d in dims if d not in (x, y)]
+    sub, label = cube, ""
+    if others:
+        sel = {d: 0 if d not in at else index_of(cube, d, at[d]) for d in others}
+        sub = cube.isel(sel)
+        label = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items())
+    share = compare(sub, baseline, metrics=("t_stable",))["stable_first"].sel(
+        strategy=strategy).transpose(y, x).values
+    xs, ys = np.asarray(cube[x].values, float), np.asarray(cube[y].values, float)
+    mesh = ax.pcolormesh(np.arange(len(xs) + 1) - 0.5, np.arange(len(ys) + 1) - 0.5, share,
+                         cmap=CMAP, vmin=0, vmax=1)
+    if share.min() < 0.5 < share.max() and len(xs) > 1 and len(ys) > 1:
+        ax.contour(np.arange(len(xs)), np.arange(len(ys)), share, levels=[0.5],
+                   colors="black", linewidths=1.5)
+    ax.set_xticks(np.arange(len(xs)), [_tick(v) for v in xs])
+    ax.set_yticks(np.arange(len(ys)), [_tick(v) for v in ys])
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.set_ylim(-0.5, len(ys) - 0.5)
+    ax.legend(handles=[Patch(color="#2166ac", label=f"{strategy} stable first"),
+                       Patch(color="#b2182b", label=f"{baseline} stable first")],
+              loc="upper right", fontsize=8)
+    return mesh, label
+
+
+def _scattered(ax, cube, strategy, baseline, x, y):
+    """Scattered points with their own shares, over a binned (pooled) estimate."""
+    result = compare(cube, baseline, metrics=("t_stable",)).sel(strategy=strategy)
+    share = np.asarray(result["stable_first"].values, float)
+    low = np.asarray(result["stable_first_low"].values, float)
+    high = np.asarray(result["stable_first_high"].values, float)
+    reps = int(cube.sizes["replicate"])
+    xs, ys = np.asarray(cube[x].values, float), np.asarray(cube[y].values, float)
+    logs = _log_parameters(cube)
+    bins = max(2, int(round(math.sqrt(len(xs) / 8))))
+    ex, ey = _edges(xs, bins, x in logs), _edges(ys, bins, y in logs)
+    wins = np.zeros((bins, bins))
+    runs = np.zeros((bins, bins))
+    ix = np.clip(np.searchsorted(ex, xs, side="right") - 1, 0, bins - 1)
+    iy = np.clip(np.searchsorted(ey, ys, side="right") - 1, 0, bins - 1)
+    np.add.at(wins, (iy, ix), share * reps)
+    np.add.at(runs, (iy, ix), reps)
+    pooled = np.where(runs > 0, wins / np.maximum(runs, 1), np.nan)
+    plow, phigh = _wilson_cells(wins, runs)
+    mesh = ax.pcolormesh(ex, ey, np.ma.masked_invalid(pooled), cmap=CMAP, vmin=0, vmax=1,
+                         alpha=0.55)
+    unsure = (runs > 0) & (plow <= 0.5) & (phigh >= 0.5)
+    if unsure.any():
+        ax.pcolor(ex, ey, np.ma.masked_where(~unsure, np.ones_like(pooled)), hatch="///",
+                  alpha=0.0, edgecolor="#444444", linewidth=0.0)
+    sure = (low > 0.5) | (high < 0.5)
+    ax.scatter(xs[~sure], ys[~sure], c=share[~sure], cmap=CMAP, vmin=0, vmax=1, s=22,
+               edgecolors="#888888", linewidths=0.4)
+    ax.scatter(xs[sure], ys[sure], c=share[sure], cmap=CMAP, vmin=0, vmax=1, s=30,
+               edgecolors="black", linewidths=1.2)
+    for name, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        if name in logs:
+            set_scale("log")
+    ax.set_xlim(ex[0], ex[-1])
+    ax.set_ylim(ey[0], ey[-1])
+    ax.legend(handles=[
+        Line2D([], [], marker="o", ls="", mfc="#dddddd", mec="black", mew=1.2,
+               label="design point, interval excludes 0.5"),
+        Line2D([], [], marker="o", ls="", mfc="#dddddd", mec="#888888", mew=0.4,
+               label="design point, interval contains 0.5"),
+        Patch(facecolor="white", edgecolor="#444444", hatch="///",
+              label=f"cell ({bins} x {bins}, replicates pooled): interval contains 0.5")],
+        loc="upper right", fontsize=7)
+    label = f"{len(xs)} design points x {reps} replicates; 95% Wilson intervals"
+    return mesh, label
+
+
+def _wilson_cells(wins: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson 95% bounds per cell (NaN where a cell has no run)."""
+    low = np.full(wins.shape, np.nan)
+    high = np.full(wins.shape, np.nan)
+    for idx in zip(*np.nonzero(runs > 0), strict=True):
+        n = int(runs[idx])
+        lo, hi = wilson(np.array([round(wins[idx])]), n, 0.95)
+        low[idx], high[idx] = float(lo[0]), float(hi[0])
+    return low, high
+
+
+def _edges(values: np.ndarray, bins: int, log: bool) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    if log and lo > 0:
+        return np.geomspace(lo, hi, bins + 1)
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _log_parameters(cube: xr.Dataset) -> set[str]:
+    sweep = (json.loads(cube.attrs.get("config", "{}")).get("sweep") or {})
+    return {name for name, spec in (sweep.get("parameters") or {}).items()
+            if isinstance(spec, dict) and spec.get("log")}
+
+
+def _tick(value: float) -> str:
+    return f"{value:.3g}"
