@@ -1,6 +1,8 @@
 """rollout: a discrete-event microsimulation of phased national policy rollout.
 
-Run configs with the ``rollout`` command; open result cubes with :func:`open_cube`.
+Run configs with the ``rollout`` command, or from Python: :func:`run`, :func:`sweep`,
+:func:`load_config`, :func:`open_cube` (rollout/api.py). Importing the package, and opening a
+cube, import neither the simulator nor Dask.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 def open_cube(path):
     """Open a result cube (Zarr store or NetCDF file) lazily and check that it is a rollout cube.
 
-    See :func:`rollout.experiment.cube.open_cube`."""
-    from .experiment.cube import open_cube as _open
+    See :func:`rollout.experiment.opening.open_cube`."""
+    from .experiment.opening import open_cube as _open
 
     return _open(path)
 
 
-__all__ = ["open_cube", "__version__"]
+def __getattr__(name: str):
+    """``run``, ``sweep`` and ``load_config`` are imported when first used (api.py)."""
+    if name in ("run", "sweep", "load_config"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'rollout' has no attribute {name!r}")
+
+
+__all__ = ["load_config", "open_cube", "run", "sweep", "__version__"]

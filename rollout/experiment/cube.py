@@ -13,7 +13,6 @@ import datetime as _dt
 import json
 import os
 import shutil
-import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ..config import RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
+from .opening import open_cube  # noqa: F401  (re-exported: the cube's reader lives apart)
 from .runner import ExperimentResult, strategy_names
 
 CUBE_SCHEMA = "1"
@@ -270,27 +270,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
-
-
-def open_cube(path: str | Path) -> xr.Dataset:
-    """Open a rollout cube (Zarr store or NetCDF file) lazily and check that it is one."""
-    path = Path(path)
-    if not path.exists():
-        raise RolloutError(f"{path}: no such cube")
-    try:
-        if path.is_dir():
-            ds = xr.open_zarr(path)
-        else:
-            ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
-    except Exception as err:  # noqa: BLE001 - any reader failure means 'not a cube we can read'
-        raise RolloutError(f"{path}: cannot be read as a cube ({type(err).__name__}: {err})") \
-            from None
-    if ds.attrs.get("rollout_cube") is None:
-        ds.close()
-        raise RolloutError(f"{path}: not a rollout cube (no 'rollout_cube' attribute)")
-    if ds.attrs.get("complete") != "true":
-        warnings.warn(f"{path}: the cube is incomplete", stacklevel=2)
-    return ds
 
 
 def describe(ds: xr.Dataset, path: str | Path) -> str:

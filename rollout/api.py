@@ -1,0 +1,122 @@
+"""The Python API, for notebooks: what the command line does, with the same checks, raising
+instead of exiting.
+
+    import rollout
+    cfg = rollout.load_config("configs/national.toml", set={"defects.severity_median": 0.1})
+    ds = rollout.run(cfg, replicates=20)                    # an xarray Dataset, in memory
+    ds = rollout.run("configs/national.toml", out="results/national.zarr", overwrite=True)
+    sw = rollout.sweep("configs/mechanisms.toml", out="results/mechanisms.zarr")
+    ds = rollout.open_cube("results/national.zarr")
+
+Bad input raises ``rollout.errors.ConfigError`` (a ``RolloutError``) whose message is the CLI's
+one line: the file, the field and the problem. Nothing is written when it does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from .config import RolloutConfig
+from .errors import ConfigError, RolloutError
+
+ConfigLike = str | os.PathLike | RolloutConfig
+
+
+def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noqa: A002
+                replicates: int | None = None, seed: int | None = None,
+                sweep: Mapping[str, Any] | None = None) -> RolloutConfig:
+    """A validated configuration, checked against its province table: a TOML file (a relative
+    data path is read from the file's folder), or a configuration already loaded (from the
+    working folder), with ``set`` (dotted path -> value), ``replicates``, ``seed`` and swept
+    parameters (``sweep``: dotted path -> values or {low, high, n, log}) applied."""
+    from .config import check_against_data, set_dotted, validate_dict
+    from .config import load_config as _load
+
+    overrides = dict(set or {})
+    if replicates is not None:
+        overrides["replicates"] = replicates
+    if seed is not None:
+        overrides["seed"] = seed
+    if not isinstance(config, RolloutConfig):
+        return _load(str(config), overrides, dict(sweep) if sweep else None)
+    data = config.model_dump(mode="json", exclude_none=True)
+    for path, value in overrides.items():
+        set_dotted(data, path, value)
+    if sweep:
+        table = data.get("sweep") or {"design": "grid"}
+        table.setdefault("parameters", {}).update(dict(sweep))
+        data["sweep"] = table
+    cfg = validate_dict(data)
+    check_against_data(cfg)
+    return cfg
+
+
+def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A002
+        replicates: int | None = None, seed: int | None = None, workers: int = 1,
+        scheduler: str | None = None, out: str | os.PathLike | None = None,
+        format: str = "zarr", overwrite: bool = False,  # noqa: A002
+        on_block: Callable | None = None) -> xr.Dataset:
+    """Run every strategy of a config (a single run, not a sweep) and return its cube: in
+    memory, or written to ``out`` and opened from there. ``workers`` > 1 starts a local Dask
+    cluster; ``scheduler`` uses a running one."""
+    from .data import load_provinces
+    from .experiment.cube import build_cube, check_output, write_cube
+    from .experiment.executors import make_executor
+    from .experiment.runner import run_experiment
+
+    cfg = load_config(config, set, replicates, seed)
+    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
+        raise ConfigError(_source(config), "sweep", "this config sweeps parameters: use "
+                          "rollout.sweep")
+    provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else str(config))
+    if out is not None:
+        check_output(Path(out), overwrite)
+    with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
+        result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
+    ds = build_cube(cfg, provinces, result)
+    if out is None:
+        return ds
+    write_cube(ds, Path(out), format, overwrite=overwrite)
+    from .experiment.opening import open_cube
+
+    return open_cube(out)
+
+
+def sweep(config: ConfigLike, *, out: str | os.PathLike,
+          sets: Mapping[str, Any] | None = None, replicates: int | None = None,
+          seed: int | None = None, workers: int | None = None, scheduler: str | None = None,
+          serial: bool = False, overwrite: bool = False) -> xr.Dataset:
+    """Run a sweep into a resumable Zarr store at ``out`` (an existing store of the same sweep
+    is resumed) and return the cube. ``sets`` adds or replaces swept parameters: dotted path ->
+    a list of values, or {low, high, n, log}."""
+    from .data import load_provinces
+    from .experiment.designs import build_design
+    from .experiment.executors import make_executor
+    from .experiment.opening import open_cube
+    from .experiment.runner import default_workers
+    from .experiment.sweep import check_design, run_sweep
+
+    source = _source(config)
+    cfg = load_config(config, None, replicates, seed, sets)
+    if cfg.output.event_log:
+        raise ConfigError(source, "output.event_log",
+                          "the event log is for single runs (rollout.run), not sweeps")
+    design = build_design(cfg)
+    check_design(cfg, design, source)
+    provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else source)
+    with make_executor(serial, workers or default_workers(), scheduler) as executor:
+        run_sweep(cfg, provinces, design, Path(out), executor, overwrite)
+    return open_cube(out)
+
+
+def _source(config: ConfigLike) -> str:
+    """The path relative data files are read from (the config file's, or the working folder)."""
+    return "<config>" if isinstance(config, RolloutConfig) else str(config)
+
+
+__all__ = ["load_config", "run", "sweep", "RolloutError"]

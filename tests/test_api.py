@@ -1,0 +1,92 @@
+"""The Python API (rollout/api.py): the same cubes and the same one-line errors as the CLI, and
+an import that costs what xarray costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from conftest import small_dict
+
+import rollout
+from rollout.errors import ConfigError, RolloutError
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("api")
+    path = folder / "small.toml"
+    path.write_text(tomli_w.dumps(small_dict(replicates=3)), encoding="utf-8")
+    return path
+
+
+def test_run_in_memory_equals_the_cli_cube(small_config: Path, tmp_path: Path):
+    """rollout.run(path) and `rollout run path` give the same variables, bit for bit, and the
+    same config hash (the API resolves the config exactly as the CLI does)."""
+    ds = rollout.run(small_config)
+    out = tmp_path / "cli.zarr"
+    proc = subprocess.run([sys.executable, "-m", "rollout.cli", "run", str(small_config), "-o",
+                           str(out), "-w", "1", "-q"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    cli = rollout.open_cube(out).load()
+    assert ds.attrs["config_sha256"] == cli.attrs["config_sha256"]
+    assert set(ds.data_vars) == set(cli.data_vars)
+    for name in ds.data_vars:
+        np.testing.assert_array_equal(ds[name].values, cli[name].values, err_msg=name)
+
+
+def test_run_with_overrides_to_a_path_and_refusing_to_overwrite(small_config: Path,
+                                                                 tmp_path: Path):
+    cfg = rollout.load_config(small_config, set={"defects.mean_count": 0.0}, replicates=2)
+    assert cfg.replicates == 2 and cfg.defects.mean_count == 0.0
+    out = tmp_path / "run.zarr"
+    ds = rollout.run(cfg, out=out)
+    assert ds.sizes["replicate"] == 2 and int(ds["defects_detected"].sum()) == 0
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(RolloutError, match="exists"):
+        rollout.run(cfg, out=out)
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_errors_are_the_cli_one_liners_as_exceptions(small_config: Path):
+    with pytest.raises(ConfigError) as err:
+        rollout.load_config(small_config, set={"defects.severity_median": -1})
+    message = str(err.value)
+    assert str(small_config) in message and "defects.severity_median" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="rollout.sweep"):
+        rollout.run(small_config, set={"sweep": {"parameters": {"defects.mean_count": [1, 2]}}})
+
+
+def test_sweep_from_python(small_config: Path, tmp_path: Path):
+    ds = rollout.sweep(small_config, out=tmp_path / "sw.zarr", replicates=2, serial=True,
+                       sets={"defects.mean_count": [0.0, 12.0]})
+    assert ds.sizes["defects.mean_count"] == 2 and ds.attrs["complete"] == "true"
+    none = ds["defects_detected"].sel({"defects.mean_count": 0.0})
+    assert int(none.sum()) == 0 and int(ds["defects_detected"].sum()) > 0
+
+
+def test_import_and_open_cube_do_not_import_the_simulator(small_config: Path, tmp_path: Path):
+    out = tmp_path / "c.zarr"
+    rollout.run(small_config, out=out, replicates=1)
+    code = ("import sys, rollout; ds = rollout.open_cube(sys.argv[1]); "
+            "heavy = [m for m in ('simpy', 'rollout.model.simulation', 'distributed', "
+            "'rollout.experiment.cube', 'scipy.stats') if m in sys.modules]; "
+            "print(','.join(heavy) or 'none'); print(ds.sizes['strategy'])")
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["none", "4"]
+
+
+def test_load_config_on_a_loaded_config_validates_again(small_config: Path):
+    cfg = rollout.load_config(small_config)
+    again = rollout.load_config(cfg, set={"adoption.steering": 0.2})
+    assert again.adoption.steering == 0.2 and cfg.adoption.steering != 0.2
+    with pytest.raises(ConfigError, match="adoption.steering"):
+        rollout.load_config(cfg, set={"adoption.steering": 2.0})
