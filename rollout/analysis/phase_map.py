@@ -22,6 +22,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from ..errors import RolloutError
 from .compare import check_baseline, compare, design_dims, wilson
@@ -71,7 +72,8 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
     cbar.set_label(f"share of replicates where {strategy} is stable before {baseline}")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(f"Where slower is faster: {strategy} vs {baseline} (black: 0.5)")
+    ax.set_title(f"Where slower is faster: {strategy} vs {baseline}"
+                 + (" (black line: 0.5)" if "point" not in dims else ""))
     if caption is not None:
         caption(fig, cube, label)
     return fig
@@ -133,9 +135,12 @@ def _scattered(ax, cube, strategy, baseline, x, y):
                edgecolors="#888888", linewidths=0.4)
     ax.scatter(xs[sure], ys[sure], c=share[sure], cmap=CMAP, vmin=0, vmax=1, s=30,
                edgecolors="black", linewidths=1.2)
-    for name, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    for name, set_scale, axis in ((x, ax.set_xscale, ax.xaxis), (y, ax.set_yscale, ax.yaxis)):
         if name in logs:
             set_scale("log")
+            axis.set_major_formatter(plain)        # 0.3, not 3 x 10^-1
+            axis.set_minor_formatter(FuncFormatter(_minor_label))
     ax.set_xlim(ex[0], ex[-1])
     ax.set_ylim(ey[0], ey[-1])
     ax.legend(handles=[
@@ -145,7 +150,7 @@ def _scattered(ax, cube, strategy, baseline, x, y):
                label="design point, interval contains 0.5"),
         Patch(facecolor="white", edgecolor="#444444", hatch="///",
               label=f"cell ({bins} x {bins}, replicates pooled): interval contains 0.5")],
-        loc="upper right", fontsize=7)
+        loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=7, frameon=False)
     label = f"{len(xs)} design points x {reps} replicates; 95% Wilson intervals"
     return mesh, label
 
@@ -172,6 +177,14 @@ def _log_parameters(cube: xr.Dataset) -> set[str]:
     sweep = (json.loads(cube.attrs.get("config", "{}")).get("sweep") or {})
     return {name for name, spec in (sweep.get("parameters") or {}).items()
             if isinstance(spec, dict) and spec.get("log")}
+
+
+def _minor_label(value: float, _pos=None) -> str:
+    """Label the 1, 2 and 5 of each decade on a log axis (0.1, 0.2, 0.5, 10, 20, 50)."""
+    if value <= 0:
+        return ""
+    lead = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if lead in (1.0, 2.0, 5.0) else ""
 
 
 def _tick(value: float) -> str:
