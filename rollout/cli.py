@@ -402,11 +402,12 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
              peel_alpha: float, resamples: int, seed: int, plot_path: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
-    coverage, density, support and its stability under resampling."""
+    coverage, density, support and its stability under resampling; with switch dimensions (a
+    Latin hypercube crossed with mechanism switches), which switches the claim needs."""
     import json as _json
 
+    from .analysis.discover import ablation, format_ablation, format_discovery, plot_trajectory
     from .analysis.discover import discover as find
-    from .analysis.discover import format_discovery, plot_trajectory
     from .experiment.cube import open_cube
 
     if plot_path is not None:
@@ -420,6 +421,9 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
     click.echo(format_discovery(found))
+    table = format_ablation(ablation(ds, strategy, claim, baseline))
+    if table:
+        click.echo(table)
     if plot_path is not None:
         from .analysis import figures
 

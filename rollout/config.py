@@ -416,10 +416,18 @@ class SweepConfig(_Section):
             if self.points is None:
                 raise ValueError(f"design {self.design!r} needs 'points'")
             for name, values in self.parameters.items():
-                if not isinstance(values, ParameterRange):
+                if self.design == "sobol" and not isinstance(values, ParameterRange):
                     raise _LocatedError(f"sweep.parameters.{name}",
-                                        f"design {self.design!r} needs a range "
-                                        "{low, high}, not a list of values")
+                                        "design 'sobol' needs a range {low, high}, not a list "
+                                        "of values")
+                if isinstance(values, list):
+                    if not values:
+                        raise _LocatedError(f"sweep.parameters.{name}", "no values")
+                    if len(set(map(repr, values))) != len(values):
+                        raise _LocatedError(f"sweep.parameters.{name}", "repeated values")
+            if not any(isinstance(v, ParameterRange) for v in self.parameters.values()):
+                raise ValueError(f"design {self.design!r} needs at least one range "
+                                 "{low, high} to sample")
             if self.design == "sobol" and self.points & (self.points - 1):
                 raise ValueError(f"Sobol points must be a power of 2 (got {self.points})")
         if self.design == "grid":

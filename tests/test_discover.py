@@ -125,3 +125,41 @@ def test_cli_discover_prints_the_box_and_writes_the_figure(tmp_path: Path):
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.bmp").exists()
+
+
+def test_ablation_over_switches_crossed_with_the_same_points():
+    """Two switches crossed with 40 sampled points: phased is stable first exactly where
+    switch A is on and x > 0.5 (B does nothing). A is necessary and sufficient; B neither; with
+    all off the claim holds nowhere; PRIM's box restricts A to {True} and x."""
+    from rollout.analysis.discover import ablation, format_ablation
+
+    rng = np.random.default_rng(11)
+    n, reps = 40, 6
+    x = rng.uniform(0, 1, n)
+    a_on = np.array([False, True])[:, None, None]
+    holds = np.broadcast_to(a_on & (x[None, None, :] > 0.5), (2, 2, n))   # (A, B, point)
+    bb = 50 + rng.normal(0, 1, (2, 2, n, reps))
+    ph = np.where(holds[..., None], 40.0, 60.0) + rng.normal(0, 1, (2, 2, n, reps))
+    t = np.stack([bb, ph], axis=3)                             # (A, B, point, strategy, rep)
+    dims = ("a.enabled", "b.enabled", "point", "strategy", "replicate")
+    ds = xr.Dataset({m: (dims, t) for m in ("t_full", "t_stable", "net_benefit")},
+                    coords={"a.enabled": [False, True], "b.enabled": [False, True],
+                            "point": np.arange(n), "x": ("point", x),
+                            "strategy": ["big_bang", "phased"], "replicate": np.arange(reps)},
+                    attrs={"design": json.dumps({"kind": "lhs",
+                                                 "dims": ["a.enabled", "b.enabled", "point"]}),
+                           "config": json.dumps({"time": {"horizon_months": 120}})})
+    table = ablation(ds, "phased", "stable_first")
+    share = float((x > 0.5).mean())
+    assert table.loc["a.enabled", "holds_on"] == pytest.approx(share)
+    assert table.loc["a.enabled", "holds_off"] == 0.0
+    assert table.loc["a.enabled", "necessary"] and table.loc["a.enabled", "sufficient"]
+    assert table.loc["b.enabled", "holds_on"] == pytest.approx(share / 2)
+    assert not table.loc["b.enabled", "necessary"]
+    assert not table.loc["b.enabled", "sufficient"]
+    assert table.loc["(all off)", "holds_off"] == 0.0
+    assert "necessary" in format_ablation(table)
+    found = discover(ds, "phased", "stable_first", min_density=1.0, resamples=0)
+    assert found.limits.loc["a.enabled", "min"] == {"True"}
+    assert "b.enabled" not in found.limits.index
+    assert 0.4 < float(found.limits.loc["x", "min"]) <= 0.6

@@ -108,7 +108,12 @@ def test_scenarios_design():
 
 @pytest.mark.parametrize("sweep, field, words", [
     ({"design": "lhs", "parameters": {"adoption.steering": [0.1, 0.2]}, "points": 4},
-     'sweep.parameters.adoption.steering', "needs a range"),
+     "sweep", "needs at least one range"),
+    ({"design": "sobol", "parameters": {"adoption.steering": [0.1, 0.2]}, "points": 4},
+     "sweep.parameters.adoption.steering", "needs a range"),
+    ({"design": "lhs", "points": 4, "parameters": {"support.enabled": [True, True],
+                                                    "adoption.steering": {"low": 0, "high": 1}}},
+     "sweep.parameters.support.enabled", "repeated values"),
     ({"design": "lhs", "parameters": {"adoption.steering": {"low": 0, "high": 1}}}, "sweep",
      "needs 'points'"),
     ({"parameters": {"adoption.steering": {"low": 0.1, "high": 0.9}}},
@@ -181,3 +186,24 @@ def test_design_does_not_depend_on_the_order_parameters_are_listed(design):
     designs = [build_design(c) for c in (first, second, stored)]
     for other in designs[1:]:
         assert other.dims == designs[0].dims and other.points == designs[0].points
+
+
+def test_lhs_crossed_with_factors_runs_the_same_points_at_every_combination():
+    """A Latin hypercube of 6 points crossed with two switches: dims (switch a, switch b,
+    point), 2 x 2 x 6 points in C order, every combination running the same sampled values,
+    and the sampled values the same as the hypercube without factors (same seed stream)."""
+    base = {"design": "lhs", "points": 6, "parameters": {
+        "adoption.steering": {"low": 0.0, "high": 1.0},
+        "defects.mean_count": {"low": 2.0, "high": 20.0, "log": True}}}
+    crossed = {**base, "parameters": {**base["parameters"], "support.enabled": [False, True],
+                                      "spillovers.enabled": [False, True]}}
+    plain = build_design(make_config(small_dict(sweep=base)))
+    design = build_design(make_config(small_dict(sweep=crossed)))
+    assert design.dims == ["spillovers.enabled", "support.enabled", "point"]
+    assert design.shape == (2, 2, 6) and design.size == 24
+    for k, point in enumerate(design.points):
+        s, u, i = design.index(k)
+        assert point["spillovers.enabled"] == bool(s) and point["support.enabled"] == bool(u)
+        assert {n: point[n] for n in plain.points[i]} == plain.points[i]
+    np.testing.assert_array_equal(design.coords["adoption.steering"][1],
+                                  plain.coords["adoption.steering"][1])

@@ -762,6 +762,9 @@ SCENARIOS = {"few_defects": {"defects.mean_count": 3},
 
 #: model structure as a dimension: a mechanism's switch swept like any parameter (issue 11)
 STRUCTURE = {"parameters": {"support.enabled": [False, True]}, "block_size": 2}
+#: a Latin hypercube crossed with a switch: the same sampled points with the switch off and on
+HYBRID = {"design": "lhs", "points": 3, "block_size": 2,
+          "parameters": {**RANGES, "support.enabled": [False, True]}}
 
 
 @pytest.fixture(scope="module")
@@ -769,7 +772,7 @@ def design_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     folder = tmp_path_factory.mktemp("designs")
     sweeps = SAMPLED | {
         "scenarios": {"design": "scenarios", "scenarios": SCENARIOS, "block_size": 2},
-        "structure": STRUCTURE}
+        "structure": STRUCTURE, "hybrid": HYBRID}
     with Batch() as batch:
         out = {}
         for key, sweep in sweeps.items():
@@ -843,3 +846,19 @@ def test_a_mechanism_switch_is_a_sweep_dimension(design_runs: Runs) -> None:
     bb_on = on["t_full"].sel(strategy="big_bang").values
     bb_off = off["t_full"].sel(strategy="big_bang").values
     assert np.all(np.isnan(bb_on) | (bb_on > bb_off)), (bb_on, bb_off)
+
+
+def test_a_hypercube_crossed_with_a_switch_runs_the_same_points_and_verifies(
+        design_runs: Runs, tmp_path: Path) -> None:
+    """dims (support.enabled, point): both halves carry the same sampled parameters; verify
+    rebuilds the crossed design bit for bit; sensitivity counts the switch as a parameter."""
+    ok(design_runs.proc["hybrid"])
+    ds = design_runs.cube("hybrid")
+    assert json.loads(ds.attrs["design"])["dims"] == ["support.enabled", "point"]
+    assert ds["harm_total"].dims == ("support.enabled", "point", "strategy", "replicate")
+    assert ds.sizes["point"] == 3 and ds["adoption.steering"].dims == ("point",)
+    proc = ok(rollout("verify", design_runs.out["hybrid"], "--sample", 1000, cwd=tmp_path))
+    assert "all 6 recomputed blocks match bit for bit" in proc.stdout, proc.stdout
+    proc = ok(rollout("sensitivity", design_runs.out["hybrid"], "-s", "phased",
+                      cwd=tmp_path))
+    assert "support.enabled" in proc.stdout and "over 6 design points" in proc.stdout

@@ -29,7 +29,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
-from .compare import compare, design_dims
+from .compare import compare
+from .design_table import design_frame
 
 #: named claims: (compare variable, test) evaluated per design point
 CLAIMS = {
@@ -61,15 +62,10 @@ class Discovery:
 
 
 def design_table(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
-    """One row per design point (in compare's flattening order) with the swept inputs."""
-    dims = design_dims(cube)
-    if not dims:
-        raise RolloutError("discover needs a sweep cube (a single run has no design to search)")
-    if dims == ["point"]:
-        names = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
-        return pd.DataFrame({n: _column(cube[n].values) for n in names}), ["point"]
-    grids = np.meshgrid(*[np.asarray(cube[d].values) for d in dims], indexing="ij")
-    return pd.DataFrame({d: _column(g.ravel()) for d, g in zip(dims, grids, strict=True)}), dims
+    """One row per design point (in compare's flattening order) with the swept inputs, numbers
+    as numbers and switches or scenarios as categories."""
+    frame, dims = design_frame(cube)
+    return pd.DataFrame({c: _column(frame[c].to_numpy()) for c in frame.columns}), dims
 
 
 def _column(values: np.ndarray) -> pd.Series | np.ndarray:
@@ -179,6 +175,49 @@ def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: f
                      "min_p5": _pct(lows, 5), "min_p95": _pct(lows, 95),
                      "max_p5": _pct(highs, 5), "max_p95": _pct(highs, 95)})
     return pd.DataFrame(rows).set_index("parameter")
+
+
+def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
+             confidence: float = 0.95) -> pd.DataFrame:
+    """Which switches (boolean design dimensions, crossed with the same sampled points) the
+    claim needs. Per switch: the share of design points where the claim holds with it on and
+    with it off (the same points, the other switches alike), whether it is necessary (the claim
+    holds nowhere with it off, somewhere with it on) and whether it is sufficient (the claim
+    holds somewhere with it alone on). Empty if the cube has no switch dimensions."""
+    x, dims = design_table(cube)
+    switches = [d for d in dims if d != "point" and cube[d].dtype == bool]
+    if not switches:
+        return pd.DataFrame()
+    result = compare(cube, baseline, metrics_for(claim), confidence)
+    y = claim_outcome(result, strategy, claim, dims).astype(bool)
+    on = {s: (x[s].astype(str) == "True").to_numpy() for s in switches}
+    rows = []
+    for s in switches:
+        others_off = np.all([~on[o] for o in switches if o != s], axis=0) if len(switches) > 1 \
+            else np.ones(len(y), bool)
+        rows.append({"switch": s, "holds_on": float(y[on[s]].mean()),
+                     "holds_off": float(y[~on[s]].mean()),
+                     "necessary": bool(y[on[s]].any() and not y[~on[s]].any()),
+                     "sufficient": bool(y[on[s] & others_off].any())})
+    none_on = np.all([~on[s] for s in switches], axis=0)
+    rows.append({"switch": "(all off)", "holds_on": math.nan,
+                 "holds_off": float(y[none_on].mean()), "necessary": False,
+                 "sufficient": bool(y[none_on].any())})
+    return pd.DataFrame(rows).set_index("switch")
+
+
+def format_ablation(table: pd.DataFrame) -> str:
+    if table.empty:
+        return ""
+    lines = ["ablation over switches (same sampled points at every combination): share of "
+             "points where the claim holds with the switch on / off; necessary: nowhere with "
+             "it off; sufficient: somewhere with it alone on"]
+    for name, row in table.iterrows():
+        on = "" if math.isnan(row["holds_on"]) else f"on {row['holds_on']:.0%} / "
+        lines.append(f"  {name:<32} {on}off {row['holds_off']:.0%}"
+                     + ("  necessary" if row["necessary"] else "")
+                     + ("  sufficient" if row["sufficient"] else ""))
+    return "\n".join(lines)
 
 
 def _pct(values: np.ndarray, q: float) -> float:

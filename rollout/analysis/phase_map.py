@@ -32,7 +32,7 @@ CMAP = "RdBu"
 
 def design_parameters(cube: xr.Dataset, dims: list[str]) -> list[str]:
     """Numeric swept parameters of a cube."""
-    if "point" in dims:
+    if "point" in dims:              # sampled parameters (factor dimensions are fixed by --at)
         return [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"
                 and np.issubdtype(c.dtype, np.number)]
     return [d for d in dims if d != "scenario" and np.issubdtype(cube[d].dtype, np.number)]
@@ -65,7 +65,14 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
     fig = Figure(figsize=(7.5, 5.8), layout="constrained")
     ax = fig.add_subplot()
     if "point" in dims:
-        mesh, label = _scattered(ax, cube, strategy, baseline, x, y)
+        sub, fixed = cube, ""
+        others = [d for d in dims if d != "point"]       # factors crossed with the samples
+        if others:
+            sel = {d: 0 if d not in (at or {}) else index_of(cube, d, at[d]) for d in others}
+            sub = cube.isel(sel)
+            fixed = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items()) + "; "
+        mesh, label = _scattered(ax, sub, strategy, baseline, x, y)
+        label = fixed + label
     else:
         mesh, label = _grid(ax, cube, strategy, baseline, x, y, dims, at or {}, index_of)
     cbar = fig.colorbar(mesh, ax=ax)

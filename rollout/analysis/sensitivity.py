@@ -19,6 +19,7 @@ from scipy import stats
 
 from ..errors import RolloutError
 from .compare import check_baseline, compare, design_dims
+from .design_table import design_frame
 
 
 @dataclass
@@ -64,16 +65,12 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
                                "(no replicate pair reached it); Sobol indices need every point: "
                                "use net_benefit or harm_total")
         return _sobol(cube, params, sweep, y, confidence), len(y), 0
-    if "point" in dims:
-        params = [n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point"]
-        table = {p: np.asarray(cube[p].values, float) for p in params}
-        y = np.asarray(response.values, float)
-    else:
-        params = [d for d in dims if np.issubdtype(cube[d].dtype, np.number)]
-        grids = np.meshgrid(*[np.asarray(cube[d].values) for d in dims], indexing="ij")
-        table = {d: g.ravel().astype(float) for d, g in zip(dims, grids, strict=True)
-                 if d in params}
-        y = np.asarray(response.transpose(*dims).values, float).ravel()
+    # every design point (a Latin hypercube may be crossed with factors such as switches):
+    # numeric and boolean parameters, scenarios left out
+    frame, _ = design_frame(cube)
+    params = [c for c in frame.columns if frame[c].dtype.kind in "fiub"]
+    table = {p: frame[p].to_numpy().astype(float) for p in params}
+    y = np.asarray(response.transpose(*dims).values, float).ravel()
     keep = np.isfinite(y)
     out = []
     z = stats.norm.ppf(0.5 + confidence / 2)

@@ -2,8 +2,12 @@
 
 A design adds dimensions in front of the cube's (strategy, replicate, ...): one per parameter for
 a full grid (its values as coordinate), ``point`` for Latin hypercube and Sobol samples (one
-coordinate per parameter along it), ``scenario`` for named scenarios. Every point's parameters are
-applied to the base configuration by dotted path and validated before anything runs. Common
+coordinate per parameter along it), ``scenario`` for named scenarios. A Latin hypercube may also
+cross lists of values (factors: mechanism switches, say) with its samples: one dimension per
+factor in front of ``point``, every combination of factors running the same sampled points, so
+the factors are compared point by point (an ablation) as well as replicate by replicate. Every
+point's parameters are applied to the base configuration by dotted path and validated before
+anything runs. Common
 random numbers hold across the design: replicate i draws the same world at every point.
 """
 
@@ -128,20 +132,29 @@ def build_design(config: RolloutConfig) -> Design:
         for idx in np.ndindex(*shape):
             points.append({name: _plain(axes[name][i]) for name, i in zip(dims, idx, strict=True)})
         return Design(dims, shape, coords, points)
+    factors = {name: _typed(v) for name, v in params.items() if not isinstance(v, ParameterRange)}
+    ranges = {name: v for name, v in params.items() if isinstance(v, ParameterRange)}
     rng = stream(config.seed, 0, f"design-{sweep.design}")
-    d = len(params)
+    d = len(ranges)
     if sweep.design == "lhs":
         unit = qmc.LatinHypercube(d, rng=rng).random(sweep.points)
     else:
         unit = saltelli(qmc.Sobol(2 * d, scramble=True, rng=rng).random(sweep.points), d)
     n_points = len(unit)
-    coords = {"point": (("point",), np.arange(n_points))}
+    coords = {name: ((name,), values) for name, values in factors.items()}
+    coords["point"] = (("point",), np.arange(n_points))
     columns = {}
-    for j, (name, spec) in enumerate(params.items()):
+    for j, (name, spec) in enumerate(ranges.items()):
         columns[name] = _scale(unit[:, j], spec)
         coords[name] = (("point",), columns[name])
-    points = [{name: float(columns[name][i]) for name in params} for i in range(n_points)]
-    return Design(["point"], (n_points,), coords, points)
+    sampled = [{name: float(columns[name][i]) for name in ranges} for i in range(n_points)]
+    dims = [*factors, "point"]
+    shape = (*(len(v) for v in factors.values()), n_points)
+    points = []
+    for idx in np.ndindex(*shape[:-1]):
+        fixed = {name: _plain(factors[name][i]) for name, i in zip(factors, idx, strict=True)}
+        points.extend(fixed | row for row in sampled)
+    return Design(dims, shape, coords, points)
 
 
 def saltelli(base: np.ndarray, d: int) -> np.ndarray:
