@@ -546,3 +546,13 @@ def test_track_fit_laws_merge_over_the_defaults_and_fit_one_track_configs():
     one = small_dict(tracks=["DRG"], track_fit={"enabled": True})
     one["strategies"] = {"big_bang": {}, "phased": one["strategies"]["phased"]}
     assert make_config(one).track_fit.enabled
+
+
+def test_mechanism_parameters_set_while_switched_off_change_nothing():
+    """A sweep samples every mechanism's parameters whether or not it is on: with the switches
+    off, any values of them give the switch-off results (this crashed for a decaying residue)."""
+    compare_with_switch_off({"entrenchment": {"residue_months": 76.06, "imitation": 2.0},
+                             "support": {"teams": 2, "share": 1.0},
+                             "spillovers": {"elasticity": 1.0},
+                             "legitimacy": {"national_drop": 1.0, "halt_threshold": 1.0},
+                             "track_fit": {"tier_capacity": 0.9}})

@@ -144,10 +144,14 @@ def build_design(config: RolloutConfig) -> Design:
     coords = {name: ((name,), values) for name, values in factors.items()}
     coords["point"] = (("point",), np.arange(n_points))
     columns = {}
+    whole = _integer_fields(config)
     for j, (name, spec) in enumerate(ranges.items()):
         columns[name] = _scale(unit[:, j], spec)
+        if name in whole:       # a count (support.teams): sampled, then rounded
+            columns[name] = np.round(columns[name]).astype(np.int64)
         coords[name] = (("point",), columns[name])
-    sampled = [{name: float(columns[name][i]) for name in ranges} for i in range(n_points)]
+    sampled = [{name: _plain(columns[name][i]) if name in whole else float(columns[name][i])
+                for name in ranges} for i in range(n_points)]
     dims = [*factors, "point"]
     shape = (*(len(v) for v in factors.values()), n_points)
     points = []
@@ -155,6 +159,21 @@ def build_design(config: RolloutConfig) -> Design:
         fixed = {name: _plain(factors[name][i]) for name, i in zip(factors, idx, strict=True)}
         points.extend(fixed | row for row in sampled)
     return Design(dims, shape, coords, points)
+
+
+def _integer_fields(config: RolloutConfig) -> set[str]:
+    """Dotted paths of the config's whole-number fields (their values are ints, not bools)."""
+    out: set[str] = set()
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, int) and not isinstance(node, bool):
+            out.add(prefix[:-1])
+
+    walk(json.loads(config.canonical_json()), "")
+    return out
 
 
 def saltelli(base: np.ndarray, d: int) -> np.ndarray:

@@ -50,7 +50,8 @@ class Entrenchment:
         taus = sim.taus
         self._index = {tau: 1 + taus[1:].index(tau) for tau in taus[1:]}
         #: index of the residue's time constant, or 0 if the residue never decays
-        self.j_residue = self._index[cfg.residue_months] if cfg.residue_months > 0.0 else 0
+        self.j_residue = (self._index[cfg.residue_months]
+                          if self.on and cfg.residue_months > 0.0 else 0)
         self._began_now: dict[tuple[int, int, int], tuple[float, int]] = {}
 
     def wire(self, sim) -> None:
