@@ -915,3 +915,26 @@ def test_records_of_a_point_design_carry_each_points_parameter_values() -> None:
     assert [(r["point"], r[SEV], r["strategy"]) for r in rows] == [
         (p, v, s) for p, v in zip([0, 1, 2], [0.1, 0.2, 0.4], strict=True)
         for s in ("big_bang", "phased")]
+
+
+def test_stages_with_one_strategy_keep_legend_and_caption_apart(single_cube):
+    """One panel: the stage legend lies inside the figure, and neither it nor the caption
+    overlaps the other (they used to be clipped and overprinted); the province order does not
+    depend on the number of panels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    one = plot_stages(single_cube, strategies=["phased"])
+    two = plot_stages(single_cube, strategies=["phased", "big_bang"])
+    for fig in (one, two):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        page = fig.bbox
+        assert legend.x0 >= page.x0 - 1 and legend.x1 <= page.x1 + 1
+        assert legend.y0 >= page.y0 - 1 and legend.y1 <= page.y1 + 1
+        caption = fig.texts[-1].get_window_extent(renderer)
+        assert not legend.overlaps(caption)
+    labels = [[t.get_text() for t in fig.axes[0].get_yticklabels()] for fig in (one, two)]
+    assert labels[0] == labels[1] == list(single_cube["province"].values)
+    assert one.axes[0].get_ylim() == two.axes[0].get_ylim()
