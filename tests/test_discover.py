@@ -163,3 +163,20 @@ def test_ablation_over_switches_crossed_with_the_same_points():
     assert found.limits.loc["a.enabled", "min"] == {"True"}
     assert "b.enabled" not in found.limits.index
     assert 0.4 < float(found.limits.loc["x", "min"]) <= 0.6
+
+
+def test_the_combined_claim_needs_later_full_coverage_and_stable_first():
+    """slower_is_faster = later to full coverage (restricted interval above 0) and stable first
+    in most replicates: in the synthetic cube phased is 10 months sooner inside the box, so the
+    combined claim holds nowhere, while stable_first holds inside the box."""
+    from rollout.analysis.compare import compare
+    from rollout.analysis.discover import claim_outcome
+
+    ds, inside = synthetic(n=80)
+    result = compare(ds, "big_bang", ("t_full", "t_stable", "net_benefit"))
+    first = claim_outcome(result, "phased", "stable_first", ["point"])
+    both = claim_outcome(result, "phased", "slower_is_faster", ["point"])
+    np.testing.assert_array_equal(first, inside.astype(int))
+    assert both.sum() == 0
+    later = claim_outcome(result, "phased", "full_later", ["point"])
+    np.testing.assert_array_equal(later, (~inside).astype(int))

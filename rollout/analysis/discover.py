@@ -38,6 +38,8 @@ CLAIMS = {
     "net_benefit_higher": "more net benefit, the interval above 0 (low_net_benefit > 0)",
     "full_later": "later to full coverage, the restricted interval above 0 (rlow_t_full > 0)",
     "faster_full": "sooner to full coverage, the restricted interval below 0 (rhigh_t_full < 0)",
+    "slower_is_faster": "later to full coverage and stable first in most replicates "
+                        "(rlow_t_full > 0 and stable_first > 0.5)",
 }
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
@@ -87,6 +89,8 @@ def claim_outcome(result: xr.Dataset, strategy: str, claim: str, dims: list[str]
         values = row["rlow_t_full"].values > 0.0
     elif claim == "faster_full":
         values = row["rhigh_t_full"].values < 0.0
+    elif claim == "slower_is_faster":
+        values = (row["rlow_t_full"].values > 0.0) & (row["stable_first"].values > 0.5)
     else:
         match = _THRESHOLD.match(claim)
         if not match:
