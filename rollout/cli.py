@@ -299,6 +299,18 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
         _echo_records(to_records(result, metrics), fmt)
 
 
+def _check_figure_path(path: str) -> None:
+    """Refuse, before any work, a figure path of an unknown format or in a folder that cannot
+    be written."""
+    from .analysis.figures import FORMATS
+    from .experiment.cube import check_writable
+
+    if Path(path).suffix.lower() not in FORMATS:
+        raise RolloutError(f"{path}: unknown figure format {Path(path).suffix or '(none)'!r}; "
+                           f"use {', '.join(FORMATS)}")
+    check_writable(Path(path))
+
+
 def _echo_records(records: list[dict], fmt: str) -> None:
     """Print tidy records as JSON or CSV (one header row, then one row per record)."""
     import csv
@@ -343,6 +355,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
     from .analysis import figures
     from .experiment.cube import open_cube
 
+    _check_figure_path(output)
     ds = open_cube(path)
     where = _parse_at(at)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
@@ -411,12 +424,7 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     from .experiment.cube import open_cube
 
     if plot_path is not None:
-        from .analysis.figures import FORMATS
-
-        if Path(plot_path).suffix.lower() not in FORMATS:    # refused before any work
-            raise RolloutError(f"{plot_path}: unknown figure format "
-                               f"{Path(plot_path).suffix or '(none)'!r}; use "
-                               f"{', '.join(FORMATS)}")
+        _check_figure_path(plot_path)
     ds = open_cube(path)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)

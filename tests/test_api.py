@@ -90,3 +90,20 @@ def test_load_config_on_a_loaded_config_validates_again(small_config: Path):
     assert again.adoption.steering == 0.2 and cfg.adoption.steering != 0.2
     with pytest.raises(ConfigError, match="adoption.steering"):
         rollout.load_config(cfg, set={"adoption.steering": 2.0})
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(small_config: Path, tmp_path: Path):
+    """`rollout run -o` and `rollout plot -o` into a path whose ancestor is a file: one line on
+    stderr naming it, exit 2, nothing written (found before the simulation, not after it)."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    for args in (["run", str(small_config), "-o", str(blocker / "sub" / "x.zarr"), "-q"],
+                 ["plot", str(small_config), "-k", "coverage", "-o",
+                  str(blocker / "fig.png")]):
+        proc = subprocess.run([sys.executable, "-m", "rollout.cli", *args], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{blocker} is not a folder" in lines[0], lines
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

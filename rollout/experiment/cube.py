@@ -197,9 +197,20 @@ def check_output(path: Path, overwrite: bool) -> None:
             raise RolloutError(f"{path}: output already exists (use --overwrite to replace it)")
         if not is_cube(path):
             raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to replace it")
+    check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be made or written: the nearest
+    existing ancestor must be a folder this process may write into."""
     parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise RolloutError(f"{path}: {parent} is not a folder")
+    ancestor = parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RolloutError(f"{path}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RolloutError(f"{path}: the folder {ancestor} is not writable")
 
 
 def is_cube(path: Path) -> bool:

@@ -1,0 +1,26 @@
+#!/bin/sh
+# The headline experiment v2 (configs/slower_is_faster_v2.toml; issue 12): run it and write every
+# table and figure of docs/findings/v2/ (run from the repository root). The sweep is 98,304 runs
+# (about an hour on 2 cores; rerunning resumes an interrupted store); the analyses take minutes.
+set -eu
+out=docs/findings/v2
+cube=results/slower_is_faster_v2.zarr
+mkdir -p "$out"
+
+rollout sweep configs/slower_is_faster_v2.toml -o "$cube" -q > "$out/sweep.txt"
+rollout verify "$cube" --sample 4 > "$out/verify.txt"
+rollout compare "$cube" --summary > "$out/summary.txt"
+rollout compare "$cube" --format csv > "$out/compare.csv"
+for strategy in phased dual_track adaptive; do
+    for claim in stable_first net_benefit_higher slower_is_faster faster_full; do
+        # a claim that holds nowhere is reported as such (exit status 2, one line)
+        rollout discover "$cube" -s "$strategy" -c "$claim" --resamples 30 \
+            --plot "$out/discover_${strategy}_${claim}.png" \
+            > "$out/discover_${strategy}_${claim}.txt" 2>&1 || true
+    done
+    for metric in t_stable net_benefit; do
+        rollout sensitivity "$cube" -s "$strategy" -m "$metric" \
+            > "$out/sensitivity_${strategy}_${metric}.txt"
+    done
+done
+echo "wrote $cube and $out/"
