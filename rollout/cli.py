@@ -37,14 +37,45 @@ def _run_options(fn: Callable) -> Callable:
                           "DASK_SCHEDULER_ADDRESS]."),
         click.option("--out", "-o", "out", type=click.Path(dir_okay=True), default=None,
                      help="Output path [default: results/<config name>.zarr or .nc]."),
-        click.option("--format", "fmt", type=click.Choice(["zarr", "netcdf"]), default="zarr",
-                     show_default=True, help="Cube format."),
+        click.option("--format", "fmt", type=click.Choice(["zarr", "netcdf"]), default=None,
+                     help="Cube format [default: from the output's extension, .nc for NetCDF; "
+                          "else zarr]."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Set a config field by its dotted path for this run (one value; "
+                          "repeatable), e.g. --set regions.units_per_region=3."),
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def _cube_format(out: str | None, fmt: str | None) -> str:
+    """The cube format: as given, else from the output's extension (.nc: NetCDF); a format
+    that contradicts the extension is an error."""
+    suffix = Path(out).suffix.lower() if out else ""
+    implied = "netcdf" if suffix in (".nc", ".nc4", ".netcdf") else \
+        "zarr" if suffix == ".zarr" else None
+    if fmt is not None and implied is not None and fmt != implied:
+        raise RolloutError(f"{out}: the extension says {implied}, --format says {fmt}")
+    return fmt or implied or "zarr"
+
+
+def _single_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    """--set NAME=VALUE of a single run: one value each, a TOML literal or a bare string."""
+    from .experiment.designs import parse_value
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise RolloutError(f"--set {item}: expected NAME=VALUE")
+        if name in out:
+            raise RolloutError(f"--set {item}: {name} is set twice")
+        out[name] = parse_value(value)
+    return out
 
 
 def _overrides(replicates: int | None, seed: int | None) -> dict[str, Any]:
@@ -80,13 +111,15 @@ def validate(config: str) -> None:
 @_config_argument
 @_run_options
 def run(config: str, replicates: int | None, seed: int | None, workers: int | None,
-        scheduler: str | None, out: str | None, fmt: str, overwrite: bool, quiet: bool) -> None:
+        scheduler: str | None, out: str | None, fmt: str | None, sets: tuple[str, ...],
+        overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .analysis import format_headline, headline
     from .experiment.cube import build_cube, check_output, default_output, write_cube
     from .experiment.runner import default_workers, load_run, run_experiment
 
-    cfg, provinces = load_run(config, _overrides(replicates, seed))
+    fmt = _cube_format(out, fmt)
+    cfg, provinces = load_run(config, _overrides(replicates, seed) | _single_sets(sets))
     path = Path(out) if out else default_output(cfg, fmt)
     check_output(path, overwrite)
     workers = min(workers or default_workers(), cfg.replicates)

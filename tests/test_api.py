@@ -107,3 +107,28 @@ def test_an_output_under_a_file_is_refused_before_any_work(small_config: Path, t
         assert len(lines) == 1 and f"{blocker} is not a folder" in lines[0], lines
     assert blocker.read_text() == "not a folder"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_cli_run_takes_set_and_picks_netcdf_from_the_extension(small_config: Path,
+                                                                tmp_path: Path):
+    """`rollout run --set NAME=VALUE -o x.nc`: a NetCDF file (not a Zarr folder named .nc)
+    whose stored config has the value; a --format that contradicts the extension, or a list
+    value, is one line and exit 2."""
+    import json
+
+    out = tmp_path / "x.nc"
+    cmd = [sys.executable, "-m", "rollout.cli", "run", str(small_config), "-n", "1", "-w", "1",
+           "-q", "--set", "regions.units_per_region=2", "--set", "adoption.steering=0.25",
+           "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and out.read_bytes()[:4] == b"\x89HDF"
+    stored = json.loads(rollout.open_cube(out).attrs["config"])
+    assert stored["regions"]["units_per_region"] == 2
+    assert stored["adoption"]["steering"] == 0.25
+    for extra in (["--format", "zarr", "-o", str(tmp_path / "y.nc")],
+                  ["--set", "adoption.steering", "-o", str(tmp_path / "z.zarr")]):
+        bad = subprocess.run([*cmd[:9], *extra], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "y.nc").exists() and not (tmp_path / "z.zarr").exists()
