@@ -171,6 +171,10 @@ def test_cube_dimensions_and_variables(base: xr.Dataset) -> None:
     for name, var in ds.data_vars.items():
         assert isinstance(var.attrs.get("units"), str), name
         assert var.attrs.get("long_name"), name
+    for name in ("strategy", "replicate", "time", "province", "track"):   # CF: labelled axes
+        assert ds[name].attrs.get("long_name"), name
+    assert ds["time"].attrs["standard_name"] == "time" and ds["time"].attrs["axis"] == "T"
+    assert ds.attrs["history"].startswith("rollout ") and ds.attrs["Conventions"] == "CF-1.10"
     stage = ds["stage"].attrs
     meanings = stage["flag_meanings"].split()
     assert meanings == list(STAGES)

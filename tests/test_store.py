@@ -266,6 +266,8 @@ def test_event_log_variables(event_cube: xr.Dataset, tmp_path: Path) -> None:
         assert "units" in ds[name].attrs and ds[name].attrs.get("long_name"), name
     kind = ds["event_kind"]
     assert kind.attrs["flag_meanings"].split() == list(EVENT_KINDS)
+    built = event_cube["event_kind"]          # CF: flag_values of the variable's own type (a
+    assert built.attrs["flag_values"].dtype == built.dtype   # Zarr stores attributes as JSON)
     np.testing.assert_array_equal(np.asarray(kind.attrs["flag_values"]),
                                   np.arange(len(EVENT_KINDS)))
     assert set(np.unique(kind.values)) <= set(range(len(EVENT_KINDS)))

@@ -76,16 +76,21 @@ def base_coords(config: RolloutConfig, provinces: Provinces) -> dict:
                        config.time.step_months, dtype=float)
     dates = grid_dates(config.time.start, config.time.horizon_months, config.time.step_months)
     return {
-        "strategy": ("strategy", np.array(strategy_names(config), dtype=object)),
-        "replicate": ("replicate", np.arange(config.replicates)),
-        "time": ("time", dates, {"long_name": "end of month (grid point)"}),
+        "strategy": ("strategy", np.array(strategy_names(config), dtype=object),
+                     {"long_name": "rollout design (strategy)"}),
+        "replicate": ("replicate", np.arange(config.replicates),
+                      {"long_name": "replicate world (common random numbers across strategies)"}),
+        "time": ("time", dates, {"long_name": "end of month (grid point)",
+                                 "standard_name": "time", "axis": "T"}),
         "month": ("time", months, {"units": "months",
                                    "long_name": f"months since {config.time.start}-01"}),
-        "province": ("province", np.array(provinces.name, dtype=object)),
+        "province": ("province", np.array(provinces.name, dtype=object),
+                     {"long_name": "province"}),
         "province_code": ("province", provinces.code, {"long_name": "GB/T 2260 code"}),
         "province_volume": ("province", volume_share(provinces), {
             "units": "1", "long_name": "province share of national inpatient volume"}),
-        "track": ("track", np.array(config.tracks, dtype=object)),
+        "track": ("track", np.array(config.tracks, dtype=object),
+                  {"long_name": "payment rule track"}),
     }
 
 
@@ -157,6 +162,9 @@ def provenance(config: RolloutConfig, provinces: Provinces, complete: bool) -> d
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "complete": "true" if complete else "false",
         "Conventions": "CF-1.10",
+        # the time is in 'created': two runs of one config give identical cubes
+        "history": f"rollout {package_versions()['rollout']}: simulated config {config.name} "
+                   f"(sha256 {config.config_hash()[:12]}, seed {config.seed})",
     }
 
 
@@ -176,7 +184,7 @@ def _event_vars(events: list[tuple]) -> dict:
     cols = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",
             "version")
     out = {}
-    meanings = {"kind": {"flag_values": np.arange(len(EVENT_KINDS), dtype=np.int8),
+    meanings = {"kind": {"flag_values": np.arange(len(EVENT_KINDS), dtype=np.int32),
                          "flag_meanings": " ".join(EVENT_KINDS)}}
     for i, col in enumerate(cols):
         values = rows[:, i] if col == "time" else rows[:, i].astype(np.int32)
