@@ -14,7 +14,7 @@ rollout compare "$cube" --format csv > "$out/compare.csv"
 for strategy in phased dual_track adaptive; do
     for claim in stable_first net_benefit_higher slower_is_faster faster_full; do
         # a claim that holds nowhere is reported as such (exit status 2, one line)
-        rollout discover "$cube" -s "$strategy" -c "$claim" --resamples 30 \
+        rollout discover "$cube" -s "$strategy" -c "$claim" --resamples 20 \
             --plot "$out/discover_${strategy}_${claim}.png" \
             > "$out/discover_${strategy}_${claim}.txt" 2>&1 || true
     done
