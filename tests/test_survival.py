@@ -54,16 +54,18 @@ def test_restricted_difference_uses_every_pair_by_hand():
 
 
 def test_kaplan_meier_median_with_censoring_at_the_horizon_by_hand():
-    """10 runs, 3 never: the survival curve falls by 1/10 at each of the 7 times, so the median
-    is the 5th smallest time; with 6 never it stays at 0.6: not reached (inf); with none it is
-    the plain median (lifelines' convention: the first time S <= 1/2)."""
+    """10 runs, 3 never: the survival curve falls by 1/10 at each of the 7 times and reaches
+    1/2 at the 5th (7); the median is that of the times with never = +inf, (7 + 9) / 2 = 8 (the
+    number plain tools give on the cube); lifelines' interval contains it. With 6 never: not
+    reached (inf); with none: the plain median."""
     times = [7, 3, NAN, 9, 1, 5, NAN, 2, 11, NAN]
     median, low, high = km_median(np.array(times, float), horizon=100.0)
-    assert median == 7.0                                      # 1, 2, 3, 5, 7
+    assert median == 8.0 == float(np.median(np.where(np.isnan(times), np.inf, times)))
     assert low <= median <= high
     assert km_median(np.array([1, 2, 3, 4, NAN, NAN, NAN, NAN, NAN, NAN]), 100.0)[0] == math.inf
     assert km_median(np.full(4, NAN), 100.0) == (math.inf, math.inf, math.inf)
-    assert km_median(np.array([4.0, 1.0, 3.0, 2.0]), 100.0)[0] == 2.0
+    assert km_median(np.array([4.0, 1.0, 3.0, 2.0]), 100.0)[0] == 2.5
+    assert km_median(np.array([4.0, 1.0, np.inf, 2.0, 3.0]), 100.0)[0] == 3.0   # inf = never
     # a time beyond the horizon counts as censored at it
     assert km_median(np.array([1.0, 2.0, 150.0, 160.0, 170.0]), 100.0)[0] == math.inf
 
@@ -112,3 +114,33 @@ def test_a_cube_without_a_horizon_is_refused():
     ds.attrs = {}
     with pytest.raises(RolloutError, match="horizon"):
         compare(ds, "big_bang", METRICS)
+
+
+def test_plain_xarray_and_pandas_medians_equal_the_headline_on_a_real_cube(tmp_path):
+    """A real cube (small config, 7 replicates, a 40-month horizon so that some runs never reach
+    full coverage): the median of t_full and t_stable computed by plain xarray and by pandas
+    on the stored values equals rollout's headline median for every strategy, 'never' (inf)
+    included; never-reached runs are stored as +inf, not NaN."""
+    from conftest import small_dict
+
+    import rollout
+
+    ds = rollout.run(rollout.load_config(_write(tmp_path, small_dict(
+        replicates=7, time={"start": "2019-01", "horizon_months": 40}))))
+    assert not np.isnan(ds["t_full"].values).any()
+    assert np.isinf(ds["t_full"].values).any() and np.isfinite(ds["t_full"].values).any()
+    rows = {r.strategy: r for r in headline(ds, "big_bang")}
+    frame = ds[["t_full", "t_stable"]].to_dataframe()
+    for s in ds["strategy"].values:
+        for m in ("t_full", "t_stable"):
+            plain = float(ds[m].sel(strategy=s).median("replicate"))
+            by_pandas = float(frame.xs(s, level="strategy")[m].median())
+            assert plain == by_pandas == rows[str(s)].medians[m], (s, m)
+
+
+def _write(folder, data):
+    import tomli_w
+
+    path = folder / "c.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path

@@ -7,9 +7,11 @@ is that it is later than H. Two estimators use every replicate:
   time; the paired difference of restricted times, replicate by replicate, is defined for every
   pair and is what the analysis reports first (it understates a difference when runs are
   censored, never overstates one, and says how many were);
-- the Kaplan-Meier median with its confidence interval (lifelines, exponential Greenwood
-  interval of the survival curve), 'not reached' (inf) when fewer than half the runs have come
-  by H. With every censoring at H the estimate is the plain median whenever it is below H.
+- the median with its Kaplan-Meier confidence interval (lifelines, exponential Greenwood
+  interval of the survival curve), 'not reached' (inf) when most runs have not come by H. With
+  every censoring at H the Kaplan-Meier median is the plain median of the times with the
+  censored ones counted as +inf, which is how the cube stores them, so xarray, pandas and R
+  compute the same median as this package.
 
 The pairs where both sides came (the mean over survivors) are kept only as a secondary number:
 they select the worlds in which the slower design finished, which biases the difference.
@@ -46,12 +48,18 @@ def restricted(values: xr.DataArray, horizon: float) -> xr.DataArray:
 
 def km_median(times: np.ndarray, horizon: float, confidence: float = 0.95
               ) -> tuple[float, float, float]:
-    """Kaplan-Meier median of times censored at ``horizon`` (NaN = not by the horizon) and its
-    confidence interval; inf where the curve does not fall to 1/2 by the horizon."""
+    """The median of times censored at ``horizon`` (NaN or inf = not by the horizon) and its
+    Kaplan-Meier confidence interval (lifelines); inf where most runs never get there.
+
+    The point estimate is the sample median with every censored time counted as +inf: with all
+    censoring at the horizon it is the Kaplan-Meier median (up to the convention when the
+    curve sits at exactly 1/2), and it is the number plain xarray, pandas or R give on the
+    cube, where a time never reached is stored as +inf."""
     times = np.asarray(times, float)
     if times.size == 0:
         return math.nan, math.nan, math.nan
     observed = np.isfinite(times) & (times <= horizon)
+    median = float(np.median(np.where(observed, times, np.inf)))
     if not observed.any():
         return math.inf, math.inf, math.inf
     from lifelines import KaplanMeierFitter
@@ -61,7 +69,7 @@ def km_median(times: np.ndarray, horizon: float, confidence: float = 0.95
     fitter = KaplanMeierFitter(alpha=1.0 - confidence).fit(durations, observed)
     bounds = median_survival_times(fitter.confidence_interval_)
     low, high = (float(x) for x in np.asarray(bounds, float).ravel()[:2])
-    return float(fitter.median_survival_time_), low, high
+    return median, low, high
 
 
 def km_medians(values: xr.DataArray, horizon: float, confidence: float) -> xr.Dataset:

@@ -121,7 +121,9 @@ def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np
     for name, (units, long_name) in _SUMMARY.items():
         attrs = {"units": units, "long_name": long_name}
         if name in ("t_full", "t_stable"):
-            attrs["comment"] = f"months since {config.time.start}-01; NaN: never reached"
+            attrs["comment"] = (f"months since {config.time.start}-01; inf: never reached "
+                                f"within the horizon ({config.time.horizon_months} months), a "
+                                "right-censored time, so the median of plain tools is right")
         dtype = np.int32 if name in _INT_SUMMARY else np.float64
         specs[name] = (("strategy", "replicate"), np.dtype(dtype), attrs)
     return specs
@@ -133,6 +135,8 @@ def block_values(series: dict[str, np.ndarray], summary: dict[str, np.ndarray],
     values = dict(series)
     values["national_coverage"] = (series["coverage"] * share).sum(axis=-1)
     values.update(summary)
+    for name in ("t_full", "t_stable"):     # never reached within the horizon: +inf, so plain
+        values[name] = np.where(np.isnan(values[name]), np.inf, values[name])   # medians agree
     return values
 
 
