@@ -30,12 +30,14 @@ ConfigLike = str | os.PathLike | RolloutConfig
 def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noqa: A002
                 replicates: int | None = None, seed: int | None = None,
                 sweep: Mapping[str, Any] | None = None) -> RolloutConfig:
-    """A validated configuration, checked against its province table: a TOML file (a relative
-    data path is read from the file's folder), or a configuration already loaded (from the
-    working folder), with ``set`` (dotted path -> value), ``replicates``, ``seed`` and swept
-    parameters (``sweep``: dotted path -> values or {low, high, n, log}) applied."""
+    """A validated configuration, checked against its province table: a TOML file (its data file
+    is then named by absolute path in the result, so the configuration reads the same table
+    wherever it is run), or a configuration already loaded, with ``set`` (dotted path ->
+    value), ``replicates``, ``seed`` and swept parameters (``sweep``: dotted path -> values or
+    {low, high, n, log}) applied."""
     from .config import check_against_data, set_dotted, validate_dict
     from .config import load_config as _load
+    from .data import resolve_data_path
 
     overrides = dict(set or {})
     if replicates is not None:
@@ -43,7 +45,11 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
     if seed is not None:
         overrides["seed"] = seed
     if not isinstance(config, RolloutConfig):
-        return _load(str(config), overrides, dict(sweep) if sweep else None)
+        cfg = _load(str(config), overrides, dict(sweep) if sweep else None)
+        # name the data file by its absolute path, so the loaded config reads the same table
+        # wherever it is run from (a relative path is relative to the config file)
+        cfg.regions.data = str(resolve_data_path(cfg.regions.data, config).resolve())
+        return cfg
     data = config.model_dump(mode="json", exclude_none=True)
     for path, value in overrides.items():
         set_dotted(data, path, value)
@@ -59,29 +65,30 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
 def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A002
         replicates: int | None = None, seed: int | None = None, workers: int = 1,
         scheduler: str | None = None, out: str | os.PathLike | None = None,
-        format: str = "zarr", overwrite: bool = False,  # noqa: A002
+        format: str | None = None, overwrite: bool = False,  # noqa: A002
         on_block: Callable | None = None) -> xr.Dataset:
     """Run every strategy of a config (a single run, not a sweep) and return its cube: in
     memory, or written to ``out`` and opened from there. ``workers`` > 1 starts a local Dask
     cluster; ``scheduler`` uses a running one."""
     from .data import load_provinces
-    from .experiment.cube import build_cube, check_output, write_cube
+    from .experiment.cube import build_cube, check_output, cube_format, write_cube
     from .experiment.executors import make_executor
     from .experiment.runner import run_experiment
 
-    cfg = load_config(config, set, replicates, seed)
+    cfg = _resolved(config, set, replicates, seed)
     if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
         raise ConfigError(_source(config), "sweep", "this config sweeps parameters: use "
                           "rollout.sweep")
     provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else str(config))
     if out is not None:
+        fmt = cube_format(out, format)
         check_output(Path(out), overwrite)
     with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
         result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
     ds = build_cube(cfg, provinces, result)
     if out is None:
         return ds
-    write_cube(ds, Path(out), format, overwrite=overwrite)
+    write_cube(ds, Path(out), fmt, overwrite=overwrite)
     from .experiment.opening import open_cube
 
     return open_cube(out)
@@ -102,7 +109,9 @@ def sweep(config: ConfigLike, *, out: str | os.PathLike,
     from .experiment.sweep import check_design, run_sweep
 
     source = _source(config)
-    cfg = load_config(config, None, replicates, seed, sets)
+    if Path(out).suffix.lower() not in ("", ".zarr"):
+        raise RolloutError(f"{out}: a sweep is a Zarr store (.zarr)")
+    cfg = _resolved(config, None, replicates, seed, sets)
     if cfg.output.event_log:
         raise ConfigError(source, "output.event_log",
                           "the event log is for single runs (rollout.run), not sweeps")
@@ -112,6 +121,24 @@ def sweep(config: ConfigLike, *, out: str | os.PathLike,
     with make_executor(serial, workers or default_workers(), scheduler) as executor:
         run_sweep(cfg, provinces, design, Path(out), executor, overwrite)
     return open_cube(out)
+
+
+def _resolved(config: ConfigLike, set: Mapping[str, Any] | None,  # noqa: A002
+              replicates: int | None, seed: int | None,
+              sweep: Mapping[str, Any] | None = None) -> RolloutConfig:
+    """A file as the CLI reads it (its config unchanged, so cubes and hashes match the CLI's),
+    or a loaded configuration with the changes applied."""
+    from .config import load_config as _load
+
+    for key, value in (("replicates", replicates), ("seed", seed)):
+        if value is not None and key in (set or {}):
+            raise ConfigError(_source(config), key, "given twice (as an argument and in set)")
+    if isinstance(config, RolloutConfig):
+        return load_config(config, set, replicates, seed, sweep)
+    overrides = dict(set or {})
+    overrides.update({k: v for k, v in (("replicates", replicates), ("seed", seed))
+                      if v is not None})
+    return _load(str(config), overrides, dict(sweep) if sweep else None)
 
 
 def _source(config: ConfigLike) -> str:

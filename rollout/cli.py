@@ -51,17 +51,6 @@ def _run_options(fn: Callable) -> Callable:
     return fn
 
 
-def _cube_format(out: str | None, fmt: str | None) -> str:
-    """The cube format: as given, else from the output's extension (.nc: NetCDF); a format
-    that contradicts the extension is an error."""
-    suffix = Path(out).suffix.lower() if out else ""
-    implied = "netcdf" if suffix in (".nc", ".nc4", ".netcdf") else \
-        "zarr" if suffix == ".zarr" else None
-    if fmt is not None and implied is not None and fmt != implied:
-        raise RolloutError(f"{out}: the extension says {implied}, --format says {fmt}")
-    return fmt or implied or "zarr"
-
-
 def _single_sets(sets: tuple[str, ...]) -> dict[str, Any]:
     """--set NAME=VALUE of a single run: one value each, a TOML literal or a bare string."""
     from .experiment.designs import parse_value
@@ -115,11 +104,15 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .analysis import format_headline, headline
-    from .experiment.cube import build_cube, check_output, default_output, write_cube
+    from .experiment.cube import build_cube, check_output, cube_format, default_output, write_cube
     from .experiment.runner import default_workers, load_run, run_experiment
 
-    fmt = _cube_format(out, fmt)
-    cfg, provinces = load_run(config, _overrides(replicates, seed) | _single_sets(sets))
+    fmt = cube_format(out, fmt)
+    singles = _single_sets(sets)
+    for key in _overrides(replicates, seed):
+        if key in singles:
+            raise RolloutError(f"--set {key}: given twice (also as --{key})")
+    cfg, provinces = load_run(config, _overrides(replicates, seed) | singles)
     path = Path(out) if out else default_output(cfg, fmt)
     check_output(path, overwrite)
     workers = min(workers or default_workers(), cfg.replicates)
@@ -198,6 +191,8 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
+    if path.suffix.lower() not in ("", ".zarr"):
+        raise RolloutError(f"{path}: a sweep is a Zarr store (.zarr); export NetCDF from it")
     bars: list = []      # the bar appears once the cluster and the store are ready, so that
     #                     an error before then is the only line on stderr
 

@@ -132,3 +132,37 @@ def test_cli_run_takes_set_and_picks_netcdf_from_the_extension(small_config: Pat
                              cwd=tmp_path)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert not (tmp_path / "y.nc").exists() and not (tmp_path / "z.zarr").exists()
+
+
+def test_a_loaded_config_reads_its_own_table_wherever_it_is_run(tmp_path: Path, monkeypatch):
+    """A config next to its own province table (Beijing with 3 regions, not the repository's
+    1): loaded from Python and run from another folder, it reads its own table (the cube's
+    data sha256 is that file's); rollout.run with out='x.nc' writes NetCDF; a .nc sweep store
+    and a field given twice are refused."""
+    import hashlib
+
+    from conftest import DATA
+
+    folder = tmp_path / "cfg"
+    (folder / "data").mkdir(parents=True)
+    table = folder / "data" / "provinces.csv"
+    lines = DATA.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0]] + [line.replace(",Beijing,21893095,1,", ",Beijing,21893095,3,")
+                          for line in lines[1:]]
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert table.read_text() != DATA.read_text()
+    data = small_dict(replicates=1)
+    data["regions"] = {"data": "data/provinces.csv", "provinces": ["Beijing"]}
+    data["strategies"] = {"big_bang": {}}
+    path = folder / "c.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    cfg = rollout.load_config(path)
+    assert Path(cfg.regions.data) == table.resolve()
+    monkeypatch.chdir(tmp_path)
+    ds = rollout.run(cfg, out=tmp_path / "x.nc")
+    assert (tmp_path / "x.nc").read_bytes()[:4] == b"\x89HDF"
+    assert ds.attrs["data_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    with pytest.raises(RolloutError, match="Zarr"):
+        rollout.sweep(cfg, out=tmp_path / "s.nc", sets={"adoption.steering": [0.1, 0.2]})
+    with pytest.raises(ConfigError, match="given twice"):
+        rollout.run(path, replicates=2, set={"replicates": 3})

@@ -180,3 +180,33 @@ def test_the_combined_claim_needs_later_full_coverage_and_stable_first():
     assert both.sum() == 0
     later = claim_outcome(result, "phased", "full_later", ["point"])
     np.testing.assert_array_equal(later, (~inside).astype(int))
+
+
+def test_a_switch_is_not_sufficient_where_the_claim_holds_with_all_off():
+    """The claim holds wherever x > 0.5 whatever the switches: no switch is necessary, none is
+    sufficient (holding with it alone on means nothing when it holds with all off), and a
+    malformed number in a claim is a one-line error."""
+    from rollout.analysis.discover import ablation
+
+    rng = np.random.default_rng(13)
+    n, reps = 30, 6
+    x = rng.uniform(0, 1, n)
+    holds = np.broadcast_to(x > 0.5, (2, 2, n))
+    bb = 50 + rng.normal(0, 1, (2, 2, n, reps))
+    ph = np.where(holds[..., None], 40.0, 60.0) + rng.normal(0, 1, (2, 2, n, reps))
+    dims = ("a.enabled", "b.enabled", "point", "strategy", "replicate")
+    ds = xr.Dataset({m: (dims, np.stack([bb, ph], axis=3))
+                     for m in ("t_full", "t_stable", "net_benefit")},
+                    coords={"a.enabled": [False, True], "b.enabled": [False, True],
+                            "point": np.arange(n), "x": ("point", x),
+                            "strategy": ["big_bang", "phased"], "replicate": np.arange(reps)},
+                    attrs={"design": json.dumps({"kind": "lhs",
+                                                 "dims": ["a.enabled", "b.enabled", "point"]}),
+                           "config": json.dumps({"time": {"horizon_months": 120}})})
+    table = ablation(ds, "phased", "stable_first")
+    switches = table.drop("(all off)")
+    assert not switches["necessary"].any() and not switches["sufficient"].any()
+    assert table.loc["(all off)", "sufficient"]            # it holds with none on
+    assert table.loc["(all off)", "holds_off"] == pytest.approx(float((x > 0.5).mean()))
+    with pytest.raises(RolloutError, match="not a number"):
+        discover(ds, "phased", "rdiff_t_full < 1e", resamples=0)

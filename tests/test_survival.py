@@ -144,3 +144,12 @@ def _write(folder, data):
     path = folder / "c.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
+
+
+def test_a_time_after_the_horizon_is_censored_everywhere():
+    """H = 100, phased 150 and 160 (after the horizon) against 50 and 60: counted as never in
+    the censored share and the both-reached mean, capped at H in the restricted difference."""
+    res = compare(cube([[50.0, 60.0], [150.0, 160.0]]), "big_bang", METRICS).sel(
+        strategy="phased")
+    assert float(res["censored_t_full"]) == 1.0 and int(res["pairs_t_full"]) == 0
+    assert float(res["rdiff_t_full"]) == pytest.approx(45.0)

@@ -96,17 +96,29 @@ def claim_outcome(result: xr.Dataset, strategy: str, claim: str, dims: list[str]
         if not match:
             raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or "
                                "'VARIABLE OP VALUE' (for example 'rdiff_t_stable < 0')")
-        name, op, value = match.groups()
+        name, op, text = match.groups()
+        try:
+            value = float(text)
+        except ValueError:
+            raise RolloutError(f"claim {claim!r}: {text!r} is not a number") from None
         if name not in row:
             known = sorted(v for v in row.data_vars if row[v].dims == tuple(dims))
             raise RolloutError(f"claim {claim!r}: {name!r} is not a compare variable "
                                f"(choose from {', '.join(known)})")
-        values = _OPS[op](row[name].values, float(value))
+        values = _OPS[op](row[name].values, value)
     return np.asarray(values, bool).ravel().astype(int)
 
 
-def metrics_for(claim: str) -> tuple[str, ...]:
-    return ("t_full", "t_stable", "net_benefit")
+def metrics_for(claim: str, cube: xr.Dataset | None = None) -> tuple[str, ...]:
+    """The compare metrics a claim needs: the headline ones, and a variable it names."""
+    base = ("t_full", "t_stable", "net_benefit")
+    match = _THRESHOLD.match(claim)
+    if match and cube is not None:
+        name = match.group(1)
+        extra = [m for m in cube.data_vars if name.endswith(f"_{m}") and m not in base
+                 and "replicate" in cube[m].dims and "time" not in cube[m].dims]
+        return base + tuple(extra[:1])
+    return base
 
 
 def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
@@ -116,7 +128,7 @@ def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
     x, dims = design_table(cube)
     if strategy == baseline:
         raise RolloutError("the strategy and the baseline are the same")
-    result = compare(cube, baseline, metrics_for(claim), confidence)
+    result = compare(cube, baseline, metrics_for(claim, cube), confidence)
     if strategy not in [str(s) for s in result["strategy"].values]:
         raise RolloutError(f"strategy {strategy!r} is not in the cube")
     y = claim_outcome(result, strategy, claim, dims)
@@ -161,10 +173,12 @@ def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: f
     rng = np.random.default_rng(seed)
     restricted: dict[str, list] = {c: [] for c in x.columns}
     n = len(y)
+    used = 0
     for _ in range(resamples):
         idx = rng.integers(0, n, n)
         if y[idx].sum() == 0:
             continue
+        used += 1
         limits = _prim(x.iloc[idx].reset_index(drop=True), y[idx], min_density,
                        peel_alpha)["limits"]
         for c in limits.index:
@@ -175,7 +189,7 @@ def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: f
         numeric = [h for h in hits if isinstance(h[0], (int, float, np.floating))]
         lows = np.array([h[0] for h in numeric], float)
         highs = np.array([h[1] for h in numeric], float)
-        rows.append({"parameter": c, "restricted_share": len(hits) / resamples,
+        rows.append({"parameter": c, "restricted_share": len(hits) / max(used, 1),
                      "min_p5": _pct(lows, 5), "min_p95": _pct(lows, 95),
                      "max_p5": _pct(highs, 5), "max_p95": _pct(highs, 95)})
     return pd.DataFrame(rows).set_index("parameter")
@@ -192,18 +206,25 @@ def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
     switches = [d for d in dims if d != "point" and cube[d].dtype == bool]
     if not switches:
         return pd.DataFrame()
-    result = compare(cube, baseline, metrics_for(claim), confidence)
+    result = compare(cube, baseline, metrics_for(claim, cube), confidence)
     y = claim_outcome(result, strategy, claim, dims).astype(bool)
     on = {s: (x[s].astype(str) == "True").to_numpy() for s in switches}
+    # the same design point at every combination of switches: the other columns' values
+    key = pd.Series(list(zip(*[x[c].astype(str) for c in x.columns if c not in switches],
+                              strict=True))) if len(x.columns) > len(switches) else \
+        pd.Series([()] * len(y))
+    none_on = np.all([~on[s] for s in switches], axis=0)
+    holds_all_off = set(key[none_on & y])
     rows = []
     for s in switches:
         others_off = np.all([~on[o] for o in switches if o != s], axis=0) if len(switches) > 1 \
             else np.ones(len(y), bool)
+        alone = on[s] & others_off & y
         rows.append({"switch": s, "holds_on": float(y[on[s]].mean()),
                      "holds_off": float(y[~on[s]].mean()),
                      "necessary": bool(y[on[s]].any() and not y[~on[s]].any()),
-                     "sufficient": bool(y[on[s] & others_off].any())})
-    none_on = np.all([~on[s] for s in switches], axis=0)
+                     # with it alone on, at a point where it does not hold with all off
+                     "sufficient": bool(any(k not in holds_all_off for k in key[alone]))})
     rows.append({"switch": "(all off)", "holds_on": math.nan,
                  "holds_off": float(y[none_on].mean()), "necessary": False,
                  "sufficient": bool(y[none_on].any())})

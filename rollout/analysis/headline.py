@@ -130,8 +130,9 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
              for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     text = "\n".join(lines)
-    text += ("\ntimes: Kaplan-Meier medians over replicates with their "
-             f"{pct} interval (months since start; 'never' if most runs never get there); "
+    text += ("\ntimes: medians over replicates with a time never reached counted as +inf "
+             f"(as stored in the cube), with their {pct} Kaplan-Meier interval (months since "
+             "start; 'never' if at least half the runs never get there); "
              f"d = mean paired difference against {baseline} over every replicate (negative "
              "times: sooner), times restricted to the horizon (a time never reached counts the "
              "horizon); both reached: the mean over the pairs (count) where both reached it, a "

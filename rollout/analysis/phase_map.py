@@ -7,7 +7,10 @@ the design is.
   and ringed in black when its Wilson interval excludes 0.5, over a smoothed surface: the share
   pooled over the replicates of the points in each cell of a coarse grid (log-spaced for
   parameters swept on a log scale), hatched where that pooled interval still contains 0.5 and
-  left blank where a cell holds no point. Nothing is interpolated between points.
+  left blank where a cell holds no point. Nothing is interpolated between points. The pooled
+  interval treats the cell's runs as independent; replicate i is the same world at every point,
+  so runs in a cell are positively correlated and the interval is too narrow (a caveat the
+  legend states): read the hatching as a lower bound on where the answer is uncertain.
 """
 
 from __future__ import annotations
@@ -156,7 +159,8 @@ def _scattered(ax, cube, strategy, baseline, x, y):
         Line2D([], [], marker="o", ls="", mfc="#dddddd", mec="#888888", mew=0.4,
                label="design point, interval contains 0.5"),
         Patch(facecolor="white", edgecolor="#444444", hatch="///",
-              label=f"cell ({bins} x {bins}, replicates pooled): interval contains 0.5")],
+              label=f"cell ({bins} x {bins}, runs pooled as if independent): "
+                    "interval contains 0.5")],
         loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=7, frameon=False)
     label = f"{len(xs)} design points x {reps} replicates; 95% Wilson intervals"
     return mesh, label

@@ -198,6 +198,17 @@ def _event_vars(events: list[tuple]) -> dict:
     return out
 
 
+def cube_format(out: str | Path | None, fmt: str | None) -> str:
+    """The cube format: as given, else from the output's extension (.nc: NetCDF); a format
+    that contradicts the extension is an error."""
+    suffix = Path(out).suffix.lower() if out else ""
+    implied = "netcdf" if suffix in (".nc", ".nc4", ".netcdf") else \
+        "zarr" if suffix == ".zarr" else None
+    if fmt is not None and implied is not None and fmt != implied:
+        raise RolloutError(f"{out}: the extension says {implied}, the format asked is {fmt}")
+    return fmt or implied or "zarr"
+
+
 def default_output(config: RolloutConfig, fmt: str, folder: str | Path = "results") -> Path:
     return Path(folder) / f"{config.name}.{'zarr' if fmt == 'zarr' else 'nc'}"
 
