@@ -207,3 +207,14 @@ def test_lhs_crossed_with_factors_runs_the_same_points_at_every_combination():
         assert {n: point[n] for n in plain.points[i]} == plain.points[i]
     np.testing.assert_array_equal(design.coords["adoption.steering"][1],
                                   plain.coords["adoption.steering"][1])
+
+
+def test_a_sampled_whole_number_field_takes_whole_values_in_equal_strata():
+    """defects.fixed_count (unset, optional, an int) sampled over 0-4 by a 50-point hypercube:
+    whole values only, each of 0..4 in 10 points (equal strata, endpoints included)."""
+    cfg = make_config(small_dict(sweep={"design": "lhs", "points": 50, "parameters": {
+        "defects.fixed_count": {"low": 0, "high": 4},
+        "adoption.steering": {"low": 0.0, "high": 1.0}}}))
+    values = [p["defects.fixed_count"] for p in build_design(cfg).points]
+    assert all(isinstance(v, int) for v in values)
+    assert sorted(values) == sorted(list(range(5)) * 10)

@@ -147,8 +147,12 @@ def build_design(config: RolloutConfig) -> Design:
     whole = _integer_fields(config)
     for j, (name, spec) in enumerate(ranges.items()):
         columns[name] = _scale(unit[:, j], spec)
-        if name in whole:       # a count (support.teams): sampled, then rounded
-            columns[name] = np.round(columns[name]).astype(np.int64)
+        if name in whole:       # a count (support.teams): equal strata for every whole value
+            if spec.log:
+                columns[name] = np.round(columns[name]).astype(np.int64)
+            else:
+                columns[name] = np.minimum(np.floor(spec.low + unit[:, j] * (
+                    spec.high - spec.low + 1)), spec.high).astype(np.int64)
         coords[name] = (("point",), columns[name])
     sampled = [{name: _plain(columns[name][i]) if name in whole else float(columns[name][i])
                 for name in ranges} for i in range(n_points)]
@@ -162,17 +166,37 @@ def build_design(config: RolloutConfig) -> Design:
 
 
 def _integer_fields(config: RolloutConfig) -> set[str]:
-    """Dotted paths of the config's whole-number fields (their values are ints, not bools)."""
+    """Dotted paths of the config's whole-number fields, from the schema (so an optional field
+    that is unset, such as defects.fixed_count, counts too)."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
     out: set[str] = set()
 
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        elif isinstance(node, int) and not isinstance(node, bool):
-            out.add(prefix[:-1])
+    def is_int(annotation) -> bool:
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            return any(a is int for a in args) and not any(a is bool for a in args)
+        if typing.get_origin(annotation) is typing.Annotated:
+            return is_int(args[0])
+        return annotation is int
 
-    walk(json.loads(config.canonical_json()), "")
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.")
+            elif is_int(annotation):
+                out.add(f"{prefix}{name}")
+
+    walk(type(config), "")
+    for strategy in config.strategies.values():
+        walk(type(strategy), "")         # strategy fields, under each strategy's name below
+    names = {p for p in out if "." not in p}
+    out |= {f"strategies.{s}.{p}" for s in config.strategies for p in names
+            if p in type(next(iter(config.strategies.values()))).model_fields}
     return out
 
 
