@@ -236,7 +236,8 @@ def format_ablation(table: pd.DataFrame) -> str:
         return ""
     lines = ["ablation over switches (same sampled points at every combination): share of "
              "points where the claim holds with the switch on / off; necessary: nowhere with "
-             "it off; sufficient: somewhere with it alone on"]
+             "it off; sufficient: with it alone on, at a point where it does not hold with "
+             "every switch off"]
     for name, row in table.iterrows():
         on = "" if math.isnan(row["holds_on"]) else f"on {row['holds_on']:.0%} / "
         lines.append(f"  {name:<32} {on}off {row['holds_off']:.0%}"
