@@ -127,28 +127,33 @@ def test_cli_discover_prints_the_box_and_writes_the_figure(tmp_path: Path):
     assert not (tmp_path / "x.bmp").exists()
 
 
+def switch_cube(holds: np.ndarray, x: np.ndarray, seed: int, reps: int = 6) -> xr.Dataset:
+    """Two switches (a, b) crossed with the sampled points x: phased is stable first (40
+    against 50 months, noise sd 1, seed ``seed``) exactly where ``holds`` (a, b, point)."""
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    bb = 50 + rng.normal(0, 1, (2, 2, n, reps))
+    ph = np.where(holds[..., None], 40.0, 60.0) + rng.normal(0, 1, (2, 2, n, reps))
+    dims = ("a.enabled", "b.enabled", "point", "strategy", "replicate")
+    return xr.Dataset({m: (dims, np.stack([bb, ph], axis=3))
+                       for m in ("t_full", "t_stable", "net_benefit")},
+                      coords={"a.enabled": [False, True], "b.enabled": [False, True],
+                              "point": np.arange(n), "x": ("point", x),
+                              "strategy": ["big_bang", "phased"], "replicate": np.arange(reps)},
+                      attrs={"design": json.dumps({"kind": "lhs", "dims": [
+                          "a.enabled", "b.enabled", "point"]}),
+                          "config": json.dumps({"time": {"horizon_months": 120}})})
+
+
 def test_ablation_over_switches_crossed_with_the_same_points():
     """Two switches crossed with 40 sampled points: phased is stable first exactly where
     switch A is on and x > 0.5 (B does nothing). A is necessary and sufficient; B neither; with
     all off the claim holds nowhere; PRIM's box restricts A to {True} and x."""
     from rollout.analysis.discover import ablation, format_ablation
 
-    rng = np.random.default_rng(11)
-    n, reps = 40, 6
-    x = rng.uniform(0, 1, n)
+    x = np.random.default_rng(11).uniform(0, 1, 40)
     a_on = np.array([False, True])[:, None, None]
-    holds = np.broadcast_to(a_on & (x[None, None, :] > 0.5), (2, 2, n))   # (A, B, point)
-    bb = 50 + rng.normal(0, 1, (2, 2, n, reps))
-    ph = np.where(holds[..., None], 40.0, 60.0) + rng.normal(0, 1, (2, 2, n, reps))
-    t = np.stack([bb, ph], axis=3)                             # (A, B, point, strategy, rep)
-    dims = ("a.enabled", "b.enabled", "point", "strategy", "replicate")
-    ds = xr.Dataset({m: (dims, t) for m in ("t_full", "t_stable", "net_benefit")},
-                    coords={"a.enabled": [False, True], "b.enabled": [False, True],
-                            "point": np.arange(n), "x": ("point", x),
-                            "strategy": ["big_bang", "phased"], "replicate": np.arange(reps)},
-                    attrs={"design": json.dumps({"kind": "lhs",
-                                                 "dims": ["a.enabled", "b.enabled", "point"]}),
-                           "config": json.dumps({"time": {"horizon_months": 120}})})
+    ds = switch_cube(np.broadcast_to(a_on & (x[None, None, :] > 0.5), (2, 2, len(x))), x, 12)
     table = ablation(ds, "phased", "stable_first")
     share = float((x > 0.5).mean())
     assert table.loc["a.enabled", "holds_on"] == pytest.approx(share)
@@ -188,21 +193,8 @@ def test_a_switch_is_not_sufficient_where_the_claim_holds_with_all_off():
     malformed number in a claim is a one-line error."""
     from rollout.analysis.discover import ablation
 
-    rng = np.random.default_rng(13)
-    n, reps = 30, 6
-    x = rng.uniform(0, 1, n)
-    holds = np.broadcast_to(x > 0.5, (2, 2, n))
-    bb = 50 + rng.normal(0, 1, (2, 2, n, reps))
-    ph = np.where(holds[..., None], 40.0, 60.0) + rng.normal(0, 1, (2, 2, n, reps))
-    dims = ("a.enabled", "b.enabled", "point", "strategy", "replicate")
-    ds = xr.Dataset({m: (dims, np.stack([bb, ph], axis=3))
-                     for m in ("t_full", "t_stable", "net_benefit")},
-                    coords={"a.enabled": [False, True], "b.enabled": [False, True],
-                            "point": np.arange(n), "x": ("point", x),
-                            "strategy": ["big_bang", "phased"], "replicate": np.arange(reps)},
-                    attrs={"design": json.dumps({"kind": "lhs",
-                                                 "dims": ["a.enabled", "b.enabled", "point"]}),
-                           "config": json.dumps({"time": {"horizon_months": 120}})})
+    x = np.random.default_rng(13).uniform(0, 1, 30)
+    ds = switch_cube(np.broadcast_to(x > 0.5, (2, 2, len(x))), x, 14)
     table = ablation(ds, "phased", "stable_first")
     switches = table.drop("(all off)")
     assert not switches["necessary"].any() and not switches["sufficient"].any()
