@@ -39,11 +39,7 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
     from .config import load_config as _load
     from .data import resolve_data_path
 
-    overrides = dict(set or {})
-    if replicates is not None:
-        overrides["replicates"] = replicates
-    if seed is not None:
-        overrides["seed"] = seed
+    overrides = _overrides(set, replicates, seed)
     if not isinstance(config, RolloutConfig):
         cfg = _load(str(config), overrides, dict(sweep) if sweep else None)
         # name the data file by its absolute path, so the loaded config reads the same table
@@ -135,10 +131,16 @@ def _resolved(config: ConfigLike, set: Mapping[str, Any] | None,  # noqa: A002
             raise ConfigError(_source(config), key, "given twice (as an argument and in set)")
     if isinstance(config, RolloutConfig):
         return load_config(config, set, replicates, seed, sweep)
+    return _load(str(config), _overrides(set, replicates, seed), dict(sweep) if sweep else None)
+
+
+def _overrides(set: Mapping[str, Any] | None, replicates: int | None,  # noqa: A002
+               seed: int | None) -> dict[str, Any]:
+    """Dotted path -> value: ``set`` with ``replicates`` and ``seed`` when given."""
     overrides = dict(set or {})
     overrides.update({k: v for k, v in (("replicates", replicates), ("seed", seed))
                       if v is not None})
-    return _load(str(config), overrides, dict(sweep) if sweep else None)
+    return overrides
 
 
 def _source(config: ConfigLike) -> str:

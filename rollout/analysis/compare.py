@@ -175,6 +175,25 @@ def wilson(successes: np.ndarray, n: int, confidence: float) -> tuple[np.ndarray
     return low, high
 
 
+def _km(value):
+    """A Kaplan-Meier bound for CSV/JSON: 'inf' when not reached by the horizon."""
+    value = float(value)
+    return "inf" if value == np.inf else _plain(value)
+
+
+#: record field -> (compare variable prefix, conversion) of the censoring-aware time statistics
+_TIME_RECORDS = {
+    "restricted_difference": ("rdiff", lambda v: _plain(v)),
+    "restricted_low": ("rlow", lambda v: _plain(v)),
+    "restricted_high": ("rhigh", lambda v: _plain(v)),
+    "restricted_mean": ("rmean", lambda v: _plain(v)),
+    "censored_share": ("censored", lambda v: _plain(v)),
+    "km_median": ("km_median", lambda v: _km(v)),
+    "km_low": ("km_low", lambda v: _km(v)),
+    "km_high": ("km_high", lambda v: _km(v)),
+}
+
+
 def to_records(result: xr.Dataset, metrics: Sequence[str]) -> list[dict]:
     """One record per (design point, strategy, metric): tidy rows for CSV and JSON."""
     dims = json.loads(result.attrs["design_dims"])
@@ -197,29 +216,15 @@ def to_records(result: xr.Dataset, metrics: Sequence[str]) -> list[dict]:
                            pairs=int(row[f"pairs_{m}"].values),
                            excluded=int(row[f"excluded_{m}"].values),
                            never=int(row[f"never_{m}"].values))
-                if f"rdiff_{m}" in row:
-                    rec.update(
-                        restricted_difference=_plain(row[f"rdiff_{m}"].values),
-                        restricted_low=_plain(row[f"rlow_{m}"].values),
-                        restricted_high=_plain(row[f"rhigh_{m}"].values),
-                        restricted_mean=_plain(row[f"rmean_{m}"].values),
-                        censored_share=_plain(row[f"censored_{m}"].values))
-                if f"km_median_{m}" in row:
-                    rec.update(km_median=_km(row[f"km_median_{m}"].values),
-                               km_low=_km(row[f"km_low_{m}"].values),
-                               km_high=_km(row[f"km_high_{m}"].values))
+                for key, (var, plain) in _TIME_RECORDS.items():
+                    if f"{var}_{m}" in row:
+                        rec[key] = plain(row[f"{var}_{m}"].values)
                 if "stable_first" in row:
                     rec.update(stable_first=_plain(row["stable_first"].values),
                                stable_first_low=_plain(row["stable_first_low"].values),
                                stable_first_high=_plain(row["stable_first_high"].values))
                 records.append(rec)
     return records
-
-
-def _km(value):
-    """A Kaplan-Meier bound for CSV/JSON: 'inf' when not reached by the horizon."""
-    value = float(value)
-    return "inf" if value == np.inf else _plain(value)
 
 
 def _plain(value):
