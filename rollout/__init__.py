@@ -1,7 +1,7 @@
 """rollout: a discrete-event microsimulation of phased national policy rollout.
 
 Run configs with the ``rollout`` command, or from Python: :func:`run`, :func:`sweep`,
-:func:`load_config`, :func:`open_cube` (rollout/api.py). Importing the package, and opening a
+:func:`load_config`, :func:`validate`, :func:`open_cube` (rollout/api.py). Importing the package, and opening a
 cube, import neither the simulator nor Dask.
 """
 
@@ -25,12 +25,12 @@ def open_cube(path):
 
 
 def __getattr__(name: str):
-    """``run``, ``sweep`` and ``load_config`` are imported when first used (api.py)."""
-    if name in ("run", "sweep", "load_config"):
+    """``run``, ``sweep``, ``load_config`` and ``validate`` are imported when first used (api.py)."""
+    if name in ("run", "sweep", "load_config", "validate"):
         from . import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'rollout' has no attribute {name!r}")
 
 
-__all__ = ["load_config", "open_cube", "run", "sweep", "__version__"]
+__all__ = ["load_config", "open_cube", "run", "sweep", "validate", "__version__"]

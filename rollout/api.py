@@ -58,6 +58,20 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
     return cfg
 
 
+def validate(config: str | os.PathLike) -> RolloutConfig:
+    """Every check any command makes before it works, without simulating: the schema and the
+    province table, a sweep's design point by point, a calibration's priors and targets."""
+    from .calibration.calibrate import check_calibration
+    from .experiment.sweep import checked_design
+
+    cfg = _resolved(config, None, None, None)
+    if cfg.sweep is not None:
+        checked_design(cfg, str(config))
+    if cfg.calibration is not None:
+        check_calibration(cfg, str(config))
+    return cfg
+
+
 def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A002
         replicates: int | None = None, seed: int | None = None, workers: int = 1,
         scheduler: str | None = None, out: str | os.PathLike | None = None,
@@ -98,21 +112,16 @@ def sweep(config: ConfigLike, *, out: str | os.PathLike,
     is resumed) and return the cube. ``sets`` adds or replaces swept parameters: dotted path ->
     a list of values, or {low, high, n, log}."""
     from .data import load_provinces
-    from .experiment.designs import build_design
     from .experiment.executors import make_executor
     from .experiment.opening import open_cube
     from .experiment.runner import default_workers
-    from .experiment.sweep import check_design, run_sweep
+    from .experiment.sweep import checked_design, run_sweep
 
     source = _source(config)
     if Path(out).suffix.lower() not in ("", ".zarr"):
         raise RolloutError(f"{out}: a sweep is a Zarr store (.zarr)")
     cfg = _resolved(config, None, replicates, seed, sets)
-    if cfg.output.event_log:
-        raise ConfigError(source, "output.event_log",
-                          "the event log is for single runs (rollout.run), not sweeps")
-    design = build_design(cfg)
-    check_design(cfg, design, source)
+    design = checked_design(cfg, source)
     provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else source)
     with make_executor(serial, workers or default_workers(), scheduler) as executor:
         run_sweep(cfg, provinces, design, Path(out), executor, overwrite)
@@ -148,4 +157,4 @@ def _source(config: ConfigLike) -> str:
     return "<config>" if isinstance(config, RolloutConfig) else str(config)
 
 
-__all__ = ["load_config", "run", "sweep", "RolloutError"]
+__all__ = ["load_config", "validate", "run", "sweep", "RolloutError"]

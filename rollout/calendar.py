@@ -6,17 +6,23 @@ import re
 
 import numpy as np
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")     # ASCII digits only, nothing around them
+
+#: Dates must fall in these years: the cube's time axis (datetime64[ns]) ends in April 2262.
+FIRST_YEAR, LAST_YEAR = 1900, 2261
 
 
 def parse_month(text: str) -> tuple[int, int]:
     """Parse ``YYYY-MM`` into (year, month); raise ValueError with a readable reason."""
-    match = _MONTH.match(text.strip()) if isinstance(text, str) else None
+    match = _MONTH.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"expected a month as 'YYYY-MM', got {text!r}")
+        shown = text if not isinstance(text, str) or len(text) <= 40 else text[:30] + "..."
+        raise ValueError(f"expected a month as 'YYYY-MM', got {shown!r}")
     year, month = int(match.group(1)), int(match.group(2))
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 01-12, got {text!r}")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"year must be {FIRST_YEAR}-{LAST_YEAR}, got {text!r}")
     return year, month
 
 

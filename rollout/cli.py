@@ -89,9 +89,9 @@ def validate(config: str) -> None:
     """Check CONFIG and print the resolved configuration (defaults filled in)."""
     import tomli_w
 
-    from .config import load_config
+    from .api import validate as check_everything
 
-    cfg = load_config(config)
+    cfg = check_everything(config)
     click.echo(f"# {config}: valid; resolved configuration, sha256 {cfg.config_hash()}")
     click.echo(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)), nl=False)
 

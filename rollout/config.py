@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from .calendar import parse_month
+from .calendar import LAST_YEAR, parse_month
 from .data import Provinces, load_provinces
 from .errors import ConfigError
 from .strategies.presets import PRESETS, preset
@@ -35,9 +37,12 @@ PositiveMonths = Annotated[float, Field(gt=0.0, le=1200.0)]
 
 
 class _Section(BaseModel):
-    """Base of every config table: unknown keys are errors, values are checked on assignment."""
+    """Base of every config table: unknown keys are errors, values are checked on assignment,
+    types are strict (``"120"`` or ``true`` is not a number, ``"off"`` not a boolean) and
+    numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              allow_inf_nan=False)
 
 
 def _check_month(value: str | None) -> str | None:
@@ -55,6 +60,11 @@ class TimeConfig(_Section):
 
     @model_validator(mode="after")
     def _grid(self) -> TimeConfig:
+        year, month = parse_month(self.start)
+        end_year = year + (month - 1 + self.horizon_months) // 12
+        if end_year > LAST_YEAR:
+            raise _LocatedError("horizon_months", f"the run would end in {end_year}, past "
+                                f"{LAST_YEAR} (the cube's time axis cannot hold later dates)")
         if self.step_months > self.horizon_months:
             raise _LocatedError("step_months", f"the sampling step ({self.step_months}) must "
                                 f"not exceed the horizon ({self.horizon_months} months)")
@@ -391,6 +401,26 @@ class ParameterRange(_Section):
 
 SweepValues = ParameterRange | list[float | int | str | bool]
 
+#: A design with more points is refused before anything is built or checked point by point
+#: (checking costs about 0.6 ms a point; 20,000 points at one replicate of four designs is
+#: already about two hours of simulation on 2 cores).
+MAX_DESIGN_POINTS = 20_000
+
+#: Fields a sweep must not vary: what identifies the run and its random streams (name, seed,
+#: replicates: varying the seed would break common random numbers silently), the time axis
+#: every point shares, the data the cube records once, and settings that change no simulation.
+NOT_SWEEPABLE = ("name", "seed", "replicates", "time", "regions.data", "output", "analysis",
+                 "sweep", "calibration")
+
+
+def _check_sweepable(path: str, where: str) -> None:
+    if not path or any(not part for part in path.split(".")):
+        raise _LocatedError(where, f"{_short(path)} is not a dotted field path")
+    for fixed in NOT_SWEEPABLE:
+        if path == fixed or path.startswith(fixed + "."):
+            raise _LocatedError(where, f"{fixed!r} cannot vary within a sweep (every point "
+                                "shares it; set it in the config instead)")
+
 
 class SweepConfig(_Section):
     """Which parameters vary, and how (a full grid, a space-filling design, or scenarios)."""
@@ -405,6 +435,12 @@ class SweepConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:
+        for name in self.parameters:
+            _check_sweepable(name, f"parameters.{_short(name, 40, quoted=False)}")
+        for scenario, assignment in self.scenarios.items():
+            for name in assignment:
+                _check_sweepable(name, f"scenarios.{_short(scenario, 40, quoted=False)}."
+                                 f"{_short(name, 40, quoted=False)}")
         if self.design == "scenarios":
             if not self.scenarios:
                 raise ValueError("design 'scenarios' needs at least one [sweep.scenarios.NAME]")
@@ -441,7 +477,25 @@ class SweepConfig(_Section):
                     raise _LocatedError(f"sweep.parameters.{name}", "repeated values")
         if self.design != "scenarios" and self.design != "grid" and not self.parameters:
             raise ValueError(f"design {self.design!r} needs at least one parameter")
+        size = self.n_points()
+        if size > MAX_DESIGN_POINTS:
+            raise ValueError(f"the design has {size:,} points; at most {MAX_DESIGN_POINTS:,} "
+                             "(split the sweep, or sample fewer points)")
         return self
+
+    def n_points(self) -> int:
+        """Design points, counted without building them (grid: the product of the axes; LHS:
+        points times every combination of listed factors; Sobol: N (D + 2))."""
+        if self.design == "scenarios":
+            return len(self.scenarios)
+        lists = [len(v) for v in self.parameters.values() if isinstance(v, list)]
+        ranges = [v for v in self.parameters.values() if isinstance(v, ParameterRange)]
+        if self.design == "grid":
+            return math.prod(lists) * math.prod(v.n or 1 for v in ranges)
+        points = self.points or 0
+        if self.design == "sobol":
+            return points * (len(ranges) + 2)
+        return math.prod(lists) * points
 
 
 CalibrationStatistic = Literal["started_share", "paying_share", "pilots_paying",
@@ -490,6 +544,7 @@ class CalibrationConfig(_Section):
     @model_validator(mode="after")
     def _priors(self) -> CalibrationConfig:
         for name, prior in self.parameters.items():
+            _check_sweepable(name, f"parameters.{_short(name, 40, quoted=False)}")
             if prior.n is not None:
                 raise _LocatedError(f"parameters.{name}.n",
                                     "a prior is a range (low, high, log); it takes no n")
@@ -547,7 +602,11 @@ class RolloutConfig(_Section):
             if not isinstance(table, dict):
                 resolved[name] = table
                 continue
+            _check_strategy_name(name)
             base = table.get("preset", name)
+            if not isinstance(base, str):
+                raise _LocatedError(f"strategies.{name}.preset",
+                                    f"must be a string naming a preset, got {_short(base)}")
             if base not in PRESETS:
                 hint = "" if "preset" in table else " (or set 'preset')"
                 raise _LocatedError(
@@ -618,6 +677,27 @@ class RolloutConfig(_Section):
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
 
+_STRATEGY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def _check_strategy_name(name: str) -> None:
+    """A strategy name labels a cube coordinate and a command-line choice: a short identifier."""
+    if not _STRATEGY_NAME.fullmatch(name):
+        raise _LocatedError(f"strategies.{_short(name, 40, quoted=False)}",
+                            "a strategy name is a letter then up to 63 letters, digits, '_' or "
+                            "'-' (no dots, spaces or empty names)")
+
+
+def _short(value: Any, limit: int = 80, quoted: bool = True) -> str:
+    """A value for an error message, cut to ``limit`` characters (a 100 kB value is not echoed)."""
+    text = repr(value) if quoted else str(value)
+    return text if len(text) <= limit else f"{text[:limit - 15]}... ({len(text)} chars)"
+
+
+#: A config larger than this is refused unread (the shipped ones are under 10 kB).
+MAX_CONFIG_BYTES = 1_000_000
+
+
 class _LocatedError(ValueError):
     """A cross-field problem that knows the dotted path it belongs to."""
 
@@ -628,7 +708,8 @@ class _LocatedError(ValueError):
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+    return ".".join(_short(part, 40, quoted=False) for part in loc
+                    if not str(part).startswith("function-"))
 
 
 def _describe(error: dict[str, Any]) -> tuple[str, str]:
@@ -648,7 +729,9 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     if "input" in error and error.get("type") not in ("model_type", "dict_type"):
         value = error["input"]
         if not isinstance(value, dict | list) and repr(value) not in message:
-            message = f"{message} (got {value!r})"
+            message = f"{message} (got {_short(value)})"
+    if len(message) > 300:
+        message = f"{message[:280]}... (cut)"
     return field, message
 
 
@@ -670,18 +753,28 @@ def validate_dict(data: dict[str, Any], source: str = "<config>") -> RolloutConf
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, turning I/O and syntax errors into one-line ConfigErrors."""
     path = Path(path)
+    shown = _short(str(path), 200, quoted=False)
     try:
+        if path.is_dir():
+            raise ConfigError(shown, None, "is a directory, not a config file")
+        if path.exists() and not path.is_file():      # a FIFO or device would block or stream
+            raise ConfigError(shown, None, "is not a regular file")
+        if path.exists() and path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(shown, None, f"is {path.stat().st_size:,} bytes; a config is at "
+                              f"most {MAX_CONFIG_BYTES:,}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(path), None, "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), None, "is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(str(path), None, f"cannot read: {err}") from None
+        raise ConfigError(shown, None, "no such file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(shown, None, f"is not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise ConfigError(shown, None, f"cannot read: {err.strerror or err}") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(str(path), None, f"TOML syntax error: {err}") from None
+        raise ConfigError(shown, None, f"TOML syntax error: {err}") from None
+    except RecursionError:
+        raise ConfigError(shown, None, "TOML nested too deeply") from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,

@@ -57,6 +57,8 @@ class SelectsRegions(Protocol):
 def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
     """Find the data file ``data`` (``regions.data``): absolute, next to the config file, or
     under the repo's configs/."""
+    source = str(config_path or "<config>")
+    shown = data if len(data) <= 80 else f"{data[:60]}... ({len(data)} chars)"
     given = Path(data)
     candidates = [given] if given.is_absolute() else []
     if not given.is_absolute():
@@ -64,19 +66,36 @@ def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
             candidates.append(Path(config_path).resolve().parent / given)
         candidates.append(REPO_DATA_DIR / given)
     for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(str(config_path or "<config>"), "regions.data",
-                      f"data file {data!r} not found")
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as err:          # a name too long for the file system, say
+            raise ConfigError(source, "regions.data",
+                              f"data file {shown!r}: {err.strerror or err}") from None
+    raise ConfigError(source, "regions.data", f"data file {shown!r} not found")
 
 
 def read_provinces(path: Path, source: str = "<config>") -> Provinces:
-    """Read and check the province CSV (all rows)."""
+    """Read and check the province CSV (all rows): UTF-8, every row complete, codes and names
+    unique, populations, region counts and GDP finite and positive."""
+    def bad(problem: str) -> ConfigError:
+        return ConfigError(source, "regions.data", f"{path}: {problem}")
+
     raw = path.read_bytes()
-    rows = list(csv.DictReader(raw.decode("utf-8").splitlines()))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise bad(f"not UTF-8 text (byte {err.start})") from None
+    try:
+        reader = csv.DictReader(text.splitlines(), strict=True)
+        rows = list(reader)
+    except csv.Error as err:
+        raise bad(f"CSV error: {err}") from None
     if not rows or set(_COLUMNS) - set(rows[0]):
-        raise ConfigError(source, "regions.data",
-                          f"{path} must have columns {', '.join(_COLUMNS)}")
+        raise bad(f"must have columns {', '.join(_COLUMNS)}")
+    for i, row in enumerate(rows):
+        if None in row or any(row[c] is None for c in _COLUMNS):
+            raise bad(f"row {i + 2} has {'too many' if None in row else 'too few'} fields")
     try:
         table = Provinces(
             code=np.array([int(r["code"]) for r in rows]),
@@ -88,11 +107,23 @@ def read_provinces(path: Path, source: str = "<config>") -> Provinces:
             path=str(path),
             sha256=hashlib.sha256(raw).hexdigest(),
         )
-    except (KeyError, ValueError) as err:
-        raise ConfigError(source, "regions.data", f"{path}: bad value ({err})") from None
-    if (table.population <= 0).any() or (table.n_regions < 1).any():
-        raise ConfigError(source, "regions.data",
-                          f"{path}: populations and region counts must be positive")
+    except ValueError as err:
+        raise bad(f"bad value ({err})") from None
+    for column, values in (("population_2020", table.population),
+                           ("gdp_per_capita_cny", table.gdp_per_capita)):
+        wrong = ~(np.isfinite(values) & (values > 0))
+        if wrong.any():
+            raise bad(f"{column} must be finite and positive (row {int(np.argmax(wrong)) + 2}: "
+                      f"{values[wrong][0]!r})")
+    if (table.n_regions < 1).any():
+        raise bad(f"coordinating_regions must be at least 1 (row "
+                  f"{int(np.argmax(table.n_regions < 1)) + 2})")
+    for column, values in (("code", table.code), ("name", np.char.lower(table.name))):
+        unique, counts = np.unique(values, return_counts=True)
+        if (counts > 1).any():
+            raise bad(f"{column} {unique[counts > 1][0]!r} appears more than once")
+    if (np.char.str_len(table.name) == 0).any():
+        raise bad("a name is empty")
     return table
 
 

@@ -24,6 +24,7 @@ from ..config import CalibrationConfig, RolloutConfig, set_dotted, validate_dict
 from ..data import Provinces
 from ..errors import ConfigError, RolloutError
 from ..experiment.cube import volume_share
+from ..experiment.designs import integer_fields
 from ..model.simulation import PAYING, Simulation
 from ..model.world import build_world
 from ..strategies.controller import run_strategy
@@ -60,7 +61,12 @@ def check_calibration(config: RolloutConfig, source: str) -> None:
             raise ConfigError(source, f"calibration.targets.{i}.by",
                               f"{target.by} is outside the simulated period (from "
                               f"{config.time.start}, {config.time.horizon_months} months)")
+    whole = integer_fields(config)
     for name, prior in spec.parameters.items():
+        if name in whole:
+            raise ConfigError(source, f"calibration.parameters.{name}",
+                              "a whole-number field cannot take a continuous prior (draws "
+                              "would be fractional); fix it in the config instead")
         for bound in (prior.low, prior.high):
             try:
                 draw_config(config, {name: bound})

@@ -89,10 +89,14 @@ def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return out
 
 
-def _range_values(spec: ParameterRange) -> np.ndarray:
-    if spec.log:
-        return np.geomspace(spec.low, spec.high, spec.n)
-    return np.linspace(spec.low, spec.high, spec.n)
+def _range_values(spec: ParameterRange, whole: bool = False) -> np.ndarray:
+    """A grid axis; on a whole-number field, whole values stay integers (and a fractional one
+    is left as it is, for validation to refuse by name)."""
+    values = (np.geomspace(spec.low, spec.high, spec.n) if spec.log
+              else np.linspace(spec.low, spec.high, spec.n))
+    if whole and np.all(np.abs(values - np.round(values)) < 1e-9):
+        return np.round(values).astype(np.int64)
+    return values
 
 
 def _scale(unit: np.ndarray, spec: ParameterRange) -> np.ndarray:
@@ -123,8 +127,9 @@ def build_design(config: RolloutConfig) -> Design:
     # LHS/Sobol column a parameter gets, and what verify and sensitivity rebuild)
     params = dict(sorted(sweep.parameters.items()))
     if sweep.design == "grid":
-        axes = {name: (_range_values(v) if isinstance(v, ParameterRange) else _typed(v))
-                for name, v in params.items()}
+        whole = integer_fields(config)
+        axes = {name: (_range_values(v, name in whole) if isinstance(v, ParameterRange)
+                       else _typed(v)) for name, v in params.items()}
         dims = list(axes)
         shape = tuple(len(v) for v in axes.values())
         coords = {name: ((name,), values) for name, values in axes.items()}
@@ -144,7 +149,7 @@ def build_design(config: RolloutConfig) -> Design:
     coords = {name: ((name,), values) for name, values in factors.items()}
     coords["point"] = (("point",), np.arange(n_points))
     columns = {}
-    whole = _integer_fields(config)
+    whole = integer_fields(config)
     for j, (name, spec) in enumerate(ranges.items()):
         columns[name] = _scale(unit[:, j], spec)
         if name in whole:       # a count (support.teams): equal strata for every whole value
@@ -165,7 +170,7 @@ def build_design(config: RolloutConfig) -> Design:
     return Design(dims, shape, coords, points)
 
 
-def _integer_fields(config: RolloutConfig) -> set[str]:
+def integer_fields(config: RolloutConfig) -> set[str]:
     """Dotted paths of the config's whole-number fields, from the schema (so an optional field
     that is unset, such as defects.fixed_count, counts too)."""
     import types

@@ -112,9 +112,34 @@ def _take(iterator: Iterator, n: int) -> list:
     return out
 
 
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_scheduler_address(address: str) -> str:
+    """Refuse an address Dask could never reach (it would retry for its whole timeout and then
+    raise): ``scheme://host:port`` with a known scheme, a host and a port 1-65535."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    host, colon, port = rest.rpartition(":")
+    problem = None
+    if scheme not in _SCHEMES:
+        problem = f"unknown protocol {scheme!r} (use {', '.join(_SCHEMES)})"
+    elif not colon or not host.strip("[]"):
+        problem = "expected PROTOCOL://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+    elif not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        problem = f"port {port!r} is not a number 1-65535"
+    if problem:
+        shown = address if len(address) <= 80 else address[:60] + "..."
+        raise RolloutError(f"--scheduler {shown!r}: {problem}")
+    return f"{scheme}://{host}:{port}"
+
+
 def make_executor(serial: bool, workers: int | None, scheduler: str | None):
     """The executor a command line asks for (the scheduler address may come from the env)."""
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if scheduler:
+        scheduler = check_scheduler_address(scheduler)
     if serial:
         if scheduler:
             raise RolloutError("--serial and --scheduler exclude each other")

@@ -35,12 +35,18 @@ def load_sweep(path: str, overrides: dict[str, Any], sets: tuple[str, ...] | lis
     """A sweep's config (with dotted-path ``overrides`` and ``--set`` parameters), its checked
     design and its provinces."""
     cfg = load_config(path, overrides, parse_set(sets))
+    design = checked_design(cfg, path)
+    return cfg, design, load_provinces(cfg, path)
+
+
+def checked_design(cfg: RolloutConfig, source: str) -> Design:
+    """The design of a sweep config, every point validated; one-line errors naming ``source``."""
     if cfg.output.event_log:
-        raise ConfigError(path, "output.event_log",
+        raise ConfigError(source, "output.event_log",
                           "the event log is for single runs (rollout run), not sweeps")
     design = build_design(cfg)
-    check_design(cfg, design, path)
-    return cfg, design, load_provinces(cfg, path)
+    check_design(cfg, design, source)
+    return design
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,
