@@ -83,6 +83,7 @@ def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A0
     from .data import load_provinces
     from .experiment.cube import build_cube, check_output, cube_format, write_cube
     from .experiment.executors import make_executor
+    from .experiment.locking import output_lock
     from .experiment.runner import run_experiment
 
     cfg = _resolved(config, set, replicates, seed)
@@ -90,15 +91,18 @@ def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A0
         raise ConfigError(_source(config), "sweep", "this config sweeps parameters: use "
                           "rollout.sweep")
     provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else str(config))
-    if out is not None:
-        fmt = cube_format(out, format)
-        check_output(Path(out), overwrite)
-    with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
-        result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
-    ds = build_cube(cfg, provinces, result)
     if out is None:
-        return ds
-    write_cube(ds, Path(out), fmt, overwrite=overwrite)
+        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
+            result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
+        return build_cube(cfg, provinces, result)
+    fmt = cube_format(out, format)
+    check_output(Path(out), overwrite)
+    with output_lock(Path(out)):    # from the first check to the write: one writer per output
+        check_output(Path(out), overwrite)
+        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
+            result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
+        write_cube(build_cube(cfg, provinces, result), Path(out), fmt, overwrite=overwrite,
+                   lock=False)
     from .experiment.opening import open_cube
 
     return open_cube(out)

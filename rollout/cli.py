@@ -121,18 +121,21 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     from tqdm import tqdm
 
     from .experiment.executors import make_executor
+    from .experiment.locking import output_lock
 
     began = time.perf_counter()
-    with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
-            tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
-                 disable=quiet, dynamic_ncols=True) as bar:
-        result = run_experiment(
-            cfg, provinces, executor=executor,
-            on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
-        n_workers = executor.workers
-    wall = time.perf_counter() - began
-    ds = build_cube(cfg, provinces, result)
-    write_cube(ds, path, fmt, overwrite=overwrite)
+    with output_lock(path):         # from the first check to the write: one writer per output
+        check_output(path, overwrite)
+        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
+                tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
+                     disable=quiet, dynamic_ncols=True) as bar:
+            result = run_experiment(
+                cfg, provinces, executor=executor,
+                on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
+            n_workers = executor.workers
+        wall = time.perf_counter() - began
+        ds = build_cube(cfg, provinces, result)
+        write_cube(ds, path, fmt, overwrite=overwrite, lock=False)
     click.echo(f"wrote {path}: {len(cfg.strategies)} strategies x {cfg.replicates} replicates "
                f"in {wall:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
                f"(config sha256 {cfg.config_hash()[:12]}, seed {cfg.seed})")
@@ -262,7 +265,7 @@ def verify(path: str, sample: int, seed: int | None) -> None:
     from .experiment.cube import open_cube
     from .experiment.verify import verify_cube
 
-    ds = open_cube(path)
+    ds = open_cube(path, warn=False)
     ok, lines = verify_cube(ds, sample, seed)
     for line in lines:
         click.echo(line)
@@ -305,7 +308,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
     from .analysis.compare import compare as compare_cube
     from .experiment.cube import open_cube
 
-    ds = open_cube(path)
+    ds = open_cube(path, finished=True)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     metrics = list(metrics) or list(DEFAULT_METRICS)
     if summary:
@@ -384,7 +387,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
     from .experiment.cube import open_cube
 
     _check_figure_path(output)
-    ds = open_cube(path)
+    ds = open_cube(path, finished=True)
     where = _parse_at(at)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     if kind == "coverage":
@@ -416,7 +419,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
     from .analysis.sensitivity import sensitivity as analyse
     from .experiment.cube import open_cube
 
-    ds = open_cube(path)
+    ds = open_cube(path, finished=True)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
     rows, used, left_out = analyse(ds, metric, baseline, strategy)
@@ -453,7 +456,7 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
     if plot_path is not None:
         _check_figure_path(plot_path)
-    ds = open_cube(path)
+    ds = open_cube(path, finished=True)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
     click.echo(format_discovery(found))
@@ -482,7 +485,8 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default=None,
               help="Calibrated config [default: <config>.calibrated.toml beside CONFIG]; the "
                    "draws go to <out>.abc.csv and the fit figure to <out>.fit.png.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing calibrated config.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing calibrated config, draws record and fit figure.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def calibrate(config: str, draws: int | None, check_replicates: int | None, seed: int | None,
               workers: int | None,
@@ -514,7 +518,7 @@ def info(path: str) -> None:
     """Print a cube's dimensions, variables, provenance and completeness."""
     from .experiment.cube import describe, open_cube
 
-    ds = open_cube(path)
+    ds = open_cube(path, warn=False)
     click.echo(describe(ds, path))
 
 

@@ -504,6 +504,13 @@ def test_sweep_killed_with_sigkill_resumes_to_the_identical_cube(
     assert zarr.open_group(out, mode="r").attrs["complete"] != "true"
     with pytest.warns(UserWarning, match="incomplete"):
         open_cube(out).close()
+    # analyses refuse the unfinished store rather than count unrun points as never reaching
+    for command in (("compare", out), ("sensitivity", out, "-m", "t_full")):
+        refused = rollout(*command, cwd=tmp_path)
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert refused.stderr.splitlines() == [
+            f"rollout: error: {out}: the sweep is unfinished ({done:,} of {flags.size:,} blocks "
+            "done); rerun the same rollout sweep command to finish it (it resumes)"]
 
     again = ok(rollout(*args, cwd=tmp_path))
     match = re.search(r"; (\d+) of (\d+) blocks were already done", again.stdout)

@@ -17,7 +17,9 @@ from .. import __version__
 from ..config import load_config
 from ..data import load_provinces
 from ..errors import ConfigError, RolloutError
+from ..experiment.cube import check_writable
 from ..experiment.executors import make_executor
+from ..experiment.locking import output_lock
 from ..experiment.runner import default_workers
 from .calibrate import CHECK_REPLICATE_OFFSET, calibrate, check_calibration, run_draws
 from .output import fit_figure, format_report, write_calibrated_config, write_record
@@ -78,8 +80,22 @@ def calibrate_file(config: str, *, draws: int | None = None,
     target = Path(out) if out else source.with_name(f"{source.stem}.calibrated.toml")
     record = target.with_name(f"{target.stem}.abc.csv")
     figure = target.with_name(f"{target.stem}.fit.png")
-    if target.exists() and not overwrite and target.resolve() != source.resolve():
-        raise RolloutError(f"{target}: exists; use --overwrite to replace it")
+    for output in (target, record, figure):
+        if (output.exists() or output.is_symlink()) and not overwrite:
+            raise RolloutError(f"{output}: exists; use --overwrite to replace it")
+        if output.is_dir():
+            raise RolloutError(f"{output}: is a folder; refusing to replace it")
+    check_writable(target)
+    with output_lock(target):
+        return _calibrate_and_write(cfg, provinces, config, source, target, record, figure,
+                                    workers, scheduler, serial, command, progress)
+
+
+def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path, record: Path,
+                         figure: Path, workers: int | None, scheduler: str | None,
+                         serial: bool, command: str | None,
+                         progress: Callable[[int, str], AbstractContextManager[Bar]]
+                         ) -> CalibrationRun:
     spec = cfg.calibration
     total = spec.draws + spec.check_replicates
     began = time.perf_counter()

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from ..calendar import grid_dates
 from ..config import RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
+from .locking import output_lock
 from .opening import open_cube  # noqa: F401  (re-exported: the cube's reader lives apart)
 from .runner import ExperimentResult, strategy_names
 
@@ -266,24 +268,35 @@ def _encoding(ds: xr.Dataset, chunk_replicates: int) -> dict:
 
 
 def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: bool = False,
-               chunk_replicates: int = 64) -> Path:
-    """Write a cube aside, then move it into place (replacing an old one only if asked)."""
+               chunk_replicates: int = 64, lock: bool = True) -> Path:
+    """Write a cube aside, then move it into place (replacing an old one only if asked).
+
+    The working copy says ``complete = "false"`` until everything else is written, so a copy
+    left by a kill is never taken for a cube. ``lock``: take the output's lock here (pass False
+    when the caller holds it already, as a run does from its first check to its write)."""
     path = Path(path)
+    if lock:
+        with output_lock(path):
+            return write_cube(ds, path, fmt, overwrite, chunk_replicates, lock=False)
     check_output(path, overwrite)
     made = [p for p in reversed(path.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     trash = path.with_name(f".{path.name}.old-{os.getpid()}")
     _remove(tmp)
+    complete = ds.attrs.get("complete")
+    working = ds if complete is None else ds.assign_attrs(complete="false")
     try:
         if fmt == "zarr":
             # Zarr format 2 with consolidated metadata: every Zarr reader understands it.
-            ds.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
-                       consolidated=True, zarr_format=2)
+            working.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
+                            consolidated=True, zarr_format=2)
         elif fmt == "netcdf":
-            ds.to_netcdf(tmp, engine="h5netcdf")
+            working.to_netcdf(tmp, engine="h5netcdf")
         else:
             raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if complete is not None:
+            _set_complete(tmp, fmt, complete)
         if path.exists():
             os.replace(path, trash)
         os.replace(tmp, path)
@@ -297,6 +310,19 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
         raise
     _remove(trash)
     return path
+
+
+def _set_complete(path: Path, fmt: str, value: str) -> None:
+    """The last attribute written: a copy without it is a cube still being written."""
+    if fmt == "zarr":
+        group = zarr.open_group(path, mode="r+", zarr_format=2)
+        group.attrs["complete"] = value
+        zarr.consolidate_metadata(str(path))
+    else:
+        import h5py
+
+        with h5py.File(path, "a") as handle:
+            handle.attrs["complete"] = value
 
 
 def _remove(path: Path) -> None:

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..streams import stream
 from . import sweep_store
 from .cube import block_values, stored_values, volume_share
+from .locking import output_lock
 from .designs import (
     Design,
     block_size,
@@ -94,7 +95,17 @@ def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path:
               on_block: Callable[[int], None] | None = None,
               on_start: Callable[[int, int], None] | None = None,
               order_seed: int | None = None) -> SweepReport:
-    """Run (or resume) a sweep into the store at ``path``; returns what was done."""
+    """Run (or resume) a sweep into the store at ``path``, holding its lock (one writer per
+    store); returns what was done."""
+    with output_lock(path):
+        return _run_sweep(config, provinces, design, path, executor, overwrite, on_block,
+                          on_start, order_seed)
+
+
+def _run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path: Path,
+               executor, overwrite: bool, on_block: Callable[[int], None] | None,
+               on_start: Callable[[int, int], None] | None,
+               order_seed: int | None) -> SweepReport:
     began = time.perf_counter()
     done = sweep_store.prepare(path, config, provinces, design, overwrite)
     tasks = block_tasks(config, design, done, order_seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -79,15 +80,24 @@ def _encoding(ds: xr.Dataset) -> dict:
 
 
 def create(path: Path, ds: xr.Dataset) -> None:
-    """Lay the store out (metadata and coordinates; data chunks stay unwritten)."""
+    """Lay the store out (metadata and coordinates; data chunks stay unwritten) in a hidden
+    folder beside ``path``, then move it into place: a kill during the layout leaves only that
+    folder (removed by the next writer), never a half-laid store at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        ds.to_zarr(path, mode="w", compute=False, encoding=_encoding(ds), consolidated=True,
-                   zarr_format=2)
-    group = zarr.open_group(path, mode="r+", zarr_format=2)
-    group[BLOCK_FLAGS][...] = 0
-    zarr.consolidate_metadata(str(path))
+    aside = path.with_name(f".{path.name}.layout-{os.getpid()}")
+    _remove(aside)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            ds.to_zarr(aside, mode="w", compute=False, encoding=_encoding(ds),
+                       consolidated=True, zarr_format=2)
+        group = zarr.open_group(aside, mode="r+", zarr_format=2)
+        group[BLOCK_FLAGS][...] = 0
+        zarr.consolidate_metadata(str(aside))
+        os.replace(aside, path)
+    except BaseException:
+        _remove(aside)
+        raise
 
 
 def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Design,
@@ -100,16 +110,18 @@ def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Des
         if not is_cube(path):
             raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to touch it")
         group = zarr.open_group(path, mode="r", zarr_format=2) if path.is_dir() else None
-        same = (group is not None and group.attrs.get("config_sha256") == config.config_hash()
-                and BLOCK_FLAGS in group)
-        if same:
+        same = (group is not None and group.attrs.get("config_sha256") == config.config_hash())
+        if same and BLOCK_FLAGS in group:
             return np.asarray(group[BLOCK_FLAGS][...])
-        if not overwrite:
+        if same:     # laid out in place by an older version and cut short: nothing to keep
+            _remove(path)
+        elif not overwrite:
             theirs = group.attrs.get("config_sha256", "?")[:12] if group is not None else "?"
             raise RolloutError(
                 f"{path}: holds a different configuration (sha256 {theirs}..., this one "
                 f"{config.config_hash()[:12]}...); use --overwrite to replace it")
-        _remove(path)
+        else:
+            _remove(path)
     create(path, template(config, provinces, design))
     return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, block_size(config)),),
                     np.uint8)
