@@ -22,6 +22,20 @@ def _config_argument(fn: Callable) -> Callable:
     return click.argument("config", metavar="CONFIG")(fn)
 
 
+def _reads_cube(fn: Callable) -> Callable:
+    """A command on a cube at PATH: a failure of the storage layer (a damaged chunk) is one
+    line naming the store, not a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .experiment.opening import read_guard
+
+        with read_guard(kwargs.get("path", "the cube")):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _run_options(fn: Callable) -> Callable:
     """Options shared by commands that run simulations (composed once, used everywhere)."""
     options = [
@@ -203,8 +217,11 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
         bars.append(tqdm(total=total, initial=done, unit="run", desc=cfg.name, file=sys.stderr,
                          disable=quiet, dynamic_ncols=True, smoothing=0.1))
 
+    from .experiment.opening import read_guard
+
     try:
-        with make_executor(serial, workers or default_workers(), scheduler) as executor:
+        with make_executor(serial, workers or default_workers(), scheduler) as executor, \
+                read_guard(path):
             report = run_sweep(cfg, provinces, design, path, executor, overwrite,
                                on_block=lambda n: bars[0].update(n), on_start=started,
                                order_seed=task_order_seed)
@@ -259,14 +276,18 @@ def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int |
 @click.option("--sample", "-k", type=click.IntRange(min=1), default=3, show_default=True,
               help="Blocks to recompute.")
 @click.option("--seed", type=int, default=None, help="Seed for choosing the blocks.")
-def verify(path: str, sample: int, seed: int | None) -> None:
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="The province table the cube was made with (checked by its sha256) "
+                   "[default: the bundled table with that hash].")
+@_reads_cube
+def verify(path: str, sample: int, seed: int | None, data: str | None) -> None:
     """Recompute randomly chosen blocks of a cube from its stored config and seed, and check
     they match bit for bit."""
     from .experiment.cube import open_cube
     from .experiment.verify import verify_cube
 
     ds = open_cube(path, warn=False)
-    ok, lines = verify_cube(ds, sample, seed)
+    ok, lines = verify_cube(ds, sample, seed, data, path)
     for line in lines:
         click.echo(line)
     if not ok:
@@ -299,6 +320,7 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--summary", is_flag=True,
               help="Count design points where each strategy is slower at first and faster in "
                    "the end (t_full, t_stable, net_benefit), instead of one row per point.")
+@_reads_cube
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             confidence: float, summary: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
@@ -377,6 +399,7 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 @click.option("--y", "y", default=None, help="Phase map: parameter on the y axis.")
 @click.option("--metric", "-m", default="net_benefit", show_default=True,
               help="Sensitivity: the per-replicate variable whose paired difference is ranked.")
+@_reads_cube
 def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
          strategy: str | None, baseline: str | None, x: str | None, y: str | None,
          metric: str) -> None:
@@ -410,6 +433,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
 @click.option("--metric", "-m", default="net_benefit", show_default=True)
 @click.option("--baseline", "-b", default=None)
 @click.option("--strategy", "-s", default=None, help="[default: the first non-baseline]")
+@_reads_cube
 def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None) -> None:
     """Which swept parameters decide the paired difference: Sobol indices (Sobol design) or a
     Spearman ranking (grid, Latin hypercube), with intervals."""
@@ -443,6 +467,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
               help="Seed of the resampling.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the peeling trajectory figure here (.png, .pdf, .svg).")
+@_reads_cube
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
              peel_alpha: float, resamples: int, seed: int, plot_path: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
@@ -514,6 +539,7 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 
 @cli.command()
 @click.argument("path", metavar="PATH")
+@_reads_cube
 def info(path: str) -> None:
     """Print a cube's dimensions, variables, provenance and completeness."""
     from .experiment.cube import describe, open_cube

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import hashlib
 import json
 import math
 import os
@@ -62,7 +63,9 @@ from rollout.experiment.runner import run_experiment
 from rollout.experiment.sweep import run_sweep
 
 TIMEOUT = 180                                   # seconds for any one CLI run
-SHA = "0123456789abcdef" * 4                    # config hash of the hand-built cubes
+def _sha(text: str) -> str:
+    """The hash a cube records of its stored config (checked when the cube is opened)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 UNITS = {"t_full": "months", "t_stable": "months",
          "harm_total": "benefit-equivalent unit volume months",
          "net_benefit": "benefit-equivalent unit volume months"}
@@ -112,10 +115,10 @@ def hand_cube(data: dict[str, np.ndarray], strategies: list[str],
                  for m, v in data.items()}
     sweep = ({"design": kind, "parameters": {k: list(np.asarray(v).tolist())
                                              for k, v in design.items()}} if design else None)
+    config = json.dumps({"analysis": {"baseline": "big_bang"}, "sweep": sweep, "seed": 1,
+                         "time": {"horizon_months": HAND_HORIZON}})
     attrs = {"rollout_cube": "1", "complete": "true", "config_name": "hand", "seed": "1",
-             "config": json.dumps({"analysis": {"baseline": "big_bang"}, "sweep": sweep,
-                                   "seed": 1, "time": {"horizon_months": HAND_HORIZON}}),
-             "config_sha256": SHA}
+             "config": config, "config_sha256": _sha(config)}
     if design:
         attrs["design"] = json.dumps({"kind": kind, "dims": list(design)})
     return xr.Dataset(variables, coords=coords, attrs=attrs)
@@ -249,7 +252,7 @@ def test_compare_known_cube_exact_differences_counts_and_intervals():
     assert [str(s) for s in res["strategy"].values] == ["big_bang", "phased", "dual_track"]
     assert res["diff_t_full"].attrs["units"] == "months"
     assert res.attrs["baseline"] == "big_bang" and res.attrs["replicates"] == 5
-    assert res.attrs["source_config_sha256"] == SHA
+    assert res.attrs["source_config_sha256"] == cube.attrs["config_sha256"]
     assert json.loads(res.attrs["design_dims"]) == [SEV]
 
     def at(var: str, point: float, strategy: str) -> float:
@@ -426,7 +429,7 @@ def _big_lazy_cube() -> tuple[xr.Dataset, int]:
                               "replicate": np.arange(10_000)},
                       attrs={"design": json.dumps({"kind": "grid", "dims": ["a", "b"]}),
                              "config": json.dumps({"time": {"horizon_months": 120}}),
-                             "config_sha256": SHA})
+                             "config_sha256": _sha(json.dumps({"time": {"horizon_months": 120}}))})
     return cube, int(np.prod(chunks)) * 8
 
 

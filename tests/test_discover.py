@@ -8,6 +8,7 @@ points are 1/400 apart on average in each parameter, and the peeling step is 5%)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from rollout.analysis.discover import discover, format_discovery, plot_trajector
 from rollout.errors import RolloutError
 
 TOL = 0.05
+
+
+CONFIG = json.dumps({"time": {"horizon_months": 120}, "analysis": {"baseline": "big_bang"}})
 
 
 def synthetic(n: int = 400, reps: int = 8, seed: int = 3) -> tuple[xr.Dataset, np.ndarray]:
@@ -39,8 +43,8 @@ def synthetic(n: int = 400, reps: int = 8, seed: int = 3) -> tuple[xr.Dataset, n
                             "c": ("point", c), "strategy": ["big_bang", "phased"],
                             "replicate": np.arange(reps)},
                     attrs={"design": json.dumps({"kind": "lhs", "dims": ["point"]}),
-                           "config": json.dumps({"time": {"horizon_months": 120},
-                                                 "analysis": {"baseline": "big_bang"}}),
+                           "config": CONFIG, "config_sha256": hashlib.sha256(
+                               CONFIG.encode("utf-8")).hexdigest(),
                            "rollout_cube": "1", "complete": "true"})
     return ds, inside
 

@@ -193,12 +193,34 @@ def test_overwrite_replaces(cube: xr.Dataset, tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     path = folder / "cube.zarr"
     write_cube(cube, path, "zarr")
-    (path / "sentinel").write_text("old")
     newer = cube.assign_attrs(seed="12345")
     write_cube(newer, path, "zarr", overwrite=True)
-    assert not (path / "sentinel").exists()
     assert os.listdir(folder) == ["cube.zarr"]
     assert _read(path).attrs["seed"] == "12345"
+
+
+def test_overwrite_deletes_only_what_rollout_wrote(cube: xr.Dataset, tmp_path: Path) -> None:
+    """A cube folder someone put a file into, a folder of files that merely carries the cube
+    attribute, and a cube whose stored config was edited are none of them replaced."""
+    folder = _folder(tmp_path)
+    added = folder / "added.zarr"
+    write_cube(cube, added, "zarr")
+    (added / "notes.txt").write_text("mine")
+    forged = folder / "forged.zarr"
+    forged.mkdir()
+    (forged / ".zattrs").write_text(json.dumps({"rollout_cube": "1"}))
+    (forged / "thesis.tex").write_text("mine")
+    edited = folder / "edited.zarr"
+    write_cube(cube, edited, "zarr")
+    attrs = json.loads((edited / ".zattrs").read_text())
+    attrs["config"] = attrs["config"].replace('"seed":7', '"seed":8')
+    (edited / ".zattrs").write_text(json.dumps(attrs))
+    for path in (added, forged, edited):
+        with pytest.raises(RolloutError, match="is not a rollout cube; refusing to replace it"):
+            write_cube(cube, path, "zarr", overwrite=True)
+    assert (added / "notes.txt").read_text() == "mine"
+    assert (forged / "thesis.tex").read_text() == "mine"
+    assert json.loads((edited / ".zattrs").read_text()) == attrs
 
 
 def test_unknown_format_writes_nothing(cube: xr.Dataset, tmp_path: Path) -> None:

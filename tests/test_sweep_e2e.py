@@ -649,7 +649,9 @@ def _run_on_sweep_config(folder: Path) -> BadCase:
 def _store_of_another_config(folder: Path) -> BadCase:
     """A rollout store (as ``is_cube`` knows one) whose config hash is not this config's."""
     store = zarr.open_group(folder / "out" / "cube.zarr", mode="w", zarr_format=2)
-    store.attrs.update({"rollout_cube": "1", "config_sha256": "0" * 64, "complete": "true"})
+    other = json.dumps({"name": "another"})
+    store.attrs.update({"rollout_cube": "1", "config": other, "complete": "true",
+                        "config_sha256": hashlib.sha256(other.encode()).hexdigest()})
     store.create_array("block_done", shape=(2, 1), dtype="uint8", fill_value=1)
     config = _plain_config(folder)
     return BadCase(["sweep", config, "--set", "defects.mean_count=6,12", "--serial"],

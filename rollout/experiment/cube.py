@@ -238,24 +238,60 @@ def check_writable(path: Path) -> None:
         raise RolloutError(f"{path}: the folder {ancestor} is not writable")
 
 
+_ZARR_FILES = {".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
+
+
 def is_cube(path: Path) -> bool:
-    """Whether ``path`` holds something this package wrote (a cube, complete or not)."""
+    """Whether ``path`` holds something this package wrote (a cube, complete or not): its
+    attributes name it a rollout cube with a config matching its hash, and (a Zarr store)
+    it holds nothing but Zarr metadata and arrays, so ``--overwrite`` never deletes a folder of
+    someone's files that merely carries the attribute."""
     try:
+        if path.is_symlink():
+            return False
         if path.is_dir():
             meta = path / ".zattrs"
             if meta.is_file():
-                return "rollout_cube" in json.loads(meta.read_text())
-            meta = path / "zarr.json"
-            return meta.is_file() and "rollout_cube" in json.loads(meta.read_text()).get(
-                "attributes", {})
+                attrs = json.loads(meta.read_text())
+            else:
+                meta = path / "zarr.json"
+                attrs = json.loads(meta.read_text()).get("attributes", {}) if meta.is_file() \
+                    else {}
+            if not isinstance(attrs, dict) or "rollout_cube" not in attrs:
+                return False
+            return _only_zarr_entries(path) and _hash_matches(attrs)
         if path.is_file():
             import h5py
 
             with h5py.File(path, "r") as handle:
-                return "rollout_cube" in handle.attrs
-    except (OSError, ValueError):
+                attrs = {k: (v.decode() if isinstance(v, bytes) else v)
+                         for k, v in handle.attrs.items()}
+            return "rollout_cube" in attrs and _hash_matches(attrs)
+    except (OSError, ValueError, AttributeError):
         return False
     return False
+
+
+def _only_zarr_entries(path: Path) -> bool:
+    for entry in path.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            if not any((entry / name).is_file() for name in (".zarray", "zarr.json")):
+                return False
+        elif entry.name not in _ZARR_FILES:
+            return False
+    return True
+
+
+def _hash_matches(attrs: dict) -> bool:
+    from .opening import stored_config_json
+
+    try:
+        stored_config_json(attrs)
+    except ValueError:
+        return False
+    return True
 
 
 def _encoding(ds: xr.Dataset, chunk_replicates: int) -> dict:

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from ..config import validate_dict
-from ..data import load_provinces
-from ..errors import RolloutError
+from ..data import REPO_DATA_DIR, Provinces, read_provinces, select_provinces
+from ..errors import ConfigError, RolloutError
+from .opening import stored_config_json
 from .cube import stored_values, variable_specs, volume_share
 from .designs import Design, build_design, point_config
 from .runner import run_block
 
 
-def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None) -> tuple[bool, list[str]]:
-    """Recompute ``sample`` randomly chosen finished blocks; (all equal?, report lines)."""
-    config = validate_dict(json.loads(ds.attrs["config"]))
+def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
+                data: str | Path | None = None, path: str | Path = "the cube"
+                ) -> tuple[bool, list[str]]:
+    """Recompute ``sample`` randomly chosen finished blocks; (all equal?, report lines).
+
+    The province table is found by the content hash the cube records (among the bundled tables,
+    or ``data``), never by the path its stored config names: a cube from elsewhere does not get
+    to choose which local file is opened."""
+    try:
+        config = validate_dict(json.loads(stored_config_json(ds.attrs)))
+    except (ValueError, ConfigError) as err:
+        problem = err.problem if isinstance(err, ConfigError) else str(err)
+        raise RolloutError(f"{path}: its stored configuration is not usable ({problem})"
+                           ) from None
     names = [str(s) for s in ds["strategy"].values]
+    if names != list(config.strategies):
+        raise RolloutError(f"{path}: its strategies {names} are not its config's "
+                           f"{list(config.strategies)}")
     dims = json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
+    if dims and "block_done" not in ds:
+        raise RolloutError(f"{path}: a sweep without its block flags ('block_done'): which "
+                           "blocks were written is unknown")
     design = build_design(config) if dims else Design([], (), {}, [{}])
-    provinces = load_provinces(config)
-    if provinces.sha256 != ds.attrs.get("data_sha256"):
-        raise RolloutError(f"data file {provinces.path} differs from the one the cube was made "
-                           "with (sha256 mismatch); cannot verify")
+    _check_design_coords(ds, design, path)
+    provinces = _provinces_by_hash(config, ds, data, path)
     if "block_done" in ds:
         block = int(ds.attrs["block_size"])
         done = np.asarray(ds["block_done"].values).reshape(design.size, -1)
@@ -62,3 +80,35 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None) -> tuple[b
                  "bit for bit" if ok_all else f"{sum('MISMATCH' in x for x in lines)} of "
                  f"{len(chosen)} recomputed blocks differ")
     return ok_all, lines
+
+
+def _check_design_coords(ds: xr.Dataset, design: Design, path: str | Path) -> None:
+    """The stored design must be the one its config builds (else blocks would be recomputed at
+    other parameter values and blamed for differing)."""
+    if list(design.dims) != [d for d in design.dims if d in ds.dims] or tuple(
+            ds.sizes.get(d, -1) for d in design.dims) != tuple(design.shape):
+        raise RolloutError(f"{path}: its design dimensions disagree with its config's "
+                           f"({dict(zip(design.dims, design.shape, strict=True))})")
+    for name, (_, values) in design.coords.items():
+        stored = ds[name].values if name in ds.coords else None
+        if stored is None or stored.shape != values.shape or not all(
+                str(a) == str(b) for a, b in zip(stored.tolist(), values.tolist(), strict=True)):
+            raise RolloutError(f"{path}: its stored design values of {name!r} disagree with "
+                               "the design its config builds")
+
+
+def _provinces_by_hash(config, ds: xr.Dataset, data: str | Path | None,
+                       path: str | Path) -> Provinces:
+    want = ds.attrs.get("data_sha256")
+    candidates = [Path(data)] if data is not None else sorted(REPO_DATA_DIR.rglob("*.csv"))
+    for candidate in candidates:
+        try:
+            digest = hashlib.sha256(candidate.read_bytes()).hexdigest()
+        except OSError as err:
+            raise RolloutError(f"{candidate}: cannot read ({err.strerror or err})") from None
+        if digest == want:
+            table = read_provinces(candidate, str(candidate))
+            return select_provinces(table, config.regions.provinces, str(path))
+    where = f"{data}" if data is not None else "none of the bundled province tables"
+    raise RolloutError(f"{path}: made with a province table of sha256 {str(want)[:12]}...; "
+                       f"{where} matches it (pass the table it was made with: --data FILE)")
