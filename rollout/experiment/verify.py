@@ -33,7 +33,7 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
         raise RolloutError(f"{path}: its stored configuration is not usable ({problem})"
                            ) from None
     names = [str(s) for s in ds["strategy"].values]
-    if names != list(config.strategies):
+    if sorted(names) != sorted(config.strategies):     # the stored JSON sorts its keys
         raise RolloutError(f"{path}: its strategies {names} are not its config's "
                            f"{list(config.strategies)}")
     dims = json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
@@ -109,6 +109,7 @@ def _provinces_by_hash(config, ds: xr.Dataset, data: str | Path | None,
         if digest == want:
             table = read_provinces(candidate, str(candidate))
             return select_provinces(table, config.regions.provinces, str(path))
-    where = f"{data}" if data is not None else "none of the bundled province tables"
+    where = (f"{data} does not match it" if data is not None
+             else "none of the bundled province tables matches it")
     raise RolloutError(f"{path}: made with a province table of sha256 {str(want)[:12]}...; "
-                       f"{where} matches it (pass the table it was made with: --data FILE)")
+                       f"{where} (pass the table it was made with: --data FILE)")

@@ -1,0 +1,164 @@
+"""Damaged, forged and edited stores (issue 14 section 3), through the real CLI: every case is
+one line naming the store and exit status 2, never a traceback and never a silent answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tomli_w
+from conftest import small_dict
+
+SWEEP = {"parameters": {"adoption.steering": [0.2, 0.8]}, "block_size": 2}
+
+
+def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rollout.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("store")
+    config = folder / "sweep.toml"
+    config.write_text(tomli_w.dumps(small_dict(replicates=4, sweep=SWEEP)), encoding="utf-8")
+    out = folder / "sweep.zarr"
+    done = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _attrs(path: Path) -> dict:
+    return json.loads((path / ".zattrs").read_text())
+
+
+def _set_attrs(path: Path, attrs: dict) -> None:
+    """Edit the attributes in both places a reader may take them from."""
+    (path / ".zattrs").write_text(json.dumps(attrs))
+    meta = json.loads((path / ".zmetadata").read_text())
+    meta["metadata"][".zattrs"] = attrs
+    (path / ".zmetadata").write_text(json.dumps(meta))
+
+
+def _damage_chunk(path: Path) -> None:
+    chunk = next(p for p in sorted((path / "t_full").iterdir()) if not p.name.startswith("."))
+    chunk.write_bytes(b"\x00garbage" * 4)
+
+
+def _drop_config(path: Path) -> None:
+    attrs = _attrs(path)
+    del attrs["config"]
+    _set_attrs(path, attrs)
+
+
+def _edit_config(path: Path) -> None:
+    attrs = _attrs(path)
+    attrs["config"] = attrs["config"].replace('"baseline":"big_bang"', '"baseline":"phased"')
+    _set_attrs(path, attrs)
+
+
+def _drop_strategy(path: Path) -> None:
+    shutil.rmtree(path / "strategy")
+    meta = json.loads((path / ".zmetadata").read_text())
+    meta["metadata"] = {k: v for k, v in meta["metadata"].items()
+                        if not k.startswith("strategy/")}
+    (path / ".zmetadata").write_text(json.dumps(meta))
+
+
+def _drop_flags(path: Path) -> None:
+    shutil.rmtree(path / "block_done")
+    meta = json.loads((path / ".zmetadata").read_text())
+    meta["metadata"] = {k: v for k, v in meta["metadata"].items()
+                        if not k.startswith("block_done/")}
+    (path / ".zmetadata").write_text(json.dumps(meta))
+
+
+def _forge_design(path: Path) -> None:
+    """A stored config (and its hash) whose design is not the one stored in the cube."""
+    attrs = _attrs(path)
+    config = json.loads(attrs["config"])
+    config["sweep"]["parameters"]["adoption.steering"] = [0.3, 0.8]
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    attrs.update(config=text, config_sha256=hashlib.sha256(text.encode()).hexdigest())
+    _set_attrs(path, attrs)
+
+
+def _foreign_data_path(path: Path) -> None:
+    """The stored config names a system file as its province table: verify must not open it
+    (it finds the table by its hash), so the result is still a clean verification."""
+    attrs = _attrs(path)
+    config = json.loads(attrs["config"])
+    config["regions"]["data"] = "/etc/passwd"
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    attrs.update(config=text, config_sha256=hashlib.sha256(text.encode()).hexdigest())
+    _set_attrs(path, attrs)
+
+
+CASES: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
+    # damage, the commands to try, what the one line must say
+    "damaged_chunk": (_damage_chunk, ["compare", "verify"], "may be damaged"),
+    "no_config": (_drop_config, ["compare", "verify", "info"], "no stored configuration"),
+    "edited_config": (_edit_config, ["compare", "verify", "sensitivity"],
+                      "does not match its config_sha256"),
+    "no_strategy": (_drop_strategy, ["verify", "compare"], "no 'strategy' coordinate"),
+    "no_block_flags": (_drop_flags, ["verify"], "without its block flags"),
+    "forged_design": (_forge_design, ["verify"], "disagree with the design its config builds"),
+}
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_damage_is_one_line_naming_the_store(key: str, store: Path, tmp_path: Path) -> None:
+    damage, commands, expected = CASES[key]
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    damage(copy)
+    for command in commands:
+        extra = ["-m", "t_full"] if command == "sensitivity" else []
+        extra += ["--sample", "4", "--seed", "1"] if command == "verify" else []
+        proc = _cli(command, copy, *extra, cwd=tmp_path)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode == 2, (command, proc.returncode, proc.stdout, proc.stderr)
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1, (command, proc.stderr)
+        assert lines[0].startswith(f"rollout: error: {copy}"), lines[0]
+        assert expected in lines[0], (command, lines[0])
+
+
+def test_resuming_into_a_damaged_store_is_one_line(store: Path, tmp_path: Path) -> None:
+    """Resume reads the block flags: a damaged flags chunk is reported, not a traceback."""
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    flags = next(p for p in (copy / "block_done").iterdir() if not p.name.startswith("."))
+    flags.write_bytes(b"\x00garbage")
+    config = tmp_path / "sweep.toml"
+    config.write_text(tomli_w.dumps(small_dict(replicates=4, sweep=SWEEP)), encoding="utf-8")
+    proc = _cli("sweep", config, "-o", copy, "--serial", "-q", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert f"{copy}" in proc.stderr and "damaged" in proc.stderr
+
+
+def test_verify_finds_the_province_table_by_hash_not_by_the_stored_path(
+        store: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    _foreign_data_path(copy)
+    proc = _cli("verify", copy, "--sample", "1", "--seed", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 recomputed blocks match bit for bit" in proc.stdout
+    other = tmp_path / "other.csv"
+    other.write_text("code,name\n1,x\n")
+    proc = _cli("verify", copy, "--data", other, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"rollout: error: {copy}: made with a province table of sha256 "
+        f"{_attrs(copy)['data_sha256'][:12]}...; {other} does not match it (pass the table it "
+        "was made with: --data FILE)"]
