@@ -162,3 +162,51 @@ def test_verify_finds_the_province_table_by_hash_not_by_the_stored_path(
         f"rollout: error: {copy}: made with a province table of sha256 "
         f"{_attrs(copy)['data_sha256'][:12]}...; {other} does not match it (pass the table it "
         "was made with: --data FILE)"]
+
+
+def _swap(first: Path, second: Path) -> None:
+    aside = first.with_name("swap.tmp")
+    first.rename(aside)
+    second.rename(first)
+    aside.rename(second)
+
+
+def test_integrity_check_finds_swapped_and_deleted_chunks(store: Path, tmp_path: Path) -> None:
+    """verify --integrity reads every written block back against the checksum written with it:
+    clean passes; two blocks' chunks swapped (each still a valid chunk, so compare would give
+    other answers silently) and a deleted chunk are named, exit status 1."""
+    clean = _cli("verify", store, "--integrity", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.splitlines() == ["all 4 written blocks match their checksums"]
+
+    swapped = tmp_path / "swapped.zarr"
+    shutil.copytree(store, swapped)
+    _swap(swapped / "coverage" / "0.0.0.0.0", swapped / "coverage" / "1.0.0.0.0")
+    proc = _cli("verify", swapped, "--integrity", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "DAMAGED   adoption.steering=0.2, replicates 0-1",
+        "DAMAGED   adoption.steering=0.8, replicates 0-1",
+        "2 of 4 written blocks do not match their checksums"]
+
+    deleted = tmp_path / "deleted.zarr"
+    shutil.copytree(store, deleted)
+    (deleted / "harm_total" / "1.0.1").unlink()
+    proc = _cli("verify", deleted, "--integrity", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == "DAMAGED   adoption.steering=0.8, replicates 2-3"
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_integrity_check_of_a_single_run_cube(suffix: str, tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(tomli_w.dumps(small_dict(replicates=2)), encoding="utf-8")
+    out = tmp_path / f"run{suffix}"
+    assert _cli("run", config, "-o", out, "-w", "1", "-q", cwd=tmp_path).returncode == 0
+    clean = _cli("verify", out, "--integrity", cwd=tmp_path)
+    assert clean.returncode == 0 and "variables match their checksums" in clean.stdout
+    if suffix == ".zarr":
+        (out / "net_benefit" / "0.0").unlink()
+        proc = _cli("verify", out, "--integrity", cwd=tmp_path)
+        assert proc.returncode == 1
+        assert proc.stdout.splitlines()[0] == "DAMAGED   net_benefit"

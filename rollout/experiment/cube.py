@@ -25,6 +25,7 @@ from ..config import RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
+from .integrity import variable_checksums
 from .locking import output_lock
 from .opening import open_cube  # noqa: F401  (re-exported: the cube's reader lives apart)
 from .runner import ExperimentResult, strategy_names
@@ -181,8 +182,9 @@ def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentRe
                  for name, (dims, dtype, attrs) in variable_specs(config).items()}
     if config.output.event_log:
         data_vars.update(_event_vars(result.events))
-    return xr.Dataset(data_vars, coords=base_coords(config, provinces),
-                      attrs=provenance(config, provinces, complete=True))
+    ds = xr.Dataset(data_vars, coords=base_coords(config, provinces),
+                    attrs=provenance(config, provinces, complete=True))
+    return ds.assign_attrs(checksums=json.dumps(variable_checksums(ds), sort_keys=True))
 
 
 def _event_vars(events: list[tuple]) -> dict:
@@ -321,7 +323,9 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
     trash = path.with_name(f".{path.name}.old-{os.getpid()}")
     _remove(tmp)
     complete = ds.attrs.get("complete")
-    working = ds if complete is None else ds.assign_attrs(complete="false")
+    working = ds.assign_attrs(checksums=json.dumps(variable_checksums(ds), sort_keys=True))
+    if complete is not None:
+        working = working.assign_attrs(complete="false")
     try:
         if fmt == "zarr":
             # Zarr format 2 with consolidated metadata: every Zarr reader understands it.

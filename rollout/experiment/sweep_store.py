@@ -32,8 +32,10 @@ from .cube import (
     variable_specs,
 )
 from .designs import Design, block_size, n_blocks
+from .integrity import block_checksum
 
 BLOCK_FLAGS = "block_done"
+BLOCK_CHECKSUMS = "block_checksum"
 
 
 def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.Dataset:
@@ -59,6 +61,10 @@ def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.
     flags_shape = tuple(design.shape) + (n_blocks(config.replicates, block),)
     data_vars[BLOCK_FLAGS] = (flags_dims, np.zeros(flags_shape, np.uint8), {
         "units": "1", "long_name": f"1 when the block of {block} replicates is written"})
+    data_vars[BLOCK_CHECKSUMS] = (flags_dims, np.zeros(flags_shape, np.uint64), {
+        "units": "1", "long_name": "checksum of the block's stored bytes",
+        "comment": "BLAKE2b, 8 bytes, over every result variable of the block in name order, "
+                   "as stored; rollout verify --integrity checks it"})
     attrs = provenance(config, provinces, complete=False)
     attrs.update({"block_size": str(block), "design": json.dumps(
         {"kind": (config.sweep.design if config.sweep else "single"), "dims": design.dims})})
@@ -68,7 +74,7 @@ def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.
 def _encoding(ds: xr.Dataset) -> dict:
     enc = {}
     for name, var in ds.data_vars.items():
-        if name == BLOCK_FLAGS:
+        if name in (BLOCK_FLAGS, BLOCK_CHECKSUMS):
             enc[name] = {"chunks": var.shape}
         else:
             enc[name] = {"chunks": var.data.chunksize}
@@ -140,10 +146,14 @@ class Writer:
         """Write one block's variables (as from ``cube.stored_values``), then its flag."""
         idx = self.design.index(point)
         start = block * self.block
+        arrays = {}
         for name, (_, dtype, _) in self.specs.items():
-            array = values[name].astype(dtype, copy=False)
+            array = np.ascontiguousarray(values[name].astype(dtype, copy=False))
             stop = start + array.shape[1]
             self.group[name][idx + (slice(None), slice(start, stop))] = array
+            arrays[name] = array
+        if BLOCK_CHECKSUMS in self.group:
+            self.group[BLOCK_CHECKSUMS][idx + (block,)] = block_checksum(arrays)
         self.group[BLOCK_FLAGS][idx + (block,)] = 1
 
 
