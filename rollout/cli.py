@@ -147,12 +147,13 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
                 cfg, provinces, executor=executor,
                 on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
             n_workers = executor.workers
+            where = executor.description
         wall = time.perf_counter() - began
         ds = build_cube(cfg, provinces, result)
         write_cube(ds, path, fmt, overwrite=overwrite, lock=False)
     click.echo(f"wrote {path}: {len(cfg.strategies)} strategies x {cfg.replicates} replicates "
                f"in {wall:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
-               f"(config sha256 {cfg.config_hash()[:12]}, seed {cfg.seed})")
+               f"({where.removeprefix('on ')}; config sha256 {cfg.config_hash()[:12]}, seed {cfg.seed})")
     baseline = cfg.analysis.baseline
     click.echo(format_headline(headline(ds, baseline, cfg.analysis.confidence), baseline,
                                cfg.analysis.confidence))
