@@ -206,3 +206,21 @@ def test_a_switch_is_not_sufficient_where_the_claim_holds_with_all_off():
     assert table.loc["(all off)", "holds_off"] == pytest.approx(float((x > 0.5).mean()))
     with pytest.raises(RolloutError, match="not a number"):
         discover(ds, "phased", "rdiff_t_full < 1e", resamples=0)
+
+
+def test_bootstrap_resamples_sampled_points_with_all_their_switch_rows():
+    """With switches crossed with 40 sampled points, the design table has 160 rows but 40
+    points: each point's four rows (one per switch combination) form one resampling cluster."""
+    from rollout.analysis.discover import design_table, sampled_points
+
+    x = np.random.default_rng(5).uniform(0, 1, 40)
+    ds = switch_cube(np.zeros((2, 2, 40), bool), x, 6)
+    table, dims = design_table(ds)
+    groups = sampled_points(ds, table, dims)
+    assert len(groups) == 160 and len(np.unique(groups)) == 40
+    for g in np.unique(groups):
+        rows = table[groups == g]
+        assert len(rows) == 4 and rows["x"].nunique() == 1
+        assert {(str(a), str(b)) for a, b in zip(rows["a.enabled"], rows["b.enabled"],
+                                                 strict=True)} == {
+            ("False", "False"), ("False", "True"), ("True", "False"), ("True", "True")}

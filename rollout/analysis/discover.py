@@ -140,9 +140,27 @@ def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
                  positives=int(y.sum()))
     discovery = Discovery(**found)
     if resamples:
-        discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed)
+        discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed,
+                                         sampled_points(cube, x, dims))
         discovery.resamples = resamples
     return discovery
+
+
+def sampled_points(cube: xr.Dataset, x: pd.DataFrame, dims: list[str]) -> np.ndarray:
+    """Which sampled point each row of the design table is: rows that differ only in crossed
+    switches are one point run under several model structures, so a bootstrap resamples points
+    with all their rows (a cluster bootstrap), not rows one by one."""
+    switches = [d for d in dims if d != "point" and cube[d].dtype == bool]
+    others = [c for c in x.columns if c not in switches]
+    if not switches or not others:
+        return np.arange(len(x))
+    keys = pd.Series(list(zip(*[x[c].astype(str) for c in others], strict=True)))
+    return pd.factorize(keys)[0]
+
+
+#: Share of points a pasting step may add (the ``prim`` package's default; independent of the
+#: peeling share the caller chooses).
+PASTE_ALPHA = 0.05
 
 
 def _prim(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float) -> dict:
@@ -151,7 +169,7 @@ def _prim(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # pandas FutureWarnings inside the package
         box = prim.Prim(x, y, threshold=0.5, threshold_type=">", peel_alpha=peel_alpha,
-                        paste_alpha=peel_alpha).find_box()
+                        paste_alpha=PASTE_ALPHA).find_box()
         trajectory = box.peeling_trajectory.reset_index(drop=True)
         ok = trajectory.index[trajectory["density"] >= min_density - 1e-12]
         chosen = int(trajectory.loc[ok, "coverage"].idxmax()) if len(ok) else \
@@ -167,15 +185,17 @@ def _prim(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float)
 
 
 def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: float,
-               resamples: int, seed: int) -> pd.DataFrame:
+               resamples: int, seed: int, groups: np.ndarray | None = None) -> pd.DataFrame:
     """Per parameter: share of bootstrap resamples restricting it, and the spread of its
-    numeric limits (5th-95th percentile of min and max over the resamples restricting it)."""
+    numeric limits (5th-95th percentile of min and max over the resamples restricting it).
+    ``groups``: the sampled point of each row; points are resampled with all their rows."""
     rng = np.random.default_rng(seed)
     restricted: dict[str, list] = {c: [] for c in x.columns}
-    n = len(y)
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
     used = 0
     for _ in range(resamples):
-        idx = rng.integers(0, n, n)
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
         if y[idx].sum() == 0:
             continue
         used += 1
@@ -263,7 +283,7 @@ def format_discovery(d: Discovery) -> str:
         lines.append(f"  {name:<40} {_limit(row['min'], row['max']):<32} "
                      f"qp {float(row['qp values']):.2g}")
     if d.resamples:
-        lines.append(f"stability over {d.resamples} bootstrap resamples of the design points "
+        lines.append(f"stability over {d.resamples} bootstrap resamples of the sampled points "
                      "(share restricting each parameter; 5-95% range of its limits):")
         for name, row in d.stability.iterrows():
             spread = "" if math.isnan(row["min_p5"]) else (
