@@ -549,6 +549,40 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 
 @cli.command()
 @click.argument("path", metavar="PATH")
+@click.option("--what", type=click.Choice(["summary", "series", "events"]), default="summary",
+              show_default=True,
+              help="summary: one row per run; series: one row per run, month and province "
+                   "(or track); events: the decoded event log.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
+              show_default=True, help="Table format (Parquet via pyarrow).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default=None,
+              help="Table file [default: beside the cube, <cube>_<what>.<format>].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing table.")
+@_reads_cube
+def export(path: str, what: str, fmt: str, out: str | None, overwrite: bool) -> None:
+    """Write a tidy table of a cube (for pandas, R, a spreadsheet)."""
+    from .analysis.export import export as export_table
+    from .experiment.cube import check_writable, open_cube
+    from .experiment.locking import output_lock
+
+    ds = open_cube(path, finished=True)
+    cube = Path(path)
+    target = Path(out) if out else cube.with_name(
+        f"{cube.name.removesuffix(cube.suffix)}_{what}.{fmt}")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise RolloutError(f"{target}: exists; use --overwrite to replace it")
+    if target.is_dir():
+        raise RolloutError(f"{target}: is a folder")
+    check_writable(target)
+    if what == "events" and "event_kind" not in ds:
+        raise RolloutError(f"{path}: has no event log (run with output.event_log = true)")
+    with output_lock(target):
+        rows = export_table(ds, what, target, fmt)
+    click.echo(f"wrote {target}: {rows:,} rows ({what}, {fmt})")
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
 @_reads_cube
 def info(path: str) -> None:
     """Print a cube's dimensions, variables, provenance and completeness."""
