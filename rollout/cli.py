@@ -477,9 +477,13 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
               help="Seed of the resampling.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the peeling trajectory figure here (.png, .pdf, .svg).")
+@click.option("--place", "place_config", type=click.Path(dir_okay=False), default=None,
+              help="A calibrated config (with its .abc.csv beside it): report where its "
+                   "posterior sits against the box.")
 @_reads_cube
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
-             peel_alpha: float, resamples: int, seed: int, plot_path: str | None) -> None:
+             peel_alpha: float, resamples: int, seed: int, plot_path: str | None,
+             place_config: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
@@ -491,6 +495,11 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
     if plot_path is not None:
         _check_figure_path(plot_path)
+    calibrated = None
+    if place_config is not None:
+        from .config import load_config
+
+        calibrated = load_config(place_config)
     ds = open_cube(path, finished=True)
     baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
@@ -498,6 +507,11 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     table = format_ablation(ablation(ds, strategy, claim, baseline))
     if table:
         click.echo(table)
+    if calibrated is not None:
+        from .analysis.place import accepted_draws, format_placement, place
+
+        placed = place(found.limits, calibrated, accepted_draws(place_config))
+        click.echo(format_placement(placed, f"{place_config} ({calibrated.name})"))
     if plot_path is not None:
         from .analysis import figures
 

@@ -224,3 +224,30 @@ def test_bootstrap_resamples_sampled_points_with_all_their_switch_rows():
         assert {(str(a), str(b)) for a, b in zip(rows["a.enabled"], rows["b.enabled"],
                                                  strict=True)} == {
             ("False", "False"), ("False", "True"), ("True", "False"), ("True", "True")}
+
+
+def test_placing_a_calibrated_scenario_on_a_box():
+    """Fixed values are inside or not; posterior draws count by share; a strategy's field is
+    read under the calibrated strategy; switches are reported apart, not decided."""
+    import pandas as pd
+
+    from rollout.analysis.place import format_placement, place
+    from rollout.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "historical.toml")
+    draws = pd.DataFrame({"defects.severity_median": np.linspace(0.0, 1.0, 11),
+                          "defects.detectability_median": np.full(11, 0.05)})
+    limits = pd.DataFrame(
+        {"min": [0.25, 0.01, 5.0, 0.0, {"True"}], "max": [0.75, 0.1, 40.0, 6.0, {"True"}]},
+        index=["defects.severity_median", "defects.detectability_median",
+               "defects.mean_count", "strategies.phased.wave_lead_months",
+               "support.enabled"])
+    placed = place(limits, config, draws)
+    assert placed.rows.loc["defects.severity_median", "inside"] == pytest.approx(5 / 11)
+    assert placed.rows.loc["defects.detectability_median", "inside"] == 1.0
+    assert placed.rows.loc["defects.mean_count", "inside"] == 1.0          # fixed 12
+    lead = config.strategies["historical"].wave_lead_months                 # 7.3 > 6
+    assert placed.rows.loc["strategies.phased.wave_lead_months", "inside"] == float(lead <= 6)
+    assert placed.inside_all == pytest.approx(5 / 11 * float(lead <= 6))
+    assert placed.switches == ["support.enabled in {True}"]
+    assert "do not identify" in format_placement(placed, "historical")

@@ -1,0 +1,104 @@
+"""Placing a calibrated scenario on a discovered box: was China in the region where a claim holds?
+
+A PRIM box restricts some swept parameters. A calibrated config (``rollout calibrate``) fixes most
+of them and leaves some uncertain: its accepted ABC draws (``<config>.abc.csv``) are a posterior
+sample of those. For each restricted parameter this says where the calibrated scenario sits (its
+fixed value, or the posterior's 5-95% range) and which share of the posterior lies inside the
+box's limit; overall, the share of posterior draws inside every numeric limit at once. A
+restriction on a mechanism switch is reported apart: the calibration targets (dates of starts)
+do not identify whether a mechanism operates, so that part of the question stays open.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import RolloutConfig
+from ..errors import RolloutError
+
+
+@dataclass
+class Placement:
+    rows: pd.DataFrame          # per restricted parameter: where the scenario sits, share inside
+    inside_all: float           # posterior share inside every numeric limit at once
+    draws: int                  # accepted posterior draws used
+    switches: list[str]         # restricted switches (not identified by the calibration)
+
+
+def _scenario_path(name: str, config: RolloutConfig) -> str:
+    """A swept path as the calibrated config names it (a strategy's field under its own
+    strategy: strategies.phased.X is the historical design's X)."""
+    parts = name.split(".")
+    if parts[0] == "strategies" and len(parts) >= 3 and config.calibration is not None:
+        return ".".join(["strategies", config.calibration.strategy, *parts[2:]])
+    return name
+
+
+def _config_value(config: RolloutConfig, path: str):
+    node = config.model_dump(mode="python")
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def accepted_draws(config_path: str | Path) -> pd.DataFrame:
+    """The accepted draws of a calibrated config (its ``.abc.csv`` beside it), or an empty table."""
+    path = Path(config_path)
+    record = path.with_name(f"{path.stem}.abc.csv")
+    if not record.is_file():
+        return pd.DataFrame()
+    table = pd.read_csv(record)
+    return table[table["accepted"] == 1].reset_index(drop=True)
+
+
+def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> Placement:
+    """Where the calibrated ``config`` (with posterior ``draws``) sits against a box's
+    ``limits`` (PRIM's table: min and max per restricted parameter, sets for categories)."""
+    rows = []
+    inside = np.ones(max(len(draws), 1), bool)
+    switches = []
+    for name, row in limits.iterrows():
+        low, high = row["min"], row["max"]
+        if isinstance(low, set | frozenset):
+            switches.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
+            continue
+        path = _scenario_path(str(name), config)
+        low, high = float(low), float(high)
+        if path in draws.columns:
+            values = draws[path].to_numpy(float)
+            share = float(np.mean((values >= low) & (values <= high)))
+            inside &= (values >= low) & (values <= high)
+            where = (f"posterior {np.percentile(values, 5):.3g}-"
+                     f"{np.percentile(values, 95):.3g}")
+        else:
+            value = _config_value(config, path)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise RolloutError(f"{name}: the calibrated config has no value for it "
+                                   f"({path})")
+            share = float(low <= value <= high)
+            inside &= low <= value <= high
+            where = f"fixed {value:.3g}"
+        rows.append({"parameter": name, "box": f"{low:.3g}-{high:.3g}", "scenario": where,
+                     "inside": share})
+    table = pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame()
+    return Placement(table, float(inside.mean()) if len(draws) else
+                     (float(inside[0]) if rows else math.nan), len(draws), switches)
+
+
+def format_placement(p: Placement, label: str) -> str:
+    lines = [f"{label} on the box ({p.draws} accepted posterior draws):"]
+    for name, row in p.rows.iterrows():
+        lines.append(f"  {name:<40} box {row['box']:<20} {row['scenario']:<28} "
+                     f"inside {row['inside']:.0%}")
+    lines.append(f"  inside every numeric limit at once: {p.inside_all:.0%} of the posterior")
+    if p.switches:
+        lines.append("  and only if " + "; ".join(p.switches) + " (mechanisms the calibration "
+                     "targets do not identify)")
+    return "\n".join(lines)
