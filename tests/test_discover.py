@@ -238,10 +238,11 @@ def test_placing_a_calibrated_scenario_on_a_box():
     draws = pd.DataFrame({"defects.severity_median": np.linspace(0.0, 1.0, 11),
                           "defects.detectability_median": np.full(11, 0.05)})
     limits = pd.DataFrame(
-        {"min": [0.25, 0.01, 5.0, 0.0, {"True"}], "max": [0.75, 0.1, 40.0, 6.0, {"True"}]},
+        {"min": [0.25, 0.01, 5.0, 0.0, {"True"}, 50.0],
+         "max": [0.75, 0.1, 40.0, 6.0, {"True"}, 500.0]},
         index=["defects.severity_median", "defects.detectability_median",
                "defects.mean_count", "strategies.phased.wave_lead_months",
-               "support.enabled"])
+               "support.enabled", "entrenchment.residue_months"])
     placed = place(limits, config, draws)
     assert placed.rows.loc["defects.severity_median", "inside"] == pytest.approx(5 / 11)
     assert placed.rows.loc["defects.detectability_median", "inside"] == 1.0
@@ -249,5 +250,8 @@ def test_placing_a_calibrated_scenario_on_a_box():
     lead = config.strategies["historical"].wave_lead_months                 # 7.3 > 6
     assert placed.rows.loc["strategies.phased.wave_lead_months", "inside"] == float(lead <= 6)
     assert placed.inside_all == pytest.approx(5 / 11 * float(lead <= 6))
-    assert placed.switches == ["support.enabled in {True}"]
+    # entrenchment is off in the calibrated config: its parameter is left open, not "outside"
+    assert placed.switches == ["support.enabled in {True}", "entrenchment.residue_months in "
+                               "[50, 500]"]
+    assert "entrenchment.residue_months" not in placed.rows.index
     assert "do not identify" in format_placement(placed, "historical")

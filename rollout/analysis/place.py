@@ -71,6 +71,11 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
             continue
         path = _scenario_path(str(name), config)
         low, high = float(low), float(high)
+        if _config_value(config, f"{path.split('.')[0]}.enabled") is False:
+            # a parameter of a mechanism the calibrated model does not run: its dates say
+            # nothing about it, so it is left open like a switch
+            switches.append(f"{name} in [{low:.3g}, {high:.3g}]")
+            continue
         if path in draws.columns:
             values = draws[path].to_numpy(float)
             share = float(np.mean((values >= low) & (values <= high)))
@@ -99,6 +104,7 @@ def format_placement(p: Placement, label: str) -> str:
                      f"inside {row['inside']:.0%}")
     lines.append(f"  inside every numeric limit at once: {p.inside_all:.0%} of the posterior")
     if p.switches:
-        lines.append("  and only if " + "; ".join(p.switches) + " (mechanisms the calibration "
-                     "targets do not identify)")
+        lines.append("  and only if " + "; ".join(p.switches) + " (mechanisms, and their "
+                     "parameters, that the calibrated model does not run: its dates do not "
+                     "identify them)")
     return "\n".join(lines)
