@@ -36,6 +36,14 @@ def _reads_cube(fn: Callable) -> Callable:
     return wrapper
 
 
+def _stored_baseline(ds: Any) -> str:
+    """The baseline a cube's config names (big_bang when it names none)."""
+    import json
+
+    analysis = json.loads(ds.attrs["config"]).get("analysis")
+    return analysis.get("baseline", "big_bang") if isinstance(analysis, dict) else "big_bang"
+
+
 def _run_options(fn: Callable) -> Callable:
     """Options shared by commands that run simulations (composed once, used everywhere)."""
     options = [
@@ -218,14 +226,15 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
         bars.append(tqdm(total=total, initial=done, unit="run", desc=cfg.name, file=sys.stderr,
                          disable=quiet, dynamic_ncols=True, smoothing=0.1))
 
-    from .experiment.opening import read_guard
+    from .experiment.locking import output_lock
 
     try:
-        with make_executor(serial, workers or default_workers(), scheduler) as executor, \
-                read_guard(path):
+        # the store's lock first: a second sweep of it is refused before a cluster starts
+        with output_lock(path), \
+                make_executor(serial, workers or default_workers(), scheduler) as executor:
             report = run_sweep(cfg, provinces, design, path, executor, overwrite,
                                on_block=lambda n: bars[0].update(n), on_start=started,
-                               order_seed=task_order_seed)
+                               order_seed=task_order_seed, lock=False)
             where = executor.description
     finally:
         for bar in bars:
@@ -341,7 +350,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
     from .experiment.cube import open_cube
 
     ds = open_cube(path, finished=True)
-    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    baseline = baseline or _stored_baseline(ds)
     metrics = list(metrics) or list(DEFAULT_METRICS)
     if summary:
         from .analysis.compare import design_summary, format_design_summary
@@ -422,7 +431,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
     _check_figure_path(output)
     ds = open_cube(path, finished=True)
     where = _parse_at(at)
-    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    baseline = baseline or _stored_baseline(ds)
     if kind == "coverage":
         fig = figures.plot_coverage(ds, where)
     elif kind == "harm":
@@ -454,7 +463,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
     from .experiment.cube import open_cube
 
     ds = open_cube(path, finished=True)
-    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    baseline = baseline or _stored_baseline(ds)
     strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
     rows, used, left_out = analyse(ds, metric, baseline, strategy)
     click.echo(format_sensitivity(rows, metric, strategy, baseline, used, left_out))
@@ -495,22 +504,24 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
     if plot_path is not None:
         _check_figure_path(plot_path)
-    calibrated = None
-    if place_config is not None:
+    calibrated = draws = None
+    if place_config is not None:          # checked before any work
+        from .analysis.place import accepted_draws
         from .config import load_config
 
         calibrated = load_config(place_config)
+        draws = accepted_draws(place_config)
     ds = open_cube(path, finished=True)
-    baseline = baseline or _json.loads(ds.attrs["config"])["analysis"]["baseline"]
+    baseline = baseline or _stored_baseline(ds)
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
     click.echo(format_discovery(found))
     table = format_ablation(ablation(ds, strategy, claim, baseline))
     if table:
         click.echo(table)
     if calibrated is not None:
-        from .analysis.place import accepted_draws, format_placement, place
+        from .analysis.place import format_placement, place
 
-        placed = place(found.limits, calibrated, accepted_draws(place_config))
+        placed = place(found.limits, calibrated, draws)
         click.echo(format_placement(placed, f"{place_config} ({calibrated.name})"))
     if plot_path is not None:
         from .analysis import figures
@@ -576,21 +587,23 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 def export(path: str, what: str, fmt: str, out: str | None, overwrite: bool) -> None:
     """Write a tidy table of a cube (for pandas, R, a spreadsheet)."""
     from .analysis.export import export as export_table
-    from .experiment.cube import check_writable, open_cube
+    from .experiment.cube import check_writable, is_cube, open_cube
     from .experiment.locking import output_lock
 
     ds = open_cube(path, finished=True)
-    cube = Path(path)
+    cube = Path(path).resolve()
     target = Path(out) if out else cube.with_name(
         f"{cube.name.removesuffix(cube.suffix)}_{what}.{fmt}")
-    if (target.exists() or target.is_symlink()) and not overwrite:
-        raise RolloutError(f"{target}: exists; use --overwrite to replace it")
+    if target.resolve() == cube or is_cube(target):
+        raise RolloutError(f"{target}: is a cube; export writes a table beside it")
     if target.is_dir():
         raise RolloutError(f"{target}: is a folder")
     check_writable(target)
     if what == "events" and "event_kind" not in ds:
         raise RolloutError(f"{path}: has no event log (run with output.event_log = true)")
     with output_lock(target):
+        if (target.exists() or target.is_symlink()) and not overwrite:
+            raise RolloutError(f"{target}: exists; use --overwrite to replace it")
         rows = export_table(ds, what, target, fmt)
     click.echo(f"wrote {target}: {rows:,} rows ({what}, {fmt})")
 

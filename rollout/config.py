@@ -735,10 +735,22 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return field, message
 
 
+def _python_values(node: Any) -> Any:
+    """numpy scalars as the Python values they hold (np.int64(5) is 5, not refused as 'not an
+    int' by strict types); everything else as it is."""
+    if isinstance(node, dict):
+        return {key: _python_values(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [_python_values(value) for value in node]
+    if isinstance(node, np.generic):
+        return node.item()
+    return node
+
+
 def validate_dict(data: dict[str, Any], source: str = "<config>") -> RolloutConfig:
     """Validate a config mapping; raise ConfigError naming the first offending field."""
     try:
-        return RolloutConfig.model_validate(data)
+        return RolloutConfig.model_validate(_python_values(data))
     except _LocatedError as err:
         raise ConfigError(source, err.field, err.problem) from None
     except ValidationError as err:

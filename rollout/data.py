@@ -81,7 +81,10 @@ def read_provinces(path: Path, source: str = "<config>") -> Provinces:
     def bad(problem: str) -> ConfigError:
         return ConfigError(source, "regions.data", f"{path}: {problem}")
 
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise bad(f"cannot read ({err.strerror or err})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

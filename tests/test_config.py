@@ -133,3 +133,23 @@ def test_historical_comparison_holds_the_release_policy_fixed():
     hist, bang = cfg.strategies["historical"], cfg.strategies["big_bang"]
     assert bang.release_policy == hist.release_policy == "pinned_then_on_demand"
     assert bang.pinned_releases == hist.pinned_releases
+
+
+def test_numpy_scalars_are_the_values_they_hold() -> None:
+    """Strict types refuse '5' and True for an integer, but not np.int64(5): a notebook's
+    numpy values (np.arange grids, np.int64 replicates) validate as Python numbers."""
+    import numpy as np
+    from conftest import small_dict
+
+    from rollout.config import validate_dict
+    from rollout.experiment.designs import build_design, check_design
+
+    data = small_dict(replicates=np.int64(5), seed=np.int64(3),
+                      support={"teams": np.int64(40)},
+                      sweep={"parameters": {"support.teams": list(np.arange(10, 40, 10))}})
+    config = validate_dict(data)
+    assert config.replicates == 5 and type(config.replicates) is int
+    assert config.sweep.parameters["support.teams"] == [10, 20, 30]
+    design = build_design(config)
+    check_design(config, design, "<test>")
+    assert [p["support.teams"] for p in design.points] == [10, 20, 30]

@@ -4,6 +4,7 @@ files of a calibration refused like the config itself. Each through the real CLI
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,3 +142,44 @@ def test_calibration_side_files_are_refused_without_overwrite(tmp_path: Path) ->
         assert f"{folder / side}: exists; use --overwrite" in line
         assert sorted(p.name for p in folder.iterdir()) == [side]
         assert (folder / side).read_text() == "precious"
+
+
+def test_leftover_cleanup_touches_only_this_outputs_working_copies(tmp_path: Path) -> None:
+    """Names are matched exactly (no glob): another output's lock and working copy survive;
+    a previous output moved aside by a writer killed before replacing it is moved back."""
+    from rollout.experiment.locking import remove_leftovers
+
+    others = [".xy.zarr.partial-999", ".cube.old-run.zarr.lock",
+              ".cube.old-run.zarr.partial-4242", ".cube.partial-notapid"]
+    for name in [*others, ".cube.partial-12", ".cube.layout-7"]:
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".cube.old-5").write_text("the previous cube")
+    remove_leftovers(tmp_path / "x?.zarr")
+    remove_leftovers(tmp_path / "cube")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "cube"])
+    assert (tmp_path / "cube").read_text() == "the previous cube"
+
+
+def test_a_resumable_store_survives_stray_files_and_a_flagless_one_is_not_wiped(
+        tmp_path: Path) -> None:
+    """A .DS_Store in a sweep store does not stop it resuming; a store of this config without
+    its block flags is refused without --overwrite, not silently laid out again."""
+    import shutil
+
+    config = _config(tmp_path, sweep={"parameters": {"adoption.steering": [0.2, 0.8]}})
+    out = tmp_path / "sweep.zarr"
+    assert _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path).returncode == 0
+    (out / ".DS_Store").write_text("junk")
+    again = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "2 of 2 blocks were already done" in again.stdout
+    assert again.stderr == ""
+    shutil.rmtree(out / "block_done")
+    meta = json.loads((out / ".zmetadata").read_text())
+    meta["metadata"] = {k: v for k, v in meta["metadata"].items()
+                        if not k.startswith("block_done/")}
+    (out / ".zmetadata").write_text(json.dumps(meta))
+    refused = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
+    line = _one_error_line(refused)
+    assert "without its block flags" in line and "--overwrite" in line
+    assert zarr.open_group(out, mode="r").attrs["complete"] == "true"

@@ -98,7 +98,10 @@ def series_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
     grain does not apply)."""
     groups = series_groups(cube)
     labels = [g for g in groups if g]
-    values = [n for names in groups.values() for n in names]
+    coded = [n for names in groups.values() for n in names
+             if "flag_meanings" in cube[n].attrs]
+    labels += coded
+    values = [n for names in groups.values() for n in names if n not in coded]
     for piece in _series_pieces(cube, groups):
         for label in labels:      # typed as strings even when all missing (one schema)
             piece[label] = (piece[label] if label in piece else None)
@@ -128,8 +131,18 @@ def _series_pieces(cube: xr.Dataset, groups: dict[str, list[str]]) -> Iterator[p
             if last:
                 columns[last] = _labels(cube[last].values)[grids[3]]
             for name in names:
-                columns[name] = arrays[name].ravel()
+                columns[name] = _decoded(cube[name], arrays[name].ravel())
             yield pd.DataFrame(columns)
+
+
+def _decoded(var: xr.DataArray, codes: np.ndarray) -> np.ndarray:
+    """A coded variable (CF flag_values/flag_meanings, such as stage) as its names."""
+    if "flag_meanings" not in var.attrs:
+        return codes
+    names = np.array(var.attrs["flag_meanings"].split(), dtype=object)
+    flags = np.asarray(var.attrs["flag_values"]).astype(np.int64)
+    lookup = dict(zip(flags.tolist(), names, strict=True))
+    return np.array([lookup.get(int(c)) for c in codes], dtype=object)
 
 
 def event_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
@@ -156,7 +169,7 @@ def event_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
 
     columns = {
         "strategy": named(ev["strategy"], strategies),
-        "replicate": ev["replicate"],
+        "replicate": ev["replicate"].astype(np.int64),
         "time_months": ev["time"],
         "kind": named(ev["kind"], np.array(kinds, dtype=object)),
         "province": named(ev["province"], provinces),

@@ -54,8 +54,12 @@ def accepted_draws(config_path: str | Path) -> pd.DataFrame:
     record = path.with_name(f"{path.stem}.abc.csv")
     if not record.is_file():
         return pd.DataFrame()
-    table = pd.read_csv(record)
-    return table[table["accepted"] == 1].reset_index(drop=True)
+    try:
+        table = pd.read_csv(record)
+        return table[table["accepted"] == 1].reset_index(drop=True)
+    except (ValueError, KeyError, OSError) as err:
+        raise RolloutError(f"{record}: not a calibration record ({type(err).__name__}: "
+                           f"{str(err)[:120]})") from None
 
 
 def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> Placement:

@@ -110,7 +110,7 @@ def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], r
     if kept:
         header += [*kept, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     tmp.write_text("\n".join(header) + "\n" + tomli_w.dumps(data), encoding="utf-8")
     os.replace(tmp, out)
 
@@ -135,7 +135,7 @@ def write_record(path: Path, config: RolloutConfig, cal: Calibration) -> None:
     """Every draw: parameter values, statistics, distance, accepted (for re-analysis)."""
     labels = [target_label(t) for t in config.calibration.targets]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["draw", *cal.names, *labels, "distance", "accepted"])

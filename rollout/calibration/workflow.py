@@ -4,6 +4,7 @@ config, every draw and the fit figure."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -109,10 +110,21 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
                                   on_block=bar.update)
         where = executor.description
     report = format_report(cfg, result, check)
-    write_record(record, cfg, result)
-    write_calibrated_config(source, target, fitted, report, command or config, __version__)
-    fit_figure(load_config(target), traces,
-               f"{cfg.name}: fitted config against the reported rollout").savefig(
-        figure, dpi=130, bbox_inches="tight")
+    # all three written aside, then moved into place together: a failure (or a kill) leaves
+    # the old outputs as they were, and only working copies the next writer removes
+    aside = {final: final.with_name(f".{final.name}.partial-{os.getpid()}")
+             for final in (record, target, figure)}
+    try:
+        write_record(aside[record], cfg, result)
+        write_calibrated_config(source, aside[target], fitted, report, command or config,
+                                __version__)
+        fit_figure(load_config(aside[target]), traces,
+                   f"{cfg.name}: fitted config against the reported rollout").savefig(
+            aside[figure], dpi=130, bbox_inches="tight", format="png")
+        for final, working in aside.items():
+            os.replace(working, final)
+    finally:
+        for working in aside.values():
+            working.unlink(missing_ok=True)
     return CalibrationRun(report, target, record, figure, total, time.perf_counter() - began,
                           where)

@@ -222,7 +222,7 @@ def check_output(path: Path, overwrite: bool) -> None:
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise RolloutError(f"{path}: output already exists (use --overwrite to replace it)")
-        if not is_cube(path):
+        if not safe_to_delete(path):
             raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to replace it")
     check_writable(path)
 
@@ -243,11 +243,16 @@ def check_writable(path: Path) -> None:
 _ZARR_FILES = {".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
 
 
+def safe_to_delete(path: Path) -> bool:
+    """Whether ``--overwrite`` may delete ``path``: a cube (``is_cube``) whose folder holds
+    nothing but Zarr metadata and arrays (and Zarr's own temporary files, or an OS's folder
+    junk), so that a folder of someone's files that merely carries the attribute survives."""
+    return is_cube(path) and (not path.is_dir() or _only_zarr_entries(path))
+
+
 def is_cube(path: Path) -> bool:
     """Whether ``path`` holds something this package wrote (a cube, complete or not): its
-    attributes name it a rollout cube with a config matching its hash, and (a Zarr store)
-    it holds nothing but Zarr metadata and arrays, so ``--overwrite`` never deletes a folder of
-    someone's files that merely carries the attribute."""
+    attributes name it a rollout cube with a config matching its hash."""
     try:
         if path.is_symlink():
             return False
@@ -261,7 +266,7 @@ def is_cube(path: Path) -> bool:
                     else {}
             if not isinstance(attrs, dict) or "rollout_cube" not in attrs:
                 return False
-            return _only_zarr_entries(path) and _hash_matches(attrs)
+            return _hash_matches(attrs)
         if path.is_file():
             import h5py
 
@@ -274,10 +279,15 @@ def is_cube(path: Path) -> bool:
     return False
 
 
+_JUNK = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
 def _only_zarr_entries(path: Path) -> bool:
     for entry in path.iterdir():
         if entry.is_symlink():
             return False
+        if entry.name in _JUNK or (entry.name.endswith(".partial") and entry.is_file()):
+            continue
         if entry.is_dir():
             if not any((entry / name).is_file() for name in (".zarray", "zarr.json")):
                 return False

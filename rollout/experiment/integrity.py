@@ -36,11 +36,15 @@ def variable_checksums(ds: xr.Dataset) -> dict[str, str]:
 def check_integrity(path: str | Path) -> tuple[bool, list[str]]:
     """(every recorded checksum matches?, report lines) for the cube at ``path``."""
     path = Path(path)
+    if path.is_dir():
+        import zarr
+
+        group = zarr.open_group(path, mode="r", zarr_format=2)
+        if "block_checksum" in group:
+            return _check_blocks(group)
     raw = (xr.open_zarr(path, decode_cf=False, mask_and_scale=False) if path.is_dir()
            else xr.open_dataset(path, engine="h5netcdf", decode_cf=False, mask_and_scale=False))
     with raw:
-        if "block_checksum" in raw:
-            return _check_blocks(raw)
         recorded = json.loads(raw.attrs.get("checksums", "{}"))
         if not recorded:
             return False, ["no checksums recorded (a cube written before rollout recorded "
@@ -53,25 +57,35 @@ def check_integrity(path: str | Path) -> tuple[bool, list[str]]:
         return not bad, lines
 
 
-def _check_blocks(raw: xr.Dataset) -> tuple[bool, list[str]]:
-    dims = json.loads(raw.attrs.get("design", '{"dims": []}'))["dims"]
-    block = int(raw.attrs["block_size"])
-    flags = np.asarray(raw["block_done"].values)
-    sums = np.asarray(raw["block_checksum"].values)
-    names = [n for n in raw.data_vars
-             if n not in ("block_done", "block_checksum") and "replicate" in raw[n].dims]
+def _check_blocks(group) -> tuple[bool, list[str]]:
+    """A sweep store, read with zarr one design point at a time (every variable's chunks of
+    that point in one read each), each block's bytes against its recorded checksum."""
+    attrs = group.attrs.asdict()
+    dims = json.loads(attrs.get("design", '{"dims": []}'))["dims"]
+    block = int(attrs["block_size"])
+    flags = np.asarray(group["block_done"][...])
+    sums = np.asarray(group["block_checksum"][...])
+    lead = [*dims, "strategy", "replicate"]
+    names = sorted(name for name, array in group.arrays()
+                   if list(array.attrs.get("_ARRAY_DIMENSIONS", []))[:len(lead)] == lead)
+    coords = {d: np.asarray(group[d][...]) for d in dims if d in group}
     bad = []
     checked = 0
-    for index in np.argwhere(flags == 1):
-        where = dict(zip(dims, index[:-1], strict=True))
-        b = int(index[-1])
-        reps = slice(b * block, (b + 1) * block)
-        arrays = {n: raw[n].isel(where).isel(replicate=reps).values for n in names}
-        checked += 1
-        if block_checksum(arrays) != int(sums[tuple(index)]):
-            label = ", ".join(f"{d}={raw[d].values[i]}" for d, i in where.items()) or "run"
-            bad.append(f"DAMAGED   {label}, replicates {reps.start}-"
-                       f"{min(reps.stop, raw.sizes['replicate']) - 1}")
+    for point in np.ndindex(*flags.shape[:-1]):
+        written = np.flatnonzero(flags[point] == 1)
+        if not len(written):
+            continue
+        slabs = {name: group[name][point] for name in names}   # (strategy, replicate, ...)
+        for b in written:
+            reps = slice(int(b) * block, (int(b) + 1) * block)
+            checked += 1
+            if block_checksum({n: a[:, reps] for n, a in slabs.items()}) != int(
+                    sums[point + (b,)]):
+                label = ", ".join(f"{d}={coords[d][i]}" for d, i in zip(dims, point,
+                                                                         strict=True)
+                                  if d in coords) or "run"
+                stop = min(reps.stop, next(iter(slabs.values())).shape[1])
+                bad.append(f"DAMAGED   {label}, replicates {reps.start}-{stop - 1}")
     lines = bad + [f"all {checked} written blocks match their checksums" if not bad else
                    f"{len(bad)} of {checked} written blocks do not match their checksums"]
     return not bad, lines

@@ -13,14 +13,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import RolloutError
 
-#: Hidden siblings a writer of NAME leaves while it works (removed when it finishes).
-LEFTOVER_PREFIXES = ("partial-", "old-", "layout-")
+#: Hidden siblings ``.NAME.KIND-PID`` a writer of NAME leaves while it works (removed when it
+#: finishes).
+LEFTOVER_KINDS = ("partial", "old", "layout")
 
 
 @contextlib.contextmanager
@@ -29,7 +31,6 @@ def output_lock(path: Path) -> Iterator[None]:
     here are removed again if they are still empty when the lock is released)."""
     path = Path(path)
     made = [p for p in reversed(path.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(f".{path.name}.lock")
     fd = _acquire(lock, path, made)
     try:
@@ -44,7 +45,11 @@ def output_lock(path: Path) -> Iterator[None]:
 
 def _acquire(lock: Path, path: Path, made: list[Path]) -> int:
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:     # another writer removed the new folder just now
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -69,15 +74,20 @@ def _acquire(lock: Path, path: Path, made: list[Path]) -> int:
 
 def remove_leftovers(path: Path) -> None:
     """Remove the hidden working copies earlier writers of ``path`` left behind (call only
-    while holding its lock: no other writer of it is alive then)."""
-    for sibling in path.parent.glob(f".{path.name}.*"):
-        rest = sibling.name[len(path.name) + 2:]
-        if rest.startswith(LEFTOVER_PREFIXES):
-            if sibling.is_dir() and not sibling.is_symlink():
-                shutil.rmtree(sibling, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    sibling.unlink()
+    while holding its lock: no other writer of it is alive then). A previous output that a
+    writer had moved aside, and was killed before replacing, is moved back instead."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.({'|'.join(LEFTOVER_KINDS)})-\d+")
+    leftovers = sorted((entry for entry in path.parent.iterdir()
+                        if pattern.fullmatch(entry.name)), key=lambda e: e.stat().st_mtime)
+    for entry in leftovers:
+        if (entry.name.startswith(f".{path.name}.old-") and not path.exists()
+                and not path.is_symlink()):
+            os.replace(entry, path)          # the only copy of the previous output
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
 
 
 def _remove_empty(folders: list[Path]) -> None:

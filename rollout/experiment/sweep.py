@@ -94,9 +94,12 @@ def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path:
               executor, overwrite: bool = False,
               on_block: Callable[[int], None] | None = None,
               on_start: Callable[[int, int], None] | None = None,
-              order_seed: int | None = None) -> SweepReport:
+              order_seed: int | None = None, lock: bool = True) -> SweepReport:
     """Run (or resume) a sweep into the store at ``path``, holding its lock (one writer per
-    store); returns what was done."""
+    store; ``lock=False`` when the caller holds it already); returns what was done."""
+    if not lock:
+        return _run_sweep(config, provinces, design, path, executor, overwrite, on_block,
+                          on_start, order_seed)
     with output_lock(path):
         return _run_sweep(config, provinces, design, path, executor, overwrite, on_block,
                           on_start, order_seed)

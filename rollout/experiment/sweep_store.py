@@ -29,10 +29,12 @@ from .cube import (
     base_coords,
     is_cube,
     provenance,
+    safe_to_delete,
     variable_specs,
 )
 from .designs import Design, block_size, n_blocks
 from .integrity import block_checksum
+from .opening import read_guard
 
 BLOCK_FLAGS = "block_done"
 BLOCK_CHECKSUMS = "block_checksum"
@@ -115,19 +117,24 @@ def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Des
     if path.exists() or path.is_symlink():
         if not is_cube(path):
             raise RolloutError(f"{path}: exists and is not a rollout cube; refusing to touch it")
-        group = zarr.open_group(path, mode="r", zarr_format=2) if path.is_dir() else None
-        same = (group is not None and group.attrs.get("config_sha256") == config.config_hash())
-        if same and BLOCK_FLAGS in group:
-            return np.asarray(group[BLOCK_FLAGS][...])
-        if same:     # laid out in place by an older version and cut short: nothing to keep
-            _remove(path)
-        elif not overwrite:
+        with read_guard(path), warnings.catch_warnings():
+            # zarr warns of files it does not know (a .DS_Store): not the user's concern here
+            warnings.simplefilter("ignore")
+            group = zarr.open_group(path, mode="r", zarr_format=2) if path.is_dir() else None
+            same = (group is not None
+                    and group.attrs.get("config_sha256") == config.config_hash())
+            if same and BLOCK_FLAGS in group:
+                return np.asarray(group[BLOCK_FLAGS][...])
+        if not overwrite:
             theirs = group.attrs.get("config_sha256", "?")[:12] if group is not None else "?"
-            raise RolloutError(
-                f"{path}: holds a different configuration (sha256 {theirs}..., this one "
-                f"{config.config_hash()[:12]}...); use --overwrite to replace it")
-        else:
-            _remove(path)
+            why = ("holds this configuration without its block flags, so what was written "
+                   "is unknown" if same else f"holds a different configuration (sha256 "
+                   f"{theirs}..., this one {config.config_hash()[:12]}...)")
+            raise RolloutError(f"{path}: {why}; use --overwrite to replace it")
+        if not safe_to_delete(path):
+            raise RolloutError(f"{path}: holds files rollout did not write; refusing to "
+                               "replace it")
+        _remove(path)
     create(path, template(config, provinces, design))
     return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, block_size(config)),),
                     np.uint8)
@@ -159,6 +166,12 @@ class Writer:
 
 def finalize(path: Path) -> None:
     """Mark the store complete and consolidate its metadata."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # a stray file in the store is not an error
+        _finalize(path)
+
+
+def _finalize(path: Path) -> None:
     group = zarr.open_group(path, mode="r+", zarr_format=2)
     flags = np.asarray(group[BLOCK_FLAGS][...])
     if not flags.all():

@@ -92,9 +92,19 @@ def _check_design_coords(ds: xr.Dataset, design: Design, path: str | Path) -> No
     for name, (_, values) in design.coords.items():
         stored = ds[name].values if name in ds.coords else None
         if stored is None or stored.shape != values.shape or not all(
-                str(a) == str(b) for a, b in zip(stored.tolist(), values.tolist(), strict=True)):
+                _same(a, b) for a, b in zip(stored.tolist(), values.tolist(), strict=True)):
             raise RolloutError(f"{path}: its stored design values of {name!r} disagree with "
                                "the design its config builds")
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal design values: numbers by value (a cube may store 10.0 where the design now
+    builds 10), labels and switches by text."""
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return a == b
+    return str(a) == str(b)
 
 
 def _provinces_by_hash(config, ds: xr.Dataset, data: str | Path | None,
