@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import tomli_w
 import zarr
 from conftest import small_dict
@@ -24,9 +25,10 @@ def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
                           env={**os.environ, "MPLBACKEND": "Agg"})
 
 
-def _config(folder: Path, **extra: object) -> Path:
+def _config(folder: Path, replicates: int = 2, **extra: object) -> Path:
     path = folder / "small.toml"
-    path.write_text(tomli_w.dumps(small_dict(replicates=2, **extra)), encoding="utf-8")
+    path.write_text(tomli_w.dumps(small_dict(replicates=replicates, **extra)),
+                    encoding="utf-8")
     return path
 
 
@@ -182,4 +184,38 @@ def test_a_resumable_store_survives_stray_files_and_a_flagless_one_is_not_wiped(
     refused = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
     line = _one_error_line(refused)
     assert "without its block flags" in line and "--overwrite" in line
+    assert zarr.open_group(out, mode="r").attrs["complete"] == "true"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_dask_sweep_is_quiet_and_resumable(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group (driver and local workers): only the driver
+    answers, with one line; the workers print no tracebacks; the store resumes."""
+    import signal
+    import time
+
+    config = _config(tmp_path, 30, sweep={"parameters": {"adoption.steering": [0.2, 0.4, 0.6]},
+                                          "block_size": 1})
+    out = tmp_path / "sweep.zarr"
+    proc = subprocess.Popen([sys.executable, "-m", "rollout.cli", "sweep", str(config), "-o",
+                             str(out), "-w", "2", "-q"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            flags = out / "block_done"
+            if flags.exists() and any(p.name[0] != "." for p in flags.iterdir()):
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == ["rollout: aborted"], stderr
+    again = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
     assert zarr.open_group(out, mode="r").attrs["complete"] == "true"

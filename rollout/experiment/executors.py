@@ -16,8 +16,11 @@ The local cluster is tuned for long CPU-bound tasks on few cores (``LOCAL_CLUSTE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -68,7 +71,7 @@ class DaskExecutor(AbstractContextManager):
             n = workers or os.cpu_count() or 1
             # read when the scheduler, nannies and client start; the nannies pass it on to the
             # workers they spawn
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            with dask.config.set(LOCAL_CLUSTER_CONFIG), _workers_ignore_ctrl_c():
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                             dashboard_address="127.0.0.1:0",
                                             host="127.0.0.1", silence_logs=logging.ERROR)
@@ -80,9 +83,17 @@ class DaskExecutor(AbstractContextManager):
         return max(1, sum(self.client.nthreads().values()))
 
     def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        # closing races the workers' last messages (CommClosedError and the like): expected
+        # at shutdown, and not the user's concern
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            quiet.setLevel(level)
 
     def map_unordered(self, fn: Callable, tasks: Iterable[tuple]) -> Iterator[Any]:
         """Yield results as tasks finish, keeping a bounded number in flight."""
@@ -100,6 +111,21 @@ class DaskExecutor(AbstractContextManager):
             for args in _take(pending, 1):
                 running.add(self.client.submit(fn, *args, pure=False))
             yield result
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (a child keeps an ignored signal across exec):
+    Ctrl-C in a terminal reaches the whole process group, and only the driver should act on it,
+    closing the cluster, instead of every worker printing its KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _take(iterator: Iterator, n: int) -> list:
