@@ -71,10 +71,12 @@ class DaskExecutor(AbstractContextManager):
             n = workers or os.cpu_count() or 1
             # read when the scheduler, nannies and client start; the nannies pass it on to the
             # workers they spawn
+            # workers log only what is critical: a task's failure reaches the driver as an
+            # exception, and shutdown races (heartbeats to a scheduler already gone) are noise
             with dask.config.set(LOCAL_CLUSTER_CONFIG), _workers_ignore_ctrl_c():
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                             dashboard_address="127.0.0.1:0",
-                                            host="127.0.0.1", silence_logs=logging.ERROR)
+                                            host="127.0.0.1", silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster, set_as_default=False)
             self.description = f"on a local Dask cluster of {n} worker processes"
 
