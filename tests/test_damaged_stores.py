@@ -65,20 +65,21 @@ def _edit_config(path: Path) -> None:
     _set_attrs(path, attrs)
 
 
-def _drop_strategy(path: Path) -> None:
-    shutil.rmtree(path / "strategy")
+def _drop_array(path: Path, name: str) -> None:
+    """Delete an array and its entries in the consolidated metadata, as if never written."""
+    shutil.rmtree(path / name)
     meta = json.loads((path / ".zmetadata").read_text())
     meta["metadata"] = {k: v for k, v in meta["metadata"].items()
-                        if not k.startswith("strategy/")}
+                        if not k.startswith(f"{name}/")}
     (path / ".zmetadata").write_text(json.dumps(meta))
+
+
+def _drop_strategy(path: Path) -> None:
+    _drop_array(path, "strategy")
 
 
 def _drop_flags(path: Path) -> None:
-    shutil.rmtree(path / "block_done")
-    meta = json.loads((path / ".zmetadata").read_text())
-    meta["metadata"] = {k: v for k, v in meta["metadata"].items()
-                        if not k.startswith("block_done/")}
-    (path / ".zmetadata").write_text(json.dumps(meta))
+    _drop_array(path, "block_done")
 
 
 def _forge_design(path: Path) -> None:
