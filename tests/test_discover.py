@@ -255,3 +255,22 @@ def test_placing_a_calibrated_scenario_on_a_box():
                                "[50, 500]"]
     assert "entrenchment.residue_months" not in placed.rows.index
     assert "do not identify" in format_placement(placed, "historical")
+
+
+def test_a_weak_box_limit_is_shown_but_does_not_decide_the_placement():
+    """A restriction PRIM cannot tell from chance (quasi-p 0.5) that the scenario falls outside
+    is reported, not counted: the placement is decided by the significant limits."""
+    import pandas as pd
+
+    from rollout.analysis.place import format_placement, place
+    from rollout.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "historical.toml")
+    draws = pd.DataFrame({"defects.severity_median": np.full(4, 0.05)})
+    limits = pd.DataFrame({"min": [0.02, 30.0], "max": [0.2, 40.0], "qp values": [0.001, 0.5]},
+                          index=["defects.severity_median", "defects.mean_count"])
+    placed = place(limits, config, draws)
+    assert placed.rows.loc["defects.mean_count", "inside"] == 0.0       # 12 defects: outside
+    assert placed.rows.loc["defects.mean_count", "weak"]
+    assert placed.inside_all == 1.0
+    assert "not counted" in format_placement(placed, "historical")

@@ -4,7 +4,8 @@ A PRIM box restricts some swept parameters. A calibrated config (``rollout calib
 of them and leaves some uncertain: its accepted ABC draws (``<config>.abc.csv``) are a posterior
 sample of those. For each restricted parameter this says where the calibrated scenario sits (its
 fixed value, or the posterior's 5-95% range) and which share of the posterior lies inside the
-box's limit; overall, the share of posterior draws inside every numeric limit at once. A
+box's limit; overall, the share of posterior draws inside every numeric limit at once (limits
+PRIM cannot tell from chance, quasi-p of 0.05 or more, are shown but not counted). A
 restriction on a mechanism switch is reported apart: the calibration targets (dates of starts)
 do not identify whether a mechanism operates, so that part of the question stays open.
 """
@@ -20,6 +21,11 @@ import pandas as pd
 
 from ..config import RolloutConfig
 from ..errors import RolloutError
+
+
+#: A box restriction whose quasi-p value (PRIM's test that the restriction raises the density)
+#: is at least this is reported but does not count in "inside every limit".
+WEAK_QP = 0.05
 
 
 @dataclass
@@ -70,6 +76,7 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
     switches = []
     for name, row in limits.iterrows():
         low, high = row["min"], row["max"]
+        weak = float(row.get("qp values", 0.0)) >= WEAK_QP
         if isinstance(low, set | frozenset):
             switches.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
             continue
@@ -82,8 +89,7 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
             continue
         if path in draws.columns:
             values = draws[path].to_numpy(float)
-            share = float(np.mean((values >= low) & (values <= high)))
-            inside &= (values >= low) & (values <= high)
+            hit = (values >= low) & (values <= high)
             where = (f"posterior {np.percentile(values, 5):.3g}-"
                      f"{np.percentile(values, 95):.3g}")
         else:
@@ -91,11 +97,12 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise RolloutError(f"{name}: the calibrated config has no value for it "
                                    f"({path})")
-            share = float(low <= value <= high)
-            inside &= low <= value <= high
+            hit = np.full(max(len(draws), 1), low <= value <= high)
             where = f"fixed {value:.3g}"
+        if not weak:        # a restriction PRIM cannot tell from chance does not decide it
+            inside &= hit
         rows.append({"parameter": name, "box": f"{low:.3g}-{high:.3g}", "scenario": where,
-                     "inside": share})
+                     "inside": float(np.mean(hit)), "weak": weak})
     table = pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame()
     return Placement(table, float(inside.mean()) if len(draws) else
                      (float(inside[0]) if rows else math.nan), len(draws), switches)
@@ -105,8 +112,10 @@ def format_placement(p: Placement, label: str) -> str:
     lines = [f"{label} on the box ({p.draws} accepted posterior draws):"]
     for name, row in p.rows.iterrows():
         lines.append(f"  {name:<40} box {row['box']:<20} {row['scenario']:<28} "
-                     f"inside {row['inside']:.0%}")
-    lines.append(f"  inside every numeric limit at once: {p.inside_all:.0%} of the posterior")
+                     f"inside {row['inside']:.0%}" + ("  (weak: qp >= 0.05, not counted)"
+                                                      if row["weak"] else ""))
+    lines.append(f"  inside every numeric limit (qp < 0.05) at once: {p.inside_all:.0%} of the "
+                 "posterior")
     if p.switches:
         lines.append("  and only if " + "; ".join(p.switches) + " (mechanisms, and their "
                      "parameters, that the calibrated model does not run: its dates do not "
