@@ -77,12 +77,16 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
     for name, row in limits.iterrows():
         low, high = row["min"], row["max"]
         weak = float(row.get("qp values", 0.0)) >= WEAK_QP
+        if isinstance(low, set | frozenset) and weak:
+            continue
         if isinstance(low, set | frozenset):
             switches.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
             continue
         path = _scenario_path(str(name), config)
         low, high = float(low), float(high)
         if _config_value(config, f"{path.split('.')[0]}.enabled") is False:
+            if weak:
+                continue
             # a parameter of a mechanism the calibrated model does not run: its dates say
             # nothing about it, so it is left open like a switch
             switches.append(f"{name} in [{low:.3g}, {high:.3g}]")
