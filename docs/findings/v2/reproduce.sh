@@ -14,6 +14,7 @@ fi
 rollout verify "$cube" --sample 4 > "$out/verify.txt"
 rollout compare "$cube" --summary > "$out/summary.txt"
 rollout compare "$cube" --format csv > "$out/compare.csv"
+python docs/findings/v2/tables.py > "$out/combos.txt"
 # scenario discovery for every design and claim, two at a time (one per core); a claim that
 # holds nowhere is reported as such (exit status 2, one line)
 for strategy in phased dual_track adaptive; do
