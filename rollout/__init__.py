@@ -1,8 +1,8 @@
 """rollout: a discrete-event microsimulation of phased national policy rollout.
 
 Run configs with the ``rollout`` command, or from Python: :func:`run`, :func:`sweep`,
-:func:`load_config`, :func:`validate`, :func:`open_cube` (rollout/api.py). Importing the package, and opening a
-cube, import neither the simulator nor Dask.
+:func:`load_config`, :func:`validate`, :func:`open_cube` (rollout/api.py). Importing the
+package, and opening a cube, import neither the simulator nor Dask.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def open_cube(path):
 
 
 def __getattr__(name: str):
-    """``run``, ``sweep``, ``load_config`` and ``validate`` are imported when first used (api.py)."""
+    """``run``, ``sweep``, ``load_config`` and ``validate`` are imported when first used
+    (api.py)."""
     if name in ("run", "sweep", "load_config", "validate"):
         from . import api
 

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from .errors import shorten
+
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")     # ASCII digits only, nothing around them
 
 #: Dates must fall in these years: the cube's time axis (datetime64[ns]) ends in April 2262.
@@ -16,8 +18,7 @@ def parse_month(text: str) -> tuple[int, int]:
     """Parse ``YYYY-MM`` into (year, month); raise ValueError with a readable reason."""
     match = _MONTH.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        shown = text if not isinstance(text, str) or len(text) <= 40 else text[:30] + "..."
-        raise ValueError(f"expected a month as 'YYYY-MM', got {shown!r}")
+        raise ValueError(f"expected a month as 'YYYY-MM', got {shorten(text, 40)}")
     year, month = int(match.group(1)), int(match.group(2))
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 01-12, got {text!r}")

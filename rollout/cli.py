@@ -161,7 +161,8 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         write_cube(ds, path, fmt, overwrite=overwrite, lock=False)
     click.echo(f"wrote {path}: {len(cfg.strategies)} strategies x {cfg.replicates} replicates "
                f"in {wall:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
-               f"({where.removeprefix('on ')}; config sha256 {cfg.config_hash()[:12]}, seed {cfg.seed})")
+               f"({where.removeprefix('on ')}; config sha256 {cfg.config_hash()[:12]}, "
+               f"seed {cfg.seed})")
     baseline = cfg.analysis.baseline
     click.echo(format_headline(headline(ds, baseline, cfg.analysis.confidence), baseline,
                                cfg.analysis.confidence))
@@ -343,7 +344,6 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             confidence: float, summary: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
-    import json as _json
 
     from .analysis.compare import DEFAULT_METRICS, format_table, to_records
     from .analysis.compare import compare as compare_cube
@@ -423,7 +423,6 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
          strategy: str | None, baseline: str | None, x: str | None, y: str | None,
          metric: str) -> None:
     """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity)."""
-    import json as _json
 
     from .analysis import figures
     from .experiment.cube import open_cube
@@ -456,7 +455,6 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
 def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None) -> None:
     """Which swept parameters decide the paired difference: Sobol indices (Sobol design) or a
     Spearman ranking (grid, Latin hypercube), with intervals."""
-    import json as _json
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
@@ -496,7 +494,6 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
-    import json as _json
 
     from .analysis.discover import ablation, format_ablation, format_discovery, plot_trajectory
     from .analysis.discover import discover as find

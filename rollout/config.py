@@ -28,7 +28,7 @@ from pydantic import (
 
 from .calendar import LAST_YEAR, parse_month
 from .data import Provinces, load_provinces
-from .errors import ConfigError
+from .errors import ConfigError, shorten
 from .strategies.presets import PRESETS, preset
 
 Months = Annotated[float, Field(ge=0.0, le=1200.0)]
@@ -415,7 +415,7 @@ NOT_SWEEPABLE = ("name", "seed", "replicates", "time", "regions.data", "output",
 
 def _check_sweepable(path: str, where: str) -> None:
     if not path or any(not part for part in path.split(".")):
-        raise _LocatedError(where, f"{_short(path)} is not a dotted field path")
+        raise _LocatedError(where, f"{shorten(path)} is not a dotted field path")
     for fixed in NOT_SWEEPABLE:
         if path == fixed or path.startswith(fixed + "."):
             raise _LocatedError(where, f"{fixed!r} cannot vary within a sweep (every point "
@@ -436,11 +436,11 @@ class SweepConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:
         for name in self.parameters:
-            _check_sweepable(name, f"parameters.{_short(name, 40, quoted=False)}")
+            _check_sweepable(name, f"parameters.{shorten(name, 40, quoted=False)}")
         for scenario, assignment in self.scenarios.items():
             for name in assignment:
-                _check_sweepable(name, f"scenarios.{_short(scenario, 40, quoted=False)}."
-                                 f"{_short(name, 40, quoted=False)}")
+                _check_sweepable(name, f"scenarios.{shorten(scenario, 40, quoted=False)}."
+                                 f"{shorten(name, 40, quoted=False)}")
         if self.design == "scenarios":
             if not self.scenarios:
                 raise ValueError("design 'scenarios' needs at least one [sweep.scenarios.NAME]")
@@ -544,7 +544,7 @@ class CalibrationConfig(_Section):
     @model_validator(mode="after")
     def _priors(self) -> CalibrationConfig:
         for name, prior in self.parameters.items():
-            _check_sweepable(name, f"parameters.{_short(name, 40, quoted=False)}")
+            _check_sweepable(name, f"parameters.{shorten(name, 40, quoted=False)}")
             if prior.n is not None:
                 raise _LocatedError(f"parameters.{name}.n",
                                     "a prior is a range (low, high, log); it takes no n")
@@ -606,7 +606,7 @@ class RolloutConfig(_Section):
             base = table.get("preset", name)
             if not isinstance(base, str):
                 raise _LocatedError(f"strategies.{name}.preset",
-                                    f"must be a string naming a preset, got {_short(base)}")
+                                    f"must be a string naming a preset, got {shorten(base)}")
             if base not in PRESETS:
                 hint = "" if "preset" in table else " (or set 'preset')"
                 raise _LocatedError(
@@ -683,15 +683,9 @@ _STRATEGY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 def _check_strategy_name(name: str) -> None:
     """A strategy name labels a cube coordinate and a command-line choice: a short identifier."""
     if not _STRATEGY_NAME.fullmatch(name):
-        raise _LocatedError(f"strategies.{_short(name, 40, quoted=False)}",
+        raise _LocatedError(f"strategies.{shorten(name, 40, quoted=False)}",
                             "a strategy name is a letter then up to 63 letters, digits, '_' or "
                             "'-' (no dots, spaces or empty names)")
-
-
-def _short(value: Any, limit: int = 80, quoted: bool = True) -> str:
-    """A value for an error message, cut to ``limit`` characters (a 100 kB value is not echoed)."""
-    text = repr(value) if quoted else str(value)
-    return text if len(text) <= limit else f"{text[:limit - 15]}... ({len(text)} chars)"
 
 
 #: A config larger than this is refused unread (the shipped ones are under 10 kB).
@@ -708,7 +702,7 @@ class _LocatedError(ValueError):
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(_short(part, 40, quoted=False) for part in loc
+    return ".".join(shorten(part, 40, quoted=False) for part in loc
                     if not str(part).startswith("function-"))
 
 
@@ -729,7 +723,7 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     if "input" in error and error.get("type") not in ("model_type", "dict_type"):
         value = error["input"]
         if not isinstance(value, dict | list) and repr(value) not in message:
-            message = f"{message} (got {_short(value)})"
+            message = f"{message} (got {shorten(value)})"
     if len(message) > 300:
         message = f"{message[:280]}... (cut)"
     return field, message
@@ -765,7 +759,7 @@ def validate_dict(data: dict[str, Any], source: str = "<config>") -> RolloutConf
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, turning I/O and syntax errors into one-line ConfigErrors."""
     path = Path(path)
-    shown = _short(str(path), 200, quoted=False)
+    shown = shorten(str(path), 200, quoted=False)
     try:
         if path.is_dir():
             raise ConfigError(shown, None, "is a directory, not a config file")

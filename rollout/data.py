@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, shorten
 
 #: Where the project's own data files live (``configs/data`` beside the package).
 REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -58,7 +58,7 @@ def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
     """Find the data file ``data`` (``regions.data``): absolute, next to the config file, or
     under the repo's configs/."""
     source = str(config_path or "<config>")
-    shown = data if len(data) <= 80 else f"{data[:60]}... ({len(data)} chars)"
+    shown = shorten(data)
     given = Path(data)
     candidates = [given] if given.is_absolute() else []
     if not given.is_absolute():
@@ -71,8 +71,8 @@ def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
                 return candidate
         except OSError as err:          # a name too long for the file system, say
             raise ConfigError(source, "regions.data",
-                              f"data file {shown!r}: {err.strerror or err}") from None
-    raise ConfigError(source, "regions.data", f"data file {shown!r} not found")
+                              f"data file {shown}: {err.strerror or err}") from None
+    raise ConfigError(source, "regions.data", f"data file {shown} not found")
 
 
 def read_provinces(path: Path, source: str = "<config>") -> Provinces:

@@ -76,6 +76,11 @@ def _with_table(data: dict[str, Any], table: str, key: str, value: Any) -> dict[
     return out
 
 
+def _sweeping(data: dict[str, Any], dotted: str, values: Any) -> Callable[[Path], None]:
+    """Writes ``data`` sweeping the field ``dotted`` over ``values``."""
+    return _writes(_with_table(data, "sweep.parameters", dotted, values))
+
+
 def _writes(data: dict[str, Any]) -> Callable[[Path], None]:
     def build(folder: Path) -> None:
         (folder / "config.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
@@ -235,8 +240,7 @@ def _sweep_cases() -> Iterator[Case]:
              "time.start": ["2019-01", "2020-01"], "regions.data": ["a.csv", "b.csv"],
              "output.event_log": [False, True], "analysis.baseline": ["big_bang", "phased"]}
     for i, (dotted, values) in enumerate(fixed.items()):
-        yield Case(f"sweep-fixed-{dotted}", _writes(_with_table(grid, "sweep.parameters",
-                                                                dotted, values)),
+        yield Case(f"sweep-fixed-{dotted}", _sweeping(grid, dotted, values),
                    ["validate", "plan", "sweep"][i % 3], ["sweep.parameters", dotted])
     scenarios = copy.deepcopy(grid)
     scenarios["sweep"] = {"design": "scenarios",
@@ -246,13 +250,12 @@ def _sweep_cases() -> Iterator[Case]:
     for i, path in enumerate(["", ".", "a..b", "defects."]):
         yield Case(f"sweep-path-{i}", _writes(_set(grid, "sweep.parameters", {path: [1, 2]})),
                    ["validate", "plan", "sweep"][i % 3], ["sweep.parameters"])
-    yield Case("sweep-unknown-path", _writes(_with_table(grid, "sweep.parameters",
-                                                         "defects.nope", [1, 2])), "plan", ["defects.nope"])
+    yield Case("sweep-unknown-path", _sweeping(grid, "defects.nope", [1, 2]), "plan",
+               ["defects.nope"])
     for i, (low, high) in enumerate([(-float("inf"), 1.0), (0.0, float("inf")),
                                      (float("nan"), 1.0)]):
         bound = {"low": low, "high": high}
-        yield Case(f"sweep-bound-{i}", _writes(_with_table(raw, "sweep.parameters",
-                                                           "adoption.steering", bound)),
+        yield Case(f"sweep-bound-{i}", _sweeping(raw, "adoption.steering", bound),
                    ["validate", "plan", "sweep"][i % 3], ["sweep.parameters"])
     big = _set(grid, "sweep.parameters", {
         "adoption.steering": {"low": 0.0, "high": 1.0, "n": 2000},
@@ -264,11 +267,9 @@ def _sweep_cases() -> Iterator[Case]:
         "regions.units_per_region": {"low": 1.0, "high": 2.0, "n": 3}})
     yield Case("sweep-fractional-count", _writes(fraction), "sweep",
                ["regions.units_per_region", "integer"])
-    yield Case("sweep-out-of-range", _writes(_with_table(grid, "sweep.parameters",
-                                                         "adoption.steering", [0.5, 1.5])), "validate",
+    yield Case("sweep-out-of-range", _sweeping(grid, "adoption.steering", [0.5, 1.5]), "validate",
                ["adoption.steering"])
-    yield Case("sweep-wrong-type", _writes(_with_table(grid, "sweep.parameters",
-                                                       "suspension.enabled", ["off", "on"])), "plan",
+    yield Case("sweep-wrong-type", _sweeping(grid, "suspension.enabled", ["off", "on"]), "plan",
                ["suspension.enabled"])
 
 

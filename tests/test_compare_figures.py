@@ -14,8 +14,8 @@ costs ~2 s of imports).
 from __future__ import annotations
 
 import csv
-import io
 import hashlib
+import io
 import json
 import math
 import os

@@ -22,7 +22,6 @@ import pandas as pd
 from ..config import RolloutConfig
 from ..errors import RolloutError
 
-
 #: A box restriction whose quasi-p value (PRIM's test that the restriction raises the density)
 #: is at least this is reported but does not count in "inside every limit".
 WEAK_QP = 0.05

@@ -9,6 +9,7 @@ place, so a path that exists holds a complete cube.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -323,43 +324,41 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
     left by a kill is never taken for a cube. ``lock``: take the output's lock here (pass False
     when the caller holds it already, as a run does from its first check to its write)."""
     path = Path(path)
-    if lock:
-        with output_lock(path):
-            return write_cube(ds, path, fmt, overwrite, chunk_replicates, lock=False)
-    check_output(path, overwrite)
-    made = [p for p in reversed(path.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    trash = path.with_name(f".{path.name}.old-{os.getpid()}")
-    _remove(tmp)
-    complete = ds.attrs.get("complete")
-    working = ds.assign_attrs(checksums=json.dumps(variable_checksums(ds), sort_keys=True))
-    if complete is not None:
-        working = working.assign_attrs(complete="false")
-    try:
-        if fmt == "zarr":
-            # Zarr format 2 with consolidated metadata: every Zarr reader understands it.
-            working.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
-                            consolidated=True, zarr_format=2)
-        elif fmt == "netcdf":
-            working.to_netcdf(tmp, engine="h5netcdf")
-        else:
-            raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        if complete is not None:
-            _set_complete(tmp, fmt, complete)
-        if path.exists():
-            os.replace(path, trash)
-        os.replace(tmp, path)
-    except BaseException:
+    with output_lock(path) if lock else contextlib.nullcontext():
+        check_output(path, overwrite)
+        made = [p for p in reversed(path.parents) if not p.exists()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        trash = path.with_name(f".{path.name}.old-{os.getpid()}")
         _remove(tmp)
-        if trash.exists() and not path.exists():
-            os.replace(trash, path)          # put the old cube back where it was
-        for folder in reversed(made):        # folders this write created, if still empty
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-        raise
-    _remove(trash)
-    return path
+        complete = ds.attrs.get("complete")
+        working = ds.assign_attrs(checksums=json.dumps(variable_checksums(ds), sort_keys=True))
+        if complete is not None:
+            working = working.assign_attrs(complete="false")
+        try:
+            if fmt == "zarr":
+                # Zarr format 2 with consolidated metadata: every Zarr reader understands it.
+                working.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
+                                consolidated=True, zarr_format=2)
+            elif fmt == "netcdf":
+                working.to_netcdf(tmp, engine="h5netcdf")
+            else:
+                raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            if complete is not None:
+                _set_complete(tmp, fmt, complete)
+            if path.exists():
+                os.replace(path, trash)
+            os.replace(tmp, path)
+        except BaseException:
+            _remove(tmp)
+            if trash.exists() and not path.exists():
+                os.replace(trash, path)          # put the old cube back where it was
+            for folder in reversed(made):        # folders this write created, if still empty
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            raise
+        _remove(trash)
+        return path
 
 
 def _set_complete(path: Path, fmt: str, value: str) -> None:

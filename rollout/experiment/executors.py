@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..errors import RolloutError
+from ..errors import RolloutError, shorten
 
 IN_FLIGHT_PER_WORKER = 2
 LOCAL_CLUSTER_CONFIG = {
@@ -158,8 +158,7 @@ def check_scheduler_address(address: str) -> str:
     elif not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         problem = f"port {port!r} is not a number 1-65535"
     if problem:
-        shown = address if len(address) <= 80 else address[:60] + "..."
-        raise RolloutError(f"--scheduler {shown!r}: {problem}")
+        raise RolloutError(f"--scheduler {shorten(address)}: {problem}")
     return f"{scheme}://{host}:{port}"
 
 

@@ -87,8 +87,8 @@ def stored_config_json(attrs: dict) -> str:
 
 
 def structure_problem(ds: xr.Dataset) -> str | None:
-    """Why ``ds`` cannot be the cube it claims to be, or None: its config and hash, its
-    coordinates and its core variables."""
+    """Why ``ds`` cannot be the cube it claims to be, or None: its config and hash, and the
+    coordinates every command relies on."""
     try:
         stored_config_json(ds.attrs)
     except ValueError as err:

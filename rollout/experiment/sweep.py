@@ -3,6 +3,7 @@ loading a sweep config, and the dry-run plan of a sweep."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -18,7 +19,6 @@ from ..errors import ConfigError
 from ..streams import stream
 from . import sweep_store
 from .cube import block_values, stored_values, volume_share
-from .locking import output_lock
 from .designs import (
     Design,
     block_size,
@@ -28,6 +28,7 @@ from .designs import (
     parse_set,
     point_config,
 )
+from .locking import output_lock
 from .runner import run_block, strategy_names
 
 
@@ -97,44 +98,33 @@ def run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path:
               order_seed: int | None = None, lock: bool = True) -> SweepReport:
     """Run (or resume) a sweep into the store at ``path``, holding its lock (one writer per
     store; ``lock=False`` when the caller holds it already); returns what was done."""
-    if not lock:
-        return _run_sweep(config, provinces, design, path, executor, overwrite, on_block,
-                          on_start, order_seed)
-    with output_lock(path):
-        return _run_sweep(config, provinces, design, path, executor, overwrite, on_block,
-                          on_start, order_seed)
-
-
-def _run_sweep(config: RolloutConfig, provinces: Provinces, design: Design, path: Path,
-               executor, overwrite: bool, on_block: Callable[[int], None] | None,
-               on_start: Callable[[int, int], None] | None,
-               order_seed: int | None) -> SweepReport:
-    began = time.perf_counter()
-    done = sweep_store.prepare(path, config, provinces, design, overwrite)
-    tasks = block_tasks(config, design, done, order_seed)
-    names = strategy_names(config)
-    runs_per_replicate = len(names)
-    total_blocks = int(done.size)
-    if on_start is not None:
-        done_runs = config.replicates * design.size * runs_per_replicate - sum(
-            (stop - start) * runs_per_replicate for _, _, start, stop in tasks)
-        on_start(done_runs, config.replicates * design.size * runs_per_replicate)
-    point_json = {p: point_config(config, design.points[p]).canonical_json()
-                  for p in sorted({t[0] for t in tasks})}
-    writer = sweep_store.Writer(path, config, provinces, design)
-    cpu = 0.0
-    runs = 0
-    work = [(point_json[p], names, provinces, p, b, start, stop) for p, b, start, stop in tasks]
-    for point, block, values, seconds in executor.map_unordered(sweep_task, work):
-        writer.write(point, block, values)
-        n = values["coverage"].shape[1] * runs_per_replicate
-        runs += n
-        cpu += seconds
-        if on_block is not None:
-            on_block(n)
-    sweep_store.finalize(path)
-    return SweepReport(path, design.size, total_blocks, len(tasks), runs,
-                       time.perf_counter() - began, cpu)
+    with output_lock(path) if lock else contextlib.nullcontext():
+        began = time.perf_counter()
+        done = sweep_store.prepare(path, config, provinces, design, overwrite)
+        tasks = block_tasks(config, design, done, order_seed)
+        names = strategy_names(config)
+        runs_per_replicate = len(names)
+        total_blocks = int(done.size)
+        if on_start is not None:
+            done_runs = config.replicates * design.size * runs_per_replicate - sum(
+                (stop - start) * runs_per_replicate for _, _, start, stop in tasks)
+            on_start(done_runs, config.replicates * design.size * runs_per_replicate)
+        point_json = {p: point_config(config, design.points[p]).canonical_json()
+                      for p in sorted({t[0] for t in tasks})}
+        writer = sweep_store.Writer(path, config, provinces, design)
+        cpu = 0.0
+        runs = 0
+        work = [(point_json[p], names, provinces, p, b, start, stop) for p, b, start, stop in tasks]
+        for point, block, values, seconds in executor.map_unordered(sweep_task, work):
+            writer.write(point, block, values)
+            n = values["coverage"].shape[1] * runs_per_replicate
+            runs += n
+            cpu += seconds
+            if on_block is not None:
+                on_block(n)
+        sweep_store.finalize(path)
+        return SweepReport(path, design.size, total_blocks, len(tasks), runs,
+                           time.perf_counter() - began, cpu)
 
 
 @dataclass
