@@ -201,17 +201,21 @@ def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed
 @click.option("--out", "-o", "out", type=click.Path(), default=None,
               help="Zarr store [default: results/<config name>.zarr]. An existing store of the "
                    "same sweep is resumed.")
-@click.option("--overwrite", is_flag=True, help="Replace a store of a different sweep.")
+@click.option("--overwrite", is_flag=True, help="Replace a store of a different sweep (and "
+              "an existing --netcdf file).")
+@click.option("--netcdf", "netcdf", type=click.Path(dir_okay=False), default=None,
+              help="Also write the finished cube as one compressed NetCDF file (.nc).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--task-order-seed", type=int, default=None, hidden=True,
               help="Shuffle the task order (testing that order does not matter).")
 def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
           workers: int | None, scheduler: str | None, serial: bool, out: str | None,
-          overwrite: bool, quiet: bool, task_order_seed: int | None) -> None:
+          overwrite: bool, netcdf: str | None, quiet: bool, task_order_seed: int | None
+          ) -> None:
     """Run a parameter sweep of CONFIG into a Zarr store, block by block (resumable)."""
     from tqdm import tqdm
 
-    from .experiment.cube import default_output
+    from .experiment.cube import check_output, cube_format, default_output
     from .experiment.executors import make_executor
     from .experiment.runner import default_workers
     from .experiment.sweep import format_duration, run_sweep
@@ -219,7 +223,11 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
     if path.suffix.lower() not in ("", ".zarr"):
-        raise RolloutError(f"{path}: a sweep is a Zarr store (.zarr); export NetCDF from it")
+        raise RolloutError(f"{path}: a sweep is a Zarr store (.zarr); add --netcdf FILE.nc "
+                           "for a NetCDF copy")
+    if netcdf is not None:
+        cube_format(netcdf, "netcdf")
+        check_output(Path(netcdf), overwrite)
     bars: list = []      # the bar appears once the cluster and the store are ready, so that
     #                     an error before then is the only line on stderr
 
@@ -247,8 +255,11 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
                + (f"; {resumed} of {report.blocks_total} blocks were already done" if resumed
                   else "") + f"; config sha256 {cfg.config_hash()[:12]})")
     from .analysis import format_sweep_summary
-    from .experiment.cube import open_cube
+    from .experiment.cube import open_cube, write_netcdf_copy
 
+    if netcdf is not None:
+        with open_cube(path, finished=True) as ds:
+            click.echo(f"wrote {write_netcdf_copy(ds, netcdf, overwrite)} (NetCDF copy)")
     click.echo(format_sweep_summary(open_cube(path), cfg.analysis.baseline))
 
 
@@ -571,24 +582,36 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 
 @cli.command()
 @click.argument("path", metavar="PATH")
-@click.option("--what", type=click.Choice(["summary", "series", "events"]), default="summary",
-              show_default=True,
+@click.option("--what", type=click.Choice(["summary", "series", "events"]), default=None,
               help="summary: one row per run; series: one row per run, month and province "
-                   "(or track); events: the decoded event log.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
-              show_default=True, help="Table format (Parquet via pyarrow).")
+                   "(or track); events: the decoded event log [default: summary; NetCDF: the "
+                   "whole cube].")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "netcdf"]),
+              default="parquet", show_default=True,
+              help="Table format (Parquet via pyarrow), or netcdf: the whole cube as one "
+                   "compressed NetCDF file.")
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default=None,
-              help="Table file [default: beside the cube, <cube>_<what>.<format>].")
-@click.option("--overwrite", is_flag=True, help="Replace an existing table.")
+              help="Output file [default: beside the cube, <cube>_<what>.<format>, or "
+                   "<cube>.nc].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @_reads_cube
-def export(path: str, what: str, fmt: str, out: str | None, overwrite: bool) -> None:
-    """Write a tidy table of a cube (for pandas, R, a spreadsheet)."""
+def export(path: str, what: str | None, fmt: str, out: str | None, overwrite: bool) -> None:
+    """Write a tidy table of a cube (for pandas, R, a spreadsheet), or the cube as NetCDF."""
     from .analysis.export import export as export_table
-    from .experiment.cube import check_writable, is_cube, open_cube
+    from .experiment.cube import check_writable, is_cube, open_cube, write_netcdf_copy
     from .experiment.locking import output_lock
 
     ds = open_cube(path, finished=True)
     cube = Path(path).resolve()
+    if fmt == "netcdf":
+        if what is not None:
+            raise RolloutError("--what picks a table; --format netcdf writes the whole cube")
+        target = Path(out) if out else cube.with_suffix(".nc")
+        if target.resolve() == cube:
+            raise RolloutError(f"{target}: is the cube itself")
+        click.echo(f"wrote {write_netcdf_copy(ds, target, overwrite)} (NetCDF, the whole cube)")
+        return
+    what = what or "summary"
     target = Path(out) if out else cube.with_name(
         f"{cube.name.removesuffix(cube.suffix)}_{what}.{fmt}")
     if target.resolve() == cube or is_cube(target):

@@ -682,10 +682,10 @@ _STRATEGY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 def _check_strategy_name(name: str) -> None:
     """A strategy name labels a cube coordinate and a command-line choice: a short identifier."""
-    if not _STRATEGY_NAME.fullmatch(name):
+    if not _STRATEGY_NAME.fullmatch(name) or "__" in name:
         raise _LocatedError(f"strategies.{shorten(name, 40, quoted=False)}",
                             "a strategy name is a letter then up to 63 letters, digits, '_' or "
-                            "'-' (no dots, spaces or empty names)")
+                            "'-' (no dots, spaces, double underscores or empty names)")
 
 
 #: A config larger than this is refused unread (the shipped ones are under 10 kB).

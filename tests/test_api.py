@@ -66,8 +66,8 @@ def test_errors_are_the_cli_one_liners_as_exceptions(small_config: Path):
 def test_sweep_from_python(small_config: Path, tmp_path: Path):
     ds = rollout.sweep(small_config, out=tmp_path / "sw.zarr", replicates=2, serial=True,
                        sets={"defects.mean_count": [0.0, 12.0]})
-    assert ds.sizes["defects.mean_count"] == 2 and ds.attrs["complete"] == "true"
-    none = ds["defects_detected"].sel({"defects.mean_count": 0.0})
+    assert ds.sizes["defects__mean_count"] == 2 and ds.attrs["complete"] == "true"
+    none = ds["defects_detected"].sel(defects__mean_count=0.0)
     assert int(none.sum()) == 0 and int(ds["defects_detected"].sum()) > 0
 
 

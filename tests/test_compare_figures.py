@@ -71,6 +71,8 @@ UNITS = {"t_full": "months", "t_stable": "months",
          "net_benefit": "benefit-equivalent unit volume months"}
 SEV = "defects.severity_median"
 DET = "defects.detectability_median"
+# as a cube written by rollout names them (CF-valid: no dots); labels show the config field
+SEV_C, DET_C = SEV.replace(".", "__"), DET.replace(".", "__")
 GRID_SWEEP = {"parameters": {SEV: [0.05, 0.3], DET: [0.02, 0.1]}, "block_size": 2}
 NAN = math.nan
 
@@ -665,10 +667,10 @@ def test_plot_phase(sweep_cube):
     share = (t.sel(strategy="phased") < t.sel(strategy="big_bang")).mean("replicate")
     mesh = ax.collections[0].get_array()
     np.testing.assert_allclose(np.asarray(mesh).reshape(2, 2),
-                               share.transpose(SEV, DET).values)
+                               share.transpose(SEV_C, DET_C).values)
     assert sweep_cube.attrs["config_sha256"][:12] in _caption(fig)
     # the grid on its own axes: one tick per swept value, labelled with it, nothing beyond
-    for axis, name in ((ax.xaxis, DET), (ax.yaxis, SEV)):
+    for axis, name in ((ax.xaxis, DET_C), (ax.yaxis, SEV_C)):
         values = [float(v) for v in sweep_cube[name].values]
         assert [float(t.get_text()) for t in axis.get_ticklabels()] == pytest.approx(
             values, rel=1e-2)
@@ -682,8 +684,8 @@ def test_plot_phase_draws_scattered_designs_as_points_with_their_intervals(sobol
     fig = plot_phase(sobol_cube, strategy="phased")
     ax = fig.axes[0]
     points = np.concatenate([c.get_offsets() for c in ax.collections[-2:]])
-    xs = np.asarray(sobol_cube[DET].values, float)
-    ys = np.asarray(sobol_cube[SEV].values, float)
+    xs = np.asarray(sobol_cube[DET_C].values, float)
+    ys = np.asarray(sobol_cube[SEV_C].values, float)
     assert sorted(map(tuple, np.round(points, 12))) == sorted(
         zip(np.round(xs, 12), np.round(ys, 12), strict=True))
     assert ax.get_xlim() == pytest.approx((xs.min(), xs.max()))
@@ -730,14 +732,14 @@ def test_cli_plot_writes_the_figures(cli):
 # ------------------------------------------------------------------------------ 6. at
 def test_select_point_picks_the_design_point(sweep_cube):
     point, label = select_point(sweep_cube, {SEV: "0.30"})          # compared numerically
-    assert float(point[SEV]) == 0.3 and float(point[DET]) == 0.02   # unnamed: first value
+    assert float(point[SEV_C]) == 0.3 and float(point[DET_C]) == 0.02   # unnamed: first value
     assert label == f"{DET}=0.02, {SEV}=0.3"                        # dims in sorted order
     np.testing.assert_array_equal(point["t_full"].values,
-                                  sweep_cube["t_full"].isel({SEV: 1, DET: 0}).values)
+                                  sweep_cube["t_full"].isel({SEV_C: 1, DET_C: 0}).values)
     point, label = select_point(sweep_cube, {DET: 0.1, SEV: 0.05})
-    assert (float(point[SEV]), float(point[DET])) == (0.05, 0.1)
+    assert (float(point[SEV_C]), float(point[DET_C])) == (0.05, 0.1)
     np.testing.assert_array_equal(point["harm"].values,
-                                  sweep_cube["harm"].isel({SEV: 0, DET: 1}).values)
+                                  sweep_cube["harm"].isel({SEV_C: 0, DET_C: 1}).values)
     fig = plot_coverage(sweep_cube, at={SEV: 0.3})
     assert f"{SEV}=0.3" in _caption(fig)
 

@@ -79,7 +79,7 @@ def _drop_strategy(path: Path) -> None:
 
 
 def _drop_flags(path: Path) -> None:
-    _drop_array(path, "block_done")
+    _drop_array(path, "blocks/block_done")
 
 
 def _forge_design(path: Path) -> None:
@@ -137,7 +137,8 @@ def test_resuming_into_a_damaged_store_is_one_line(store: Path, tmp_path: Path) 
     """Resume reads the block flags: a damaged flags chunk is reported, not a traceback."""
     copy = tmp_path / "copy.zarr"
     shutil.copytree(store, copy)
-    flags = next(p for p in (copy / "block_done").iterdir() if not p.name.startswith("."))
+    flags = next(p for p in (copy / "blocks" / "block_done").iterdir()
+                 if not p.name.startswith("."))
     flags.write_bytes(b"\x00garbage")
     config = tmp_path / "sweep.toml"
     config.write_text(tomli_w.dumps(small_dict(replicates=4, sweep=SWEEP)), encoding="utf-8")
@@ -186,8 +187,8 @@ def test_integrity_check_finds_swapped_and_deleted_chunks(store: Path, tmp_path:
     proc = _cli("verify", swapped, "--integrity", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
-        "DAMAGED   adoption.steering=0.2, replicates 0-1",
-        "DAMAGED   adoption.steering=0.8, replicates 0-1",
+        "DAMAGED   adoption__steering=0.2, replicates 0-1",
+        "DAMAGED   adoption__steering=0.8, replicates 0-1",
         "2 of 4 written blocks do not match their checksums"]
 
     deleted = tmp_path / "deleted.zarr"
@@ -195,7 +196,7 @@ def test_integrity_check_finds_swapped_and_deleted_chunks(store: Path, tmp_path:
     (deleted / "harm_total" / "1.0.1").unlink()
     proc = _cli("verify", deleted, "--integrity", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[0] == "DAMAGED   adoption.steering=0.8, replicates 2-3"
+    assert proc.stdout.splitlines()[0] == "DAMAGED   adoption__steering=0.8, replicates 2-3"
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])

@@ -50,7 +50,8 @@ GAMING_ONLY = {name: {"share": 0.0} for name in (
 
 
 def rows(result, kind: str, unit: int | None = None) -> list[tuple]:
-    """Event-log rows (time, kind, province, unit, track, defect, version) of one kind."""
+    """Event-log rows (time, kind, province, unit, track, defect, version, defect kind, phase)
+    of one kind."""
     code = EVENT_KINDS.index(kind)
     return [r for r in result.events if r[1] == code and (unit is None or r[3] == unit)]
 
@@ -741,8 +742,8 @@ def test_evaluation_multiplies_detection_in_the_evaluated_provinces():
     assert not bad, bad[:5]
     assert seen["eval"] > 0 and seen["other"] > 0
     phase = rows(res, "phase")
-    starts = [r[0] for r in phase if r[6] == EVALUATION]
-    ends = [r[0] for r in phase if r[6] in (RECALIBRATION, SCALE_UP) and r[0] > starts[0]]
+    starts = [r[0] for r in phase if r[8] == EVALUATION]
+    ends = [r[0] for r in phase if r[8] in (RECALIBRATION, SCALE_UP) and r[0] > starts[0]]
     assert starts and min(ends) - starts[0] == pytest.approx(cfg.strategies["phased"]
                                                              .evaluation_months, abs=1e-9)
 
@@ -773,11 +774,11 @@ def test_phased_province_stages_run_in_order(replicate):
         times = [r[0] for r in mine]
         assert times == sorted(times)
         if p in pilot_provs:
-            assert [r[6] for r in mine] == [PILOT, EVALUATION, RECALIBRATION, SCALE_UP]
+            assert [r[8] for r in mine] == [PILOT, EVALUATION, RECALIBRATION, SCALE_UP]
             assert times[2] - times[1] == pytest.approx(
                 cfg.strategies["phased"].evaluation_months, abs=1e-9)
         else:
-            assert [r[6] for r in mine] == [SCALE_UP]
+            assert [r[8] for r in mine] == [SCALE_UP]
             assert res.stage[0, p] == STAGES.index("waiting")
         codes = res.stage[:, p].tolist()
         assert _order_ok(codes), (p, codes)
@@ -983,9 +984,9 @@ def test_pilot_quorum_and_recalibration_gate(replicate):
     q = math.ceil(0.8 * 7)
     first_pay = sorted(min(event_times(res, "pay", u)) for u in pilots)
     phase = rows(res, "phase")
-    t_eval = min(r[0] for r in phase if r[6] == EVALUATION)
-    t_recal = min(r[0] for r in phase if r[6] == RECALIBRATION)
-    t_scale = min(r[0] for r in phase if r[6] == SCALE_UP)
+    t_eval = min(r[0] for r in phase if r[8] == EVALUATION)
+    t_recal = min(r[0] for r in phase if r[8] == RECALIBRATION)
+    t_scale = min(r[0] for r in phase if r[8] == SCALE_UP)
     assert t_eval == pytest.approx(first_pay[q - 1] + s.pilot_paying_months, abs=1e-9)
     assert t_recal - t_eval == pytest.approx(s.evaluation_months, abs=1e-9)
     ts = sim.centre.tracks[0]

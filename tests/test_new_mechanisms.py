@@ -267,7 +267,7 @@ def test_legitimacy_slows_adoption_delays():
     for row in result.events:
         if row[1] != 8:                            # adopt
             continue
-        t, _, p, u, track, _, version = row
+        t, _, p, u, track, _, version = row[:7]
         t_r = released[(track, version)]
         trust = (1.0 - deficit(leg.national_log, 0, t_r)) * \
             (1.0 - deficit(leg.province_log, p, t_r))

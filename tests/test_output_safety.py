@@ -176,10 +176,10 @@ def test_a_resumable_store_survives_stray_files_and_a_flagless_one_is_not_wiped(
     assert again.returncode == 0, again.stderr
     assert "2 of 2 blocks were already done" in again.stdout
     assert again.stderr == ""
-    shutil.rmtree(out / "block_done")
+    shutil.rmtree(out / "blocks" / "block_done")
     meta = json.loads((out / ".zmetadata").read_text())
     meta["metadata"] = {k: v for k, v in meta["metadata"].items()
-                        if not k.startswith("block_done/")}
+                        if not k.startswith("blocks/block_done/")}
     (out / ".zmetadata").write_text(json.dumps(meta))
     refused = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
     line = _one_error_line(refused)
@@ -204,7 +204,7 @@ def test_ctrl_c_during_a_dask_sweep_is_quiet_and_resumable(tmp_path: Path) -> No
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            flags = out / "block_done"
+            flags = out / "blocks" / "block_done"
             if flags.exists() and any(p.name[0] != "." for p in flags.iterdir()):
                 break
             time.sleep(0.2)

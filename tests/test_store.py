@@ -12,15 +12,14 @@ import xarray as xr
 import zarr
 from conftest import make_config, small_dict
 
+from rollout.config import KIND_NAMES
 from rollout.data import load_provinces
 from rollout.errors import RolloutError
-from rollout.experiment.cube import build_cube, open_cube, write_cube
+from rollout.experiment.cube import EVENT_COLUMNS, build_cube, open_cube, write_cube
 from rollout.experiment.runner import run_experiment
 from rollout.model.simulation import EVENT_KINDS
 
 REPLICATES = 2
-EVENT_COLUMNS = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",
-                 "version")
 SUFFIX = {"zarr": ".zarr", "netcdf": ".nc"}
 WRITER = {"zarr": "to_zarr", "netcdf": "to_netcdf"}
 
@@ -277,6 +276,8 @@ def test_incomplete_cube_opens_with_a_warning(cube: xr.Dataset, fmt: str, comple
 
 # ------------------------------------------------------------------------------ event log
 def test_event_log_variables(event_cube: xr.Dataset, tmp_path: Path) -> None:
+    """The event table: one dimension, names where names exist (fixed-width text, read back as
+    str), integers with -1 below valid_min where a column does not apply."""
     path = tmp_path / "events.zarr"
     write_cube(event_cube, path)
     ds = _read(path)
@@ -285,37 +286,94 @@ def test_event_log_variables(event_cube: xr.Dataset, tmp_path: Path) -> None:
     assert ds.sizes["event"] > 0
     for name in names:
         assert ds[name].dims == ("event",)
-        assert "units" in ds[name].attrs and ds[name].attrs.get("long_name"), name
-    kind = ds["event_kind"]
-    assert kind.attrs["flag_meanings"].split() == list(EVENT_KINDS)
-    built = event_cube["event_kind"]          # CF: flag_values of the variable's own type (a
-    assert built.attrs["flag_values"].dtype == built.dtype   # Zarr stores attributes as JSON)
-    np.testing.assert_array_equal(np.asarray(kind.attrs["flag_values"]),
-                                  np.arange(len(EVENT_KINDS)))
-    assert set(np.unique(kind.values)) <= set(range(len(EVENT_KINDS)))
-    strategy, replicate = ds["event_strategy"].values, ds["event_replicate"].values
-    assert set(np.unique(strategy)) <= set(range(ds.sizes["strategy"]))
+        assert ds[name].attrs.get("long_name"), name
+    for name in ("unit", "defect", "version", "replicate"):
+        var = ds[f"event_{name}"]
+        assert var.dtype == np.int32 and var.attrs["valid_min"] == 0 and var.attrs["units"] == "1"
+    kinds = {str(k) for k in ds["event_kind"].values}
+    assert kinds <= set(EVENT_KINDS) and {"start", "pay", "release", "fix"} <= kinds
+    assert {str(x) for x in ds["event_strategy"].values} == {str(x) for x in
+                                                             ds["strategy"].values}
+    assert {str(x) for x in ds["event_track"].values} <= {"", *map(str, ds["track"].values)}
+    replicate = ds["event_replicate"].values
     assert set(np.unique(replicate)) <= set(range(ds.sizes["replicate"]))
+    strategy = np.array([str(x) for x in ds["event_strategy"].values])
     times = ds["event_time"].values
     assert ((times >= 0.0) & (times <= ds["month"].values[-1])).all()
-    for s in range(ds.sizes["strategy"]):        # each run's log is in time order
+    for s in map(str, ds["strategy"].values):   # each run's log is in time order
         for r in range(ds.sizes["replicate"]):
             run = times[(strategy == s) & (replicate == r)]
             assert run.size > 0 and (np.diff(run) >= 0.0).all(), (s, r)
+    raw = zarr.open_group(path, mode="r")       # fixed-width bytes, not Python objects
+    assert raw["event_kind"].dtype.kind == "S" and raw["strategy"].dtype.kind == "S"
+
+
+def _events(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    return {c: (np.array([str(x) for x in ds[f"event_{c}"].values])
+                if ds[f"event_{c}"].dtype.kind in "OUS" else ds[f"event_{c}"].values)
+            for c in EVENT_COLUMNS}
 
 
 def test_release_events_match_the_release_count(event_cube: xr.Dataset) -> None:
     """Big bang uses one track (the first); its release events are its releases."""
     ds = event_cube
-    s = [str(x) for x in ds["strategy"].values].index("big_bang")
-    release = EVENT_KINDS.index("release")
-    kind, track = ds["event_kind"].values, ds["event_track"].values
-    strategy, replicate = ds["event_strategy"].values, ds["event_replicate"].values
-    releases = ds["releases"].values[s]
+    ev = _events(ds)
+    releases = ds["releases"].sel(strategy="big_bang").values
     assert releases.sum() > 0, "no release in the sample: the check would be vacuous"
+    track = str(ds["track"].values[0])
     for r in range(ds.sizes["replicate"]):
-        mask = (strategy == s) & (replicate == r) & (kind == release) & (track == 0)
+        mask = (ev["strategy"] == "big_bang") & (ev["replicate"] == r) & \
+            (ev["kind"] == "release") & (ev["track"] == track)
         assert int(mask.sum()) == int(releases[r]), r
+
+
+def test_the_event_log_is_an_audit_trail() -> None:
+    """Each run's fix events are its releases' fixes: one per fixed defect (defects_fixed),
+    each at a release time of its track with the version that release made, each defect fixed
+    at most once and reported before it was fixed; every suspension (as many as the summary
+    counts) is followed by the defects behind it, of its unit at its time; every defect row
+    names its kind; phase rows carry a phase and no version. Severity 0.3 so that regions are
+    suspended (about 150 times in these runs)."""
+    ds = _cube(output={"event_log": True}, defects={"severity_median": 0.3})
+    ev = _events(ds)
+    fixed = ds["defects_fixed"]
+    checked_fix = checked_cause = 0
+    for s in map(str, ds["strategy"].values):
+        for r in range(ds.sizes["replicate"]):
+            run = (ev["strategy"] == s) & (ev["replicate"] == r)
+            fix = run & (ev["kind"] == "fix")
+            assert int(fix.sum()) == int(fixed.sel(strategy=s).values[r]), (s, r)
+            releases = {(t, tr, v) for t, tr, v in zip(
+                ev["time"][run & (ev["kind"] == "release")],
+                ev["track"][run & (ev["kind"] == "release")],
+                ev["version"][run & (ev["kind"] == "release")], strict=True)}
+            pairs = list(zip(ev["track"][fix], ev["defect"][fix], strict=True))
+            assert len(pairs) == len(set(pairs)), "a defect fixed twice"
+            for t, tr, d, v in zip(ev["time"][fix], ev["track"][fix], ev["defect"][fix],
+                                   ev["version"][fix], strict=True):
+                assert (t, tr, v) in releases
+                reported = run & (ev["kind"] == "report") & (ev["track"] == tr) & \
+                    (ev["defect"] == d)
+                assert reported.any() and ev["time"][reported].min() <= t
+                checked_fix += 1
+            suspends = np.flatnonzero(run & (ev["kind"] == "suspend"))
+            assert len(suspends) == int(ds["suspensions"].sel(strategy=s).values[r])
+            for i in suspends:
+                after = np.arange(i + 1, len(ev["kind"]))
+                causes = after[np.cumprod(np.isin(ev["kind"][after],
+                                                  ["cause", "cause_entrenched"])) == 1]
+                assert len(causes) >= 1, "a suspension without its defects"
+                assert (ev["unit"][causes] == ev["unit"][i]).all()
+                assert (ev["time"][causes] == ev["time"][i]).all()
+                checked_cause += 1
+    assert checked_fix > 0 and checked_cause > 0, (checked_fix, checked_cause)
+    has_defect = ev["defect"] >= 0
+    assert (ev["defect_kind"][has_defect] != "").all()
+    assert (ev["defect_kind"][~has_defect] == "").all()
+    assert set(ev["defect_kind"][has_defect]) <= set(KIND_NAMES)
+    phase = ev["kind"] == "phase"
+    assert phase.any() and (ev["phase"][phase] != "").all()
+    assert (ev["version"][phase] == -1).all() and (ev["phase"][~phase] == "").all()
 
 
 def test_event_log_does_not_change_results(cube: xr.Dataset, event_cube: xr.Dataset) -> None:

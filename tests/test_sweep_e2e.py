@@ -165,7 +165,7 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def read_flags(path: Path) -> np.ndarray | None:
     """The store's block flags, or None while the store is not laid out yet."""
     try:
-        return np.asarray(zarr.open_group(path, mode="r")["block_done"][...])
+        return np.asarray(zarr.open_group(path, mode="r")["blocks/block_done"][...])
     except Exception:  # noqa: BLE001 - not created yet, or metadata mid-write: poll again
         return None
 
@@ -341,15 +341,18 @@ def test_small_sweep_writes_a_complete_cube(small_runs: Runs, serial_cube: xr.Da
     assert "serially in this process" in proc.stdout
     assert "already done" not in proc.stdout
     ds = serial_cube
-    assert dict(ds.sizes) == {"defects.mean_count": len(values), "strategy": 2,
+    # CF-valid names (no dots), the config field in an attribute; no bookkeeping in sight
+    assert dict(ds.sizes) == {"defects__mean_count": len(values), "strategy": 2,
                               "replicate": SMALL_REPLICATES, "time": 60, "province": 4,
-                              "track": 2, "block": SMALL_REPLICATES // SMALL_SWEEP["block_size"]}
-    np.testing.assert_array_equal(ds["defects.mean_count"].values, values)
-    assert ds["harm_total"].dims == ("defects.mean_count", "strategy", "replicate")
+                              "track": 2}
+    np.testing.assert_array_equal(ds["defects__mean_count"].values, values)
+    assert ds["defects__mean_count"].attrs["config_field"] == "defects.mean_count"
+    assert ds["harm_total"].dims == ("defects__mean_count", "strategy", "replicate")
     assert ds.attrs["complete"] == "true"
     assert ds.attrs["block_size"] == str(SMALL_SWEEP["block_size"])
-    assert json.loads(ds.attrs["design"]) == {"kind": "grid", "dims": ["defects.mean_count"]}
-    assert (ds["block_done"].values == 1).all()
+    assert json.loads(ds.attrs["design"]) == {"kind": "grid", "dims": ["defects__mean_count"]}
+    assert (read_flags(out) == 1).all() and read_flags(out).shape == (
+        len(values), SMALL_REPLICATES // SMALL_SWEEP["block_size"])
     for name in ("harm_total", "benefit_total", "coverage", "national_coverage"):
         assert np.isfinite(ds[name].values).all(), name
     # the points really differ: more defects, more harm on average
@@ -436,7 +439,7 @@ def crn_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 def test_benefit_scales_exactly_with_benefit_rate(crn_runs: Runs) -> None:
     """No defects: the same world and the same timing at both points, so benefit doubles."""
     ds = crn_runs.cube("rate")
-    dim = "operation.benefit_rate"
+    dim = "operation__benefit_rate"
     one, two = ds.sel({dim: 1.0}), ds.sel({dim: 2.0})
     assert (ds["harm_total"].values == 0).all()
     assert (one["benefit_total"].values > 0).all()
@@ -451,7 +454,7 @@ def test_same_replicate_same_world_at_every_point(crn_runs: Runs) -> None:
     """Phased's pilot selection cannot touch big bang: its runs are identical at both points,
     while phased itself does change."""
     ds = crn_runs.cube("selection")
-    dim = "strategies.phased.selection"
+    dim = "strategies__phased__selection"
     assert [str(v) for v in ds[dim].values] == ["representative", "random"]
     rep, rnd = ds.sel({dim: "representative"}), ds.sel({dim: "random"})
     np.testing.assert_array_equal(rep["net_benefit"].sel(strategy="big_bang").values,
@@ -590,7 +593,7 @@ def test_verify_passes_then_catches_a_corrupted_value(small_runs: Runs, tmp_path
     mismatches = [line for line in bad.stdout.splitlines() if line.startswith("MISMATCH")]
     assert len(mismatches) == 1, bad.stdout
     first = SMALL_SWEEP["parameters"]["defects.mean_count"][0]
-    assert f"defects.mean_count={first}" in mismatches[0], mismatches
+    assert f"defects__mean_count={first}" in mismatches[0], mismatches
     assert "replicates 0-1" in mismatches[0], mismatches
     assert mismatches[0].endswith(": harm_total"), mismatches    # and nothing else differs
     n_blocks = len(SMALL_SWEEP["parameters"]["defects.mean_count"]) * (
@@ -801,6 +804,7 @@ def _check_point_design(ds: xr.Dataset, kind: str, n_points: int) -> None:
     assert ds["harm_total"].dims == ("point", "strategy", "replicate")
     assert json.loads(ds.attrs["design"]) == {"kind": kind, "dims": ["point"]}
     for name, bounds in RANGES.items():
+        name = name.replace(".", "__")          # CF-valid names in the cube
         assert ds[name].dims == ("point",), name
         values = ds[name].values
         assert ((values >= bounds["low"]) & (values <= bounds["high"])).all(), (name, values)
@@ -812,7 +816,8 @@ def test_lhs_design_has_a_point_dimension_within_bounds(design_runs: Runs) -> No
     _check_point_design(ds, "lhs", n)
     for name, bounds in RANGES.items():
         # a Latin hypercube: one point in each of n equal strata of every parameter
-        unit = (ds[name].values - bounds["low"]) / (bounds["high"] - bounds["low"])
+        values = ds[name.replace(".", "__")].values
+        unit = (values - bounds["low"]) / (bounds["high"] - bounds["low"])
         assert sorted(np.floor(unit * n).astype(int)) == list(range(n)), (name, unit)
 
 
@@ -823,7 +828,7 @@ def test_sobol_design_has_a_point_dimension_within_bounds(design_runs: Runs) -> 
     n, d = SAMPLED["sobol"]["points"], len(RANGES)
     _check_point_design(ds, "sobol", n * (d + 2))
     for name in RANGES:
-        assert len(np.unique(ds[name].values)) == 2 * n, name
+        assert len(np.unique(ds[name.replace(".", "__")].values)) == 2 * n, name
 
 
 def test_sampled_design_is_rebuilt_by_verify(design_runs: Runs, tmp_path: Path) -> None:
@@ -847,9 +852,9 @@ def test_a_mechanism_switch_is_a_sweep_dimension(design_runs: Runs) -> None:
     """``support.enabled = [false, true]`` (2 teams for 21 regions): the queue is empty where
     the switch is off and holds regions where it is on, and big bang is later to full coverage."""
     ds = design_runs.cube("structure")
-    assert ds["support_queue"].dims == ("support.enabled", "strategy", "replicate", "time")
-    off = ds.sel({"support.enabled": False})
-    on = ds.sel({"support.enabled": True})
+    assert ds["support_queue"].dims == ("support__enabled", "strategy", "replicate", "time")
+    off = ds.sel({"support__enabled": False})
+    on = ds.sel({"support__enabled": True})
     assert int(off["support_queue"].max()) == 0
     assert int(on["support_queue"].max()) > 0
     bb_on = on["t_full"].sel(strategy="big_bang").values
@@ -863,9 +868,9 @@ def test_a_hypercube_crossed_with_a_switch_runs_the_same_points_and_verifies(
     rebuilds the crossed design bit for bit; sensitivity counts the switch as a parameter."""
     ok(design_runs.proc["hybrid"])
     ds = design_runs.cube("hybrid")
-    assert json.loads(ds.attrs["design"])["dims"] == ["support.enabled", "point"]
-    assert ds["harm_total"].dims == ("support.enabled", "point", "strategy", "replicate")
-    assert ds.sizes["point"] == 3 and ds["adoption.steering"].dims == ("point",)
+    assert json.loads(ds.attrs["design"])["dims"] == ["support__enabled", "point"]
+    assert ds["harm_total"].dims == ("support__enabled", "point", "strategy", "replicate")
+    assert ds.sizes["point"] == 3 and ds["adoption__steering"].dims == ("point",)
     proc = ok(rollout("verify", design_runs.out["hybrid"], "--sample", 1000, cwd=tmp_path))
     assert "all 6 recomputed blocks match bit for bit" in proc.stdout, proc.stdout
     proc = ok(rollout("sensitivity", design_runs.out["hybrid"], "-s", "phased",

@@ -35,6 +35,15 @@ def design_dims(cube: xr.Dataset) -> list[str]:
     return json.loads(cube.attrs.get("design", '{"dims": []}'))["dims"]
 
 
+def cube_name(cube: xr.Dataset, name: str) -> str:
+    """A design dimension or parameter as this cube names it: users may type the config field
+    (``centre.capacity``) for the CF-valid stored name (``centre__capacity``)."""
+    if name in cube.variables or name in cube.dims:
+        return name
+    stored = name.replace(".", "__")
+    return stored if stored in cube.variables or stored in cube.dims else name
+
+
 def check_metrics(cube: xr.Dataset, metrics: Sequence[str]) -> None:
     per_replicate = [name for name, var in cube.data_vars.items()
                      if "replicate" in var.dims and "strategy" in var.dims

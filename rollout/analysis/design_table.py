@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
+from ..experiment.designs import config_field
 from .compare import design_dims
 
 
@@ -21,7 +22,8 @@ def sampled_parameters(cube: xr.Dataset) -> list[str]:
 
 
 def design_frame(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
-    """The table of design points and the design dimensions it flattens."""
+    """The table of design points (columns named by config field, ``adoption.steering``, as
+    the config names it) and the design dimensions it flattens (as the cube names them)."""
     dims = design_dims(cube)
     if not dims:
         raise RolloutError("this needs a sweep cube (a single run has no design points)")
@@ -32,7 +34,7 @@ def design_frame(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
         idx = grid.ravel()
         if d == "point":
             for name in sampled_parameters(cube):
-                columns[name] = np.asarray(cube[name].values)[idx]
+                columns[config_field(name)] = np.asarray(cube[name].values)[idx]
         else:
-            columns[d] = np.asarray(cube[d].values)[idx]
+            columns[config_field(d)] = np.asarray(cube[d].values)[idx]
     return pd.DataFrame(columns), dims

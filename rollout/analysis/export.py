@@ -146,38 +146,45 @@ def _decoded(var: xr.DataArray, codes: np.ndarray) -> np.ndarray:
 
 
 def event_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
+    """The event log, one row per event: names as text ("" in the cube, missing here), indices
+    and versions as nullable integers (-1 in the cube, missing here)."""
     if "event_kind" not in cube:
         raise RolloutError("this cube has no event log (run with output.event_log = true)")
-    kinds = cube["event_kind"].attrs["flag_meanings"].split()
-    strategies = _labels(cube["strategy"].values)
-    provinces = _labels(cube["province"].values)
-    tracks = _labels(cube["track"].values)
+    ev = {name[len("event_"):]: cube[name] for name in cube.data_vars
+          if name.startswith("event_")}
+    coded = "flag_meanings" in ev["kind"].attrs      # cubes written before kinds had names
+    labels = {"strategy": "strategy", "province": "province", "track": "track"}
 
-    def named(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        out = np.full(codes.shape, None, dtype=object)
-        ok = codes >= 0
-        out[ok] = labels[codes[ok]]
+    def text(col: str) -> np.ndarray:
+        values = np.asarray(ev[col].values)
+        if coded and col in labels:
+            names = _labels(cube[labels[col]].values)
+            out = np.full(values.shape, None, dtype=object)
+            out[values >= 0] = names[values[values >= 0]]
+            return out
+        if coded and col == "kind":
+            return _decoded(ev[col], values)
+        out = _labels(values)
+        out[out == ""] = None
         return out
 
-    ev = {name[len("event_"):]: np.asarray(cube[name].values) for name in cube.data_vars
-          if name.startswith("event_")}
-    def nullable(codes: np.ndarray) -> pd.arrays.IntegerArray:
+    def nullable(col: str) -> pd.arrays.IntegerArray:
         """-1 (none) as a missing value, not a number a reader could average."""
+        codes = np.asarray(ev[col].values)
         values = pd.array(codes.astype(np.int32), dtype="Int32")
         values[codes < 0] = pd.NA
         return values
 
-    columns = {
-        "strategy": named(ev["strategy"], strategies),
-        "replicate": ev["replicate"].astype(np.int64),
-        "time_months": ev["time"],
-        "kind": named(ev["kind"], np.array(kinds, dtype=object)),
-        "province": named(ev["province"], provinces),
-        "unit": nullable(ev["unit"]),
-        "track": named(ev["track"], tracks),
-        "defect": nullable(ev["defect"]),
-        "version": nullable(ev["version"]),
-    }
+    columns = {"strategy": text("strategy"),
+               "replicate": np.asarray(ev["replicate"].values).astype(np.int64),
+               "time_months": np.asarray(ev["time"].values),
+               "kind": text("kind"), "province": text("province"), "unit": nullable("unit"),
+               "track": text("track"), "defect": nullable("defect")}
+    if "defect_kind" in ev:
+        columns["defect_kind"] = text("defect_kind")
+    columns["version"] = nullable("version")
+    if "phase" in ev:
+        columns["phase"] = text("phase")
     yield pd.DataFrame(columns)
 
 

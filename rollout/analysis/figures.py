@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..errors import RolloutError
-from .compare import check_baseline, design_dims
+from ..experiment.designs import config_field
+from .compare import check_baseline, cube_name, design_dims
 
 KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity")
 FORMATS = (".png", ".svg", ".pdf")
@@ -28,16 +29,16 @@ STAGE_COLOURS = ("#d9d9d9", "#fdb863", "#e08214", "#b35806", "#80cdc1", "#018571
 def select_point(cube: xr.Dataset, at: Mapping[str, Any] | None) -> tuple[xr.Dataset, str]:
     """The cube at one design point (``at`` names values; unnamed dims take their first)."""
     dims = design_dims(cube)
-    at = dict(at or {})
+    at = {cube_name(cube, name): value for name, value in (at or {}).items()}
     for name in at:
         if name not in dims:
-            raise RolloutError(f"--at {name}: not a design dimension of the cube "
-                               f"({', '.join(dims) or 'it has none'})")
+            raise RolloutError(f"--at {config_field(name)}: not a design dimension of the "
+                               f"cube ({', '.join(map(config_field, dims)) or 'it has none'})")
     chosen = {}
     for d in dims:
         chosen[d] = _index_of(cube, d, at[d]) if d in at else 0
     point = cube.isel(chosen)
-    label = ", ".join(f"{d}={point[d].values.item()}" for d in dims)
+    label = ", ".join(f"{config_field(d)}={point[d].values.item()}" for d in dims)
     return point, label
 
 
@@ -56,7 +57,7 @@ def check_replicate(cube: xr.Dataset, replicate: int) -> None:
 def _index_of(cube: xr.Dataset, dim: str, want: Any) -> int:
     hits = [i for i, v in enumerate(cube[dim].values) if _same(v, want)]
     if not hits:
-        raise RolloutError(f"--at {dim}={want}: not one of its values "
+        raise RolloutError(f"--at {config_field(dim)}={want}: not one of its values "
                            f"({', '.join(map(str, cube[dim].values))})")
     return hits[0]
 

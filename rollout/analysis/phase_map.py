@@ -28,7 +28,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from ..errors import RolloutError
-from .compare import check_baseline, compare, design_dims, wilson
+from ..experiment.designs import config_field
+from .compare import check_baseline, compare, cube_name, design_dims, wilson
 
 CMAP = "RdBu"
 
@@ -52,8 +53,8 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
         have = f"only {', '.join(params)}" if params else "none"
         raise RolloutError("a phase plot needs a cube swept over at least two numeric "
                            f"parameters (this one has {have})")
-    x = x or params[0]
-    y = y or params[1]
+    x = cube_name(cube, x) if x else params[0]
+    y = cube_name(cube, y) if y else params[1]
     for name in (x, y):
         if name not in params:
             raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
@@ -80,8 +81,8 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
         mesh, label = _grid(ax, cube, strategy, baseline, x, y, dims, at or {}, index_of)
     cbar = fig.colorbar(mesh, ax=ax)
     cbar.set_label(f"share of replicates where {strategy} is stable before {baseline}")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(config_field(x))
+    ax.set_ylabel(config_field(y))
     ax.set_title(f"Where slower is faster: {strategy} vs {baseline}"
                  + (" (black line: 0.5)" if "point" not in dims else ""))
     if caption is not None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..config import RolloutConfig
 from ..errors import RolloutError
+from ..experiment.designs import config_field
 
 #: A box restriction whose quasi-p value (PRIM's test that the restriction raises the density)
 #: is at least this is reported but does not count in "inside every limit".
@@ -38,10 +39,10 @@ class Placement:
 def _scenario_path(name: str, config: RolloutConfig) -> str:
     """A swept path as the calibrated config names it (a strategy's field under its own
     strategy: strategies.phased.X is the historical design's X)."""
-    parts = name.split(".")
+    parts = config_field(name).split(".")
     if parts[0] == "strategies" and len(parts) >= 3 and config.calibration is not None:
         return ".".join(["strategies", config.calibration.strategy, *parts[2:]])
-    return name
+    return ".".join(parts)
 
 
 def _config_value(config: RolloutConfig, path: str):

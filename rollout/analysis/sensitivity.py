@@ -18,6 +18,7 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import RolloutError
+from ..experiment.designs import config_field
 from .compare import check_baseline, compare, design_dims
 from .design_table import design_frame
 
@@ -57,7 +58,8 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     sweep = _config(cube).get("sweep") or {}
     design = sweep.get("design", "grid")
     if design == "sobol":      # Saltelli columns are in sorted path order (designs.build_design)
-        params = sorted(n for n, c in cube.coords.items() if c.dims == ("point",) and n != "point")
+        params = sorted(config_field(n) for n, c in cube.coords.items()
+                        if c.dims == ("point",) and n != "point")
         y = np.asarray(response.values, float)
         left_out = int(np.isnan(y).sum())
         if left_out:

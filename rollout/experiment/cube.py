@@ -22,7 +22,7 @@ import xarray as xr
 import zarr
 
 from ..calendar import grid_dates
-from ..config import RolloutConfig
+from ..config import KIND_NAMES, RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
@@ -37,9 +37,9 @@ FORMATS = ("zarr", "netcdf")
 _SERIES = {
     "stage": ("1", "stage of the province in the rollout"),
     "coverage": ("1", "share of the province's inpatient volume paid under the new rules"),
-    "harm": ("benefit-equivalent unit volume months",
-             "cumulative harm from defects and entrenched gaming"),
-    "benefit": ("benefit-equivalent unit volume months", "cumulative benefit of the reform"),
+    "harm": ("months", "cumulative harm from defects and entrenched gaming, in months of "
+                       "national benefit"),
+    "benefit": ("months", "cumulative benefit of the reform, in months of national benefit"),
     "defects_active": ("1", "distinct uncorrected defects in force in paying regions"),
     "version": ("1", "latest released rule-set version of the track"),
     "known_defects": ("1", "defects of the track known to the centre so far"),
@@ -49,16 +49,22 @@ _SUMMARY = {
     "t_full": ("months", "first time national coverage reaches the coverage threshold"),
     "t_stable": ("months", "first time from which coverage stays at or above the threshold and "
                            "the harm rate stays below the stable share of the benefit rate"),
-    "harm_total": ("benefit-equivalent unit volume months", "harm over the horizon"),
-    "benefit_total": ("benefit-equivalent unit volume months", "benefit over the horizon"),
-    "net_benefit": ("benefit-equivalent unit volume months",
-                    "benefit minus harm over the horizon (discounted if a rate is set)"),
+    "harm_total": ("months", "harm over the horizon, in months of national benefit"),
+    "benefit_total": ("months", "benefit over the horizon, in months of national benefit"),
+    "net_benefit": ("months", "benefit minus harm over the horizon (discounted if a rate is "
+                              "set), in months of national benefit"),
     "suspensions": ("1", "suspensions of regions"),
     "defects_detected": ("1", "distinct defects detected at least once"),
     "defects_fixed": ("1", "distinct defects fixed by a release"),
     "defects_remaining": ("1", "defects held by the latest version at the horizon"),
     "releases": ("1", "rule-set releases after version 1"),
 }
+#: What "months of national benefit" means, for the comment of every harm and benefit variable.
+BENEFIT_UNIT = ("benefit-equivalent months: the benefit of the whole national inpatient volume "
+                "paid under correct rules for one month (volume weights sum to 1, and "
+                "operation.benefit_rate is the numeraire, 1 per unit volume per month); harm is "
+                "counted in the same unit")
+_BENEFIT_VARS = ("harm", "benefit", "harm_total", "benefit_total", "net_benefit")
 _INT_SUMMARY = ("suspensions", "defects_detected", "defects_fixed", "defects_remaining",
                 "releases")
 
@@ -130,6 +136,8 @@ def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np
                                 "right-censored time, so the median of plain tools is right")
         dtype = np.int32 if name in _INT_SUMMARY else np.float64
         specs[name] = (("strategy", "replicate"), np.dtype(dtype), attrs)
+    for name in _BENEFIT_VARS:
+        specs[name][2]["comment"] = BENEFIT_UNIT
     return specs
 
 
@@ -182,24 +190,57 @@ def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentRe
     data_vars = {name: (dims, values[name].astype(dtype, copy=False), attrs)
                  for name, (dims, dtype, attrs) in variable_specs(config).items()}
     if config.output.event_log:
-        data_vars.update(_event_vars(result.events))
+        data_vars.update(_event_vars(config, strategy_names(config), provinces, result.events))
     ds = xr.Dataset(data_vars, coords=base_coords(config, provinces),
                     attrs=provenance(config, provinces, complete=True))
     return ds.assign_attrs(checksums=json.dumps(variable_checksums(ds), sort_keys=True))
 
 
-def _event_vars(events: list[tuple]) -> dict:
-    rows = np.array(events, dtype=float).reshape(-1, 9)
-    cols = ("strategy", "replicate", "time", "kind", "province", "unit", "track", "defect",
-            "version")
+#: The event table's columns (docs/model.md section 6, "The event log"): name -> description.
+EVENT_COLUMNS = {
+    "strategy": "strategy of the run",
+    "replicate": "replicate of the run",
+    "time": "time of the event",
+    "kind": "what happened",
+    "province": "province of the unit (or of a phase change)",
+    "unit": "region (or hospital) index",
+    "track": "payment rule track",
+    "defect": "defect index within its track",
+    "defect_kind": "kind of the defect",
+    "version": "rule-set version (released, fixed in, adopted, or run by the unit)",
+    "phase": "phase a strategy set the province to",
+}
+
+
+def _event_vars(config: RolloutConfig, strategies: list[str], provinces: Provinces,
+                events: list[tuple]) -> dict:
+    """The event log as a table along ``event``: names for what has names (kinds, labels),
+    integers for indices and versions, with -1 (integers) or "" (names) where a column does not
+    apply. -1 lies below ``valid_min``, so CF readers mask it."""
+    rows = np.array(events, dtype=float).reshape(-1, 11)
+    index = {c: i for i, c in enumerate(("strategy", "replicate", "time", "kind", "province",
+                                         "unit", "track", "defect", "version", "defect_kind",
+                                         "phase"))}
+    names = {"strategy": strategies, "kind": EVENT_KINDS, "province": list(provinces.name),
+             "track": list(config.tracks), "defect_kind": list(KIND_NAMES), "phase": STAGES}
     out = {}
-    meanings = {"kind": {"flag_values": np.arange(len(EVENT_KINDS), dtype=np.int32),
-                         "flag_meanings": " ".join(EVENT_KINDS)}}
-    for i, col in enumerate(cols):
-        values = rows[:, i] if col == "time" else rows[:, i].astype(np.int32)
-        attrs = {"long_name": f"event log: {col}" + ("" if col == "time" else " (-1: none)"),
-                 "units": "months" if col == "time" else "1", **meanings.get(col, {})}
+    for col, description in EVENT_COLUMNS.items():
+        values = rows[:, index[col]]
+        attrs = {"long_name": f"event log: {description}"}
+        if col == "time":
+            attrs["units"] = "months"
+            attrs["comment"] = f"months since {config.time.start}-01"
+        elif col in names:
+            labels = np.array(["", *names[col]], dtype=str)
+            values = labels[values.astype(np.int64) + 1]
+            attrs["comment"] = '"": does not apply to this kind of event'
+        else:
+            values = values.astype(np.int32)
+            attrs.update(units="1", valid_min=np.int32(0),
+                         comment="-1: does not apply to this kind of event")
         out[f"event_{col}"] = (("event",), values, attrs)
+    out["event_kind"][2]["comment"] = "one of: " + " ".join(EVENT_KINDS) + \
+        " (docs/model.md section 6, The event log)"
     return out
 
 
@@ -290,7 +331,10 @@ def _only_zarr_entries(path: Path) -> bool:
         if entry.name in _JUNK or (entry.name.endswith(".partial") and entry.is_file()):
             continue
         if entry.is_dir():
-            if not any((entry / name).is_file() for name in (".zarray", "zarr.json")):
+            if (entry / ".zgroup").is_file():           # a subgroup (a sweep's ``blocks``)
+                if not _only_zarr_entries(entry):
+                    return False
+            elif not any((entry / name).is_file() for name in (".zarray", "zarr.json")):
                 return False
         elif entry.name not in _ZARR_FILES:
             return False
@@ -307,12 +351,43 @@ def _hash_matches(attrs: dict) -> bool:
     return True
 
 
-def _encoding(ds: xr.Dataset, chunk_replicates: int) -> dict:
-    enc = {}
+_RUN_DIMS = ("strategy", "replicate", "time", "province", "track")
+
+
+def write_netcdf_copy(ds: xr.Dataset, path: str | Path, overwrite: bool = False) -> Path:
+    """A finished cube (a sweep's Zarr store, say) as one compressed NetCDF file, with the
+    cube's attributes; the store's own encodings (Zarr codecs and chunks) are not carried."""
+    ds = ds.drop_encoding()
+    for var in ds.variables.values():   # Zarr keeps attributes as JSON: int64 on the way back
+        if "flag_values" in var.attrs:
+            var.attrs["flag_values"] = np.asarray(var.attrs["flag_values"], dtype=var.dtype)
+    return write_cube(ds, path, fmt="netcdf", overwrite=overwrite)
+
+
+def label_encoding(ds: xr.Dataset) -> dict[str, dict]:
+    """Labels (strategy, province, track, and any string variable) as fixed-width UTF-8 bytes
+    with ``_Encoding = "utf-8"``: netCDF-C's Zarr reader and GDAL read them, xarray reads them
+    back as str. Left to xarray they would be Python-object strings (Zarr's vlen-utf8 codec),
+    which only Python readers understand."""
+    return {name: {"dtype": "S1"} for name, var in ds.variables.items()
+            if var.dtype.kind in "OUT"}
+
+
+def _encoding(ds: xr.Dataset, chunk_replicates: int, fmt: str) -> dict:
+    enc = label_encoding(ds)
+    for name in ds.coords:              # CF: a coordinate variable has no fill value
+        if ds[name].dtype.kind in "fiu":
+            enc.setdefault(name, {})["_FillValue"] = None
     for name, var in ds.data_vars.items():
-        if "replicate" in var.dims:
-            enc[name] = {"chunks": tuple(min(chunk_replicates, ds.sizes[d]) if d == "replicate"
-                                         else ds.sizes[d] for d in var.dims)}
+        if var.dtype.kind in "OUTS":
+            continue
+        spec = enc.setdefault(name, {})
+        if "replicate" in var.dims:     # a design point's block of replicates per chunk
+            spec["chunks" if fmt == "zarr" else "chunksizes"] = tuple(
+                min(chunk_replicates, ds.sizes[d]) if d == "replicate" else
+                ds.sizes[d] if d in _RUN_DIMS else 1 for d in var.dims)
+        if fmt == "netcdf":                      # Zarr compresses by default (Blosc/LZ4)
+            spec.update(zlib=True, complevel=4, shuffle=True)
     return enc
 
 
@@ -338,10 +413,11 @@ def write_cube(ds: xr.Dataset, path: str | Path, fmt: str = "zarr", overwrite: b
         try:
             if fmt == "zarr":
                 # Zarr format 2 with consolidated metadata: every Zarr reader understands it.
-                working.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates),
+                working.to_zarr(tmp, mode="w", encoding=_encoding(ds, chunk_replicates, fmt),
                                 consolidated=True, zarr_format=2)
             elif fmt == "netcdf":
-                working.to_netcdf(tmp, engine="h5netcdf")
+                working.to_netcdf(tmp, engine="h5netcdf",
+                                  encoding=_encoding(ds, chunk_replicates, fmt))
             else:
                 raise RolloutError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
             if complete is not None:

@@ -45,6 +45,19 @@ class Design:
         return tuple(int(i) for i in np.unravel_index(p, self.shape)) if self.dims else ()
 
 
+def stored_name(path: str) -> str:
+    """A swept config field as a cube names its dimension or coordinate: CF and NetCDF names
+    allow no dots, so ``adoption.steering`` is stored as ``adoption__steering`` (reversible:
+    no config field has a double underscore)."""
+    return path.replace(".", "__")
+
+
+def config_field(name: str) -> str:
+    """The config field of a cube's design dimension or coordinate (cubes written before
+    names were made CF-valid hold the dotted path itself)."""
+    return name.replace("__", ".")
+
+
 def quote(path: str) -> str:
     return f'"{path}"' if "." in path else path
 

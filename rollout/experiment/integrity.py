@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from . import blocks
+
 
 def block_checksum(arrays: dict[str, np.ndarray]) -> int:
     """BLAKE2b (8 bytes) over the arrays' bytes in name order, as an unsigned 64-bit integer."""
@@ -40,7 +42,7 @@ def check_integrity(path: str | Path) -> tuple[bool, list[str]]:
         import zarr
 
         group = zarr.open_group(path, mode="r", zarr_format=2)
-        if "block_checksum" in group:
+        if blocks.array(group, blocks.CHECKSUMS) is not None:
             return _check_blocks(group)
     raw = (xr.open_zarr(path, decode_cf=False, mask_and_scale=False) if path.is_dir()
            else xr.open_dataset(path, engine="h5netcdf", decode_cf=False, mask_and_scale=False))
@@ -63,8 +65,8 @@ def _check_blocks(group) -> tuple[bool, list[str]]:
     attrs = group.attrs.asdict()
     dims = json.loads(attrs.get("design", '{"dims": []}'))["dims"]
     block = int(attrs["block_size"])
-    flags = np.asarray(group["block_done"][...])
-    sums = np.asarray(group["block_checksum"][...])
+    flags = np.asarray(blocks.array(group, blocks.FLAGS)[...])
+    sums = np.asarray(blocks.array(group, blocks.CHECKSUMS)[...])
     lead = [*dims, "strategy", "replicate"]
     names = sorted(name for name, array in group.arrays()
                    if list(array.attrs.get("_ARRAY_DIMENSIONS", []))[:len(lead)] == lead)

@@ -3,9 +3,10 @@
 The store is laid out before any run: every variable with the design dimensions in front,
 chunked one design point by ``block_size`` replicates, so each block of replicates at a point
 owns whole chunks. The driver is the only writer: it writes a block's data, then sets the block's
-flag in ``block_done``. A store whose attribute ``complete`` is not "true" is a sweep in progress;
-running the same sweep again skips the flagged blocks, and the result is bit-identical to an
-uninterrupted run (a block interrupted mid-write is simply written again, with the same values).
+flag (kept in the subgroup ``blocks``, out of readers' way: ``blocks.py``). A store whose
+attribute ``complete`` is not "true" is a sweep in progress; running the same sweep again skips
+the flagged blocks, and the result is bit-identical to an uninterrupted run (a block interrupted
+mid-write is simply written again, with the same values).
 """
 
 from __future__ import annotations
@@ -24,73 +25,67 @@ import zarr
 from ..config import RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
+from . import blocks
 from .cube import (
     _remove,
     base_coords,
     is_cube,
+    label_encoding,
     provenance,
     safe_to_delete,
     variable_specs,
 )
-from .designs import Design, block_size, n_blocks
+from .designs import Design, block_size, n_blocks, stored_name
 from .integrity import block_checksum
 from .opening import read_guard
 
-BLOCK_FLAGS = "block_done"
-BLOCK_CHECKSUMS = "block_checksum"
-
 
 def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.Dataset:
-    """The sweep cube with lazy placeholder data: used to lay the store out, never computed."""
+    """The sweep cube with lazy placeholder data: used to lay the store out, never computed.
+
+    Design dimensions and coordinates take CF-valid names (``stored_name``: no dots), each
+    coordinate naming its config field in the attribute ``config_field``."""
     block = block_size(config)
     coords = base_coords(config, provinces)
     for name, (dims, values) in design.coords.items():
-        coords[name] = (dims, values, {"long_name": "design parameter" if name not in (
-            "point", "scenario") else f"design {name}"})
+        coords[stored_name(name)] = (tuple(stored_name(d) for d in dims), values, {
+            "long_name": "design parameter" if name not in ("point", "scenario")
+            else f"design {name}", "config_field": name})
+    dims_stored = [stored_name(d) for d in design.dims]
     sizes = {"strategy": len(config.strategies), "replicate": config.replicates,
              "time": len(coords["time"][1]), "province": len(provinces),
              "track": len(config.tracks)}
-    sizes.update(dict(zip(design.dims, design.shape, strict=True)))
+    sizes.update(dict(zip(dims_stored, design.shape, strict=True)))
     data_vars = {}
     for name, (dims, dtype, attrs) in variable_specs(config).items():
-        full_dims = tuple(design.dims) + dims
+        full_dims = tuple(dims_stored) + dims
         shape = tuple(sizes[d] for d in full_dims)
-        chunks = tuple(1 if d in design.dims else min(block, sizes[d]) if d == "replicate"
+        chunks = tuple(1 if d in dims_stored else min(block, sizes[d]) if d == "replicate"
                        else sizes[d] for d in full_dims)
         fill = np.nan if dtype.kind == "f" else 0
         data_vars[name] = (full_dims, da.full(shape, fill, dtype=dtype, chunks=chunks), attrs)
-    flags_dims = tuple(design.dims) + ("block",)
-    flags_shape = tuple(design.shape) + (n_blocks(config.replicates, block),)
-    data_vars[BLOCK_FLAGS] = (flags_dims, np.zeros(flags_shape, np.uint8), {
-        "units": "1", "long_name": f"1 when the block of {block} replicates is written"})
-    data_vars[BLOCK_CHECKSUMS] = (flags_dims, np.zeros(flags_shape, np.uint64), {
-        "units": "1", "long_name": "checksum of the block's stored bytes",
-        "comment": "BLAKE2b, 8 bytes, over every result variable of the block in name order, "
-                   "as stored; rollout verify --integrity checks it"})
     attrs = provenance(config, provinces, complete=False)
     attrs.update({"block_size": str(block), "design": json.dumps(
-        {"kind": (config.sweep.design if config.sweep else "single"), "dims": design.dims})})
+        {"kind": (config.sweep.design if config.sweep else "single"), "dims": dims_stored})})
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 def _encoding(ds: xr.Dataset) -> dict:
-    enc = {}
+    enc = label_encoding(ds)
     for name, var in ds.data_vars.items():
-        if name in (BLOCK_FLAGS, BLOCK_CHECKSUMS):
-            enc[name] = {"chunks": var.shape}
-        else:
-            enc[name] = {"chunks": var.data.chunksize}
-            if var.dtype.kind != "f":
-                # no CF fill value: xarray would decode masked integers as floats. Unwritten
-                # integer chunks read as 0; ``block_done`` says which blocks are written.
-                enc[name]["_FillValue"] = None
+        enc[name] = {"chunks": var.data.chunksize}
+        if var.dtype.kind != "f":
+            # no CF fill value: xarray would decode masked integers as floats. Unwritten
+            # integer chunks read as 0; the block flags say which blocks are written.
+            enc[name]["_FillValue"] = None
     return enc
 
 
-def create(path: Path, ds: xr.Dataset) -> None:
-    """Lay the store out (metadata and coordinates; data chunks stay unwritten) in a hidden
-    folder beside ``path``, then move it into place: a kill during the layout leaves only that
-    folder (removed by the next writer), never a half-laid store at ``path``."""
+def create(path: Path, ds: xr.Dataset, flags_shape: tuple[int, ...]) -> None:
+    """Lay the store out (metadata, coordinates and the block bookkeeping; data chunks stay
+    unwritten) in a hidden folder beside ``path``, then move it into place: a kill during the
+    layout leaves only that folder (removed by the next writer), never a half-laid store at
+    ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.layout-{os.getpid()}")
     _remove(aside)
@@ -100,7 +95,8 @@ def create(path: Path, ds: xr.Dataset) -> None:
             ds.to_zarr(aside, mode="w", compute=False, encoding=_encoding(ds),
                        consolidated=True, zarr_format=2)
         group = zarr.open_group(aside, mode="r+", zarr_format=2)
-        group[BLOCK_FLAGS][...] = 0
+        blocks.create(group, json.loads(ds.attrs["design"])["dims"], flags_shape,
+                      int(ds.attrs["block_size"]))
         zarr.consolidate_metadata(str(aside))
         os.replace(aside, path)
     except BaseException:
@@ -123,8 +119,9 @@ def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Des
             group = zarr.open_group(path, mode="r", zarr_format=2) if path.is_dir() else None
             same = (group is not None
                     and group.attrs.get("config_sha256") == config.config_hash())
-            if same and BLOCK_FLAGS in group:
-                return np.asarray(group[BLOCK_FLAGS][...])
+            flags = blocks.flags(group) if same else None
+            if flags is not None:
+                return flags
         if not overwrite:
             theirs = group.attrs.get("config_sha256", "?")[:12] if group is not None else "?"
             why = ("holds this configuration without its block flags, so what was written "
@@ -135,9 +132,9 @@ def prepare(path: Path, config: RolloutConfig, provinces: Provinces, design: Des
             raise RolloutError(f"{path}: holds files rollout did not write; refusing to "
                                "replace it")
         _remove(path)
-    create(path, template(config, provinces, design))
-    return np.zeros(tuple(design.shape) + (n_blocks(config.replicates, block_size(config)),),
-                    np.uint8)
+    shape = tuple(design.shape) + (n_blocks(config.replicates, block_size(config)),)
+    create(path, template(config, provinces, design), shape)
+    return np.zeros(shape, np.uint8)
 
 
 class Writer:
@@ -148,6 +145,8 @@ class Writer:
         self.design = design
         self.block = block_size(config)
         self.specs = variable_specs(config)
+        self.flags = blocks.array(self.group, blocks.FLAGS)
+        self.sums = blocks.array(self.group, blocks.CHECKSUMS)
 
     def write(self, point: int, block: int, values: dict[str, np.ndarray]) -> None:
         """Write one block's variables (as from ``cube.stored_values``), then its flag."""
@@ -159,9 +158,9 @@ class Writer:
             stop = start + array.shape[1]
             self.group[name][idx + (slice(None), slice(start, stop))] = array
             arrays[name] = array
-        if BLOCK_CHECKSUMS in self.group:
-            self.group[BLOCK_CHECKSUMS][idx + (block,)] = block_checksum(arrays)
-        self.group[BLOCK_FLAGS][idx + (block,)] = 1
+        if self.sums is not None:
+            self.sums[idx + (block,)] = block_checksum(arrays)
+        self.flags[idx + (block,)] = 1
 
 
 def finalize(path: Path) -> None:
@@ -173,9 +172,10 @@ def finalize(path: Path) -> None:
 
 def _finalize(path: Path) -> None:
     group = zarr.open_group(path, mode="r+", zarr_format=2)
-    flags = np.asarray(group[BLOCK_FLAGS][...])
-    if not flags.all():
-        raise RolloutError(f"{path}: {int((flags == 0).sum())} blocks are still missing")
+    flags = blocks.flags(group)
+    if flags is None or not flags.all():
+        missing = "its block flags" if flags is None else f"{int((flags == 0).sum())} blocks"
+        raise RolloutError(f"{path}: {missing} are still missing")
     group.attrs.update({"complete": "true",
                         "completed": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
     zarr.consolidate_metadata(str(path))

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from ..config import validate_dict
 from ..data import REPO_DATA_DIR, Provinces, read_provinces, select_provinces
 from ..errors import ConfigError, RolloutError
+from . import blocks
 from .cube import stored_values, variable_specs, volume_share
-from .designs import Design, build_design, point_config
+from .designs import Design, build_design, point_config, stored_name
 from .opening import stored_config_json
 from .runner import run_block
 
@@ -37,15 +39,16 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
         raise RolloutError(f"{path}: its strategies {names} are not its config's "
                            f"{list(config.strategies)}")
     dims = json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
-    if dims and "block_done" not in ds:
+    flags = _block_flags(path) if dims else None
+    if dims and flags is None:
         raise RolloutError(f"{path}: a sweep without its block flags ('block_done'): which "
                            "blocks were written is unknown")
     design = build_design(config) if dims else Design([], (), {}, [{}])
     _check_design_coords(ds, design, path)
     provinces = _provinces_by_hash(config, ds, data, path)
-    if "block_done" in ds:
+    if flags is not None:
         block = int(ds.attrs["block_size"])
-        done = np.asarray(ds["block_done"].values).reshape(design.size, -1)
+        done = flags.reshape(design.size, -1)
     else:                               # a single run cube: any replicate is a block
         block = 1
         done = np.ones((1, config.replicates), np.uint8)
@@ -82,13 +85,26 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
     return ok_all, lines
 
 
+def _block_flags(path: str | Path) -> np.ndarray | None:
+    try:
+        return blocks.flags(zarr.open_group(Path(path), mode="r", zarr_format=2))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _stored(ds: xr.Dataset, field: str) -> str:
+    """A design field's name in this cube: CF-valid, or the dotted path of older cubes."""
+    return field if field in ds.variables else stored_name(field)
+
+
 def _check_design_coords(ds: xr.Dataset, design: Design, path: str | Path) -> None:
     """The stored design must be the one its config builds (else blocks would be recomputed at
     other parameter values and blamed for differing)."""
-    if tuple(ds.sizes.get(d, -1) for d in design.dims) != tuple(design.shape):
+    if tuple(ds.sizes.get(_stored(ds, d), -1) for d in design.dims) != tuple(design.shape):
         raise RolloutError(f"{path}: its design dimensions disagree with its config's "
                            f"({dict(zip(design.dims, design.shape, strict=True))})")
     for name, (_, values) in design.coords.items():
+        name = _stored(ds, name)
         stored = ds[name].values if name in ds.coords else None
         if stored is None or stored.shape != values.shape or not all(
                 _same(a, b) for a, b in zip(stored.tolist(), values.tolist(), strict=True)):

@@ -128,8 +128,10 @@ class Centre:
             ts.n_fixed += 1
         state, context = self._units.state, self._units.context
         units = [u for u in self.track_units[t] if state[u] != NOT_STARTED]
+        introduced = []
         for traits in self.world.new_defects(t, release):
             d = ts.add_defect(traits, new_version)
+            introduced.append(d)
             for u in units:
                 if traits.contexts[context[u]]:   # not in force before adoption
                     self._exposure.pairs[u].extend(self._detection.new_pairs(u, ts, (d,)))
@@ -140,6 +142,10 @@ class Centre:
         ts.exposure_snapshots.append(self._evidence.snapshot(t))
         self._recorder.track(self.clock.env._now, t, ts)
         self._log("release", -1, t, version=new_version)
+        for d in fixes:
+            self._log("fix", -1, t, d, new_version)
+        for d in introduced:
+            self._log("introduce", -1, t, d, new_version)
         self._adoption.schedule_release(t, new_version, units)
         if pinned:
             self.pins_left[t] -= 1

@@ -104,21 +104,27 @@ class Signals:
 
 
 class EventLog:
-    """Rows (time, kind, province, unit, track, defect, version) of every event, when on."""
+    """Rows (time, kind, province, unit, track, defect, version, defect kind, phase) of every
+    event, when on; -1 where a column does not apply. Kinds index ``EVENT_KINDS``, defect kinds
+    ``config.KIND_NAMES``, phases ``STAGES``.
+
+    ``tracks`` (the centre's track states, bound once they exist) gives each defect's kind."""
 
     def __init__(self, clock: Clock, unit_province: list[int], on: bool):
         self.clock = clock
         self.unit_province = unit_province
         self.on = on
         self.rows: list[tuple] = []
+        self.tracks: list = []
 
     def __call__(self, kind: str, unit: int = -1, track: int = -1, defect: int = -1,
-                 version: int = -1, province: int = -1) -> None:
+                 version: int = -1, province: int = -1, phase: int = -1) -> None:
         if self.on:
             if unit >= 0:
                 province = self.unit_province[unit]
+            defect_kind = self.tracks[track].traits[defect].kind if defect >= 0 else -1
             self.rows.append((self.clock.env._now, EVENT_KINDS.index(kind), province, unit, track,
-                              defect, version))
+                              defect, version, defect_kind, phase))
 
 
 @contextmanager

@@ -73,7 +73,7 @@ class Provinces:
             if self.phase[p] == phase:
                 continue
             self.phase[p] = phase
-            self._log("phase", version=phase, province=p)
+            self._log("phase", province=p, phase=phase)
             self._recorder.stage(self.clock.env._now, p, self.stage(p))
             if self.stage_factor[p] != factor:
                 self.stage_factor[p] = factor

@@ -116,6 +116,7 @@ class Simulation:
         for name, cls in components:
             setattr(self, name, cls(self))
             self.component_list.append(getattr(self, name))
+        self.log.tracks = self.centre.tracks
         self._wiring: list[tuple[object, list[str]]] = []
         for name, _ in components:
             component = getattr(self, name)

@@ -8,6 +8,7 @@ UNIT_STATES = ("not_started", "preparing", "shadow", "paying", "suspended")
 STAGES = ("waiting", "pilot", "evaluation", "recalibration", "scale_up", "complete", "suspended")
 WAITING, PILOT, EVALUATION, RECALIBRATION, SCALE_UP, COMPLETE, SUSPENDED_STAGE = range(7)
 
-# Event log kinds.
+# Event log kinds (docs/model.md section 6, "The event log"). Stored by name in the cube.
 EVENT_KINDS = ("start", "ready", "shadow", "pay", "detect", "report", "patch", "release",
-               "adopt", "suspend", "resume", "phase")
+               "adopt", "suspend", "resume", "phase", "fix", "introduce", "cause",
+               "cause_entrenched")

@@ -1,0 +1,135 @@
+"""Conventions other readers rely on: CF-1.10 compliance of the NetCDF output (IOOS compliance
+checker), the Zarr store read by netCDF-C (a reader with no notion of Python objects),
+fixed-width labels, compression, CF-valid names, and no bookkeeping in a sweep's root group.
+
+netCDF4 and the compliance checker run in their own processes: netCDF4 links its own HDF5,
+which must not meet h5py's in one process."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tomli_w
+import xarray as xr
+import zarr
+from conftest import small_dict
+
+pytestmark = pytest.mark.slow
+
+CF_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "rollout.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A single run with its event log, as Zarr and NetCDF; a 2-point sweep with a NetCDF copy.
+    Severity 0.3 so the event log has suspensions and their causes."""
+    folder = tmp_path_factory.mktemp("conventions")
+    run = folder / "run.toml"
+    run.write_text(tomli_w.dumps(small_dict(replicates=2, output={"event_log": True},
+                                            defects={"severity_median": 0.3})))
+    sweep = folder / "sweep.toml"
+    sweep.write_text(tomli_w.dumps(small_dict(replicates=2, sweep={
+        "parameters": {"adoption.steering": [0.2, 0.8]}, "block_size": 2})))
+    _cli("run", run, "-o", folder / "run.zarr", "-q", cwd=folder)
+    _cli("run", run, "-o", folder / "run.nc", "-q", cwd=folder)
+    _cli("sweep", sweep, "-o", folder / "sweep.zarr", "--serial", "-q", "--netcdf",
+         folder / "sweep.nc", cwd=folder)
+    return {name: folder / name for name in ("run.zarr", "run.nc", "sweep.zarr", "sweep.nc")}
+
+
+def _compliance(path: Path) -> dict:
+    report = path.with_suffix(".cf.json")
+    checker = Path(sys.executable).parent / "compliance-checker"
+    subprocess.run([str(checker), "--test=cf:1.10", "-f", "json_new", "-o", str(report),
+                    str(path)], capture_output=True, text=True, timeout=300)
+    return next(iter(json.loads(report.read_text()).values()))["cf:1.10"]
+
+
+@pytest.mark.parametrize("name", ["run.nc", "sweep.nc"])
+def test_netcdf_output_passes_the_cf_compliance_checker(outputs: dict[str, Path],
+                                                        name: str) -> None:
+    """No failure: every unit parses with UDUNITS, flags have their variable's type, coordinate
+    variables have no fill value. The one message left is the §2.4 recommendation to put
+    dimensions other than space and time left of time (rollout keeps each run's series as time x
+    province, the order its readers index)."""
+    result = _compliance(outputs[name])
+    assert result["high_count"] == 0, result["high_priorities"]
+    messages = [m for group in ("medium_priorities", "low_priorities")
+                for check in result[group] for m in check["msgs"]]
+    others = [m for m in messages if "recommended order T, Z, Y, X" not in m]
+    assert others == [], others
+    assert result["scored_points"] >= result["possible_points"] - len(messages)
+
+
+def test_the_zarr_store_reads_in_netcdf_c(outputs: dict[str, Path]) -> None:
+    """netCDF-C's Zarr reader (through netCDF4) opens the store and reads labels as text and
+    numbers as stored: labels are fixed-width bytes, not Python objects."""
+    code = """
+import json, sys, netCDF4
+d = netCDF4.Dataset(f"file://{sys.argv[1]}#mode=zarr,file")
+out = {name: [str(x) for x in d[name][:]] for name in ("strategy", "province", "track")}
+out["event_kind"] = sorted({str(x) for x in d["event_kind"][:]})
+out["t_full"] = [float(x) for x in d["t_full"][:].ravel()]
+print(json.dumps(out))
+"""
+    path = outputs["run.zarr"]
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    with xr.open_zarr(path) as ds:
+        for name in ("strategy", "province", "track"):
+            assert seen[name] == [str(x) for x in ds[name].values], name
+        assert seen["event_kind"] == sorted({str(x) for x in ds["event_kind"].values})
+        np.testing.assert_array_equal(seen["t_full"], ds["t_full"].values.ravel())
+
+
+def test_labels_are_fixed_width_utf8_and_read_back_as_text(outputs: dict[str, Path]) -> None:
+    group = zarr.open_group(outputs["run.zarr"], mode="r")
+    for name in ("strategy", "province", "track", "event_kind", "event_strategy"):
+        assert group[name].dtype.kind == "S", name
+        assert group[name].attrs["_Encoding"] == "utf-8", name
+    with xr.open_zarr(outputs["run.zarr"]) as ds:
+        assert all(isinstance(x, str) for x in ds["province"].values)
+    with xr.open_dataset(outputs["run.nc"], engine="h5netcdf") as ds:
+        assert all(isinstance(x, str) for x in ds["strategy"].values)
+
+
+def test_netcdf_is_compressed(outputs: dict[str, Path]) -> None:
+    with h5py.File(outputs["run.nc"], "r") as handle:
+        for name in ("coverage", "harm", "stage", "t_full", "event_time"):
+            assert handle[name].compression == "gzip" and handle[name].shuffle, name
+
+
+@pytest.mark.parametrize("name", ["run.zarr", "sweep.zarr", "sweep.nc"])
+def test_names_are_cf_valid_and_sweeps_hide_their_bookkeeping(outputs: dict[str, Path],
+                                                              name: str) -> None:
+    """Every dimension and variable name is a CF name (letters, digits, underscores); a sweep's
+    root group holds results only (its block flags live in the subgroup ``blocks``), and its
+    design coordinate names its config field."""
+    path = outputs[name]
+    with (xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)) as ds:
+        bad = [n for n in [*ds.dims, *ds.variables] if not CF_NAME.fullmatch(str(n))]
+        assert bad == []
+        assert "block" not in ds.dims
+        assert not {"block_done", "block_checksum"} & set(ds.variables)
+        if name.startswith("sweep"):
+            assert ds["adoption__steering"].attrs["config_field"] == "adoption.steering"
+            assert json.loads(ds.attrs["design"])["dims"] == ["adoption__steering"]
+    if name == "sweep.zarr":
+        flags = zarr.open_group(path, mode="r")["blocks/block_done"]
+        assert flags.shape == (2, 1) and (flags[...] == 1).all()
