@@ -251,6 +251,22 @@ def test_calibrated_config_rewrites_a_moved_data_path_keeping_its_comment(
     assert body[-2:] == ["[preparation]", "mean_months = 5.0"]
 
 
+def test_a_new_key_goes_before_the_comment_that_opens_the_next_table(tmp_path: Path) -> None:
+    """A calibrated key the table did not have yet is added after its last value, not below the
+    comment block introducing the next table (tomlkit keeps that block with this table)."""
+    from rollout.calibration.output import write_calibrated_config
+
+    source = tmp_path / "c.toml"
+    source.write_text('[strategies.historical]\nwave_lead_months = 6.0  # lead\n\n'
+                      '# about big bang\n[strategies.big_bang]\nwaves = [1.0]\n')
+    out = tmp_path / "o.toml"
+    write_calibrated_config(source, out, {"strategies.historical.pilot_shadow_cv": 0.5}, "r",
+                            "cmd", "0.0")
+    assert _body(out.read_text()) == [
+        "[strategies.historical]", "wave_lead_months = 6.0  # lead",
+        "pilot_shadow_cv = 0.5", "", "# about big bang", "[strategies.big_bang]", "waves = [1.0]"]
+
+
 def test_cli_calibration_keeps_the_comments_of_its_input(tmp_path: Path) -> None:
     """End to end (a small, fast calibration through the real command): the calibrated config
     carries every comment of the input and differs from it only in the calibrated value."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import tomlkit
 import tomlkit.exceptions
+import tomlkit.items
 from matplotlib.figure import Figure
 
 from ..calendar import grid_dates, months_between
@@ -136,7 +137,20 @@ def _set_in_document(doc: tomlkit.TOMLDocument, dotted: str, value: Any) -> None
         node = node[part]
         if not isinstance(node, dict):
             raise ConfigError("<calibrated config>", dotted, f"{part!r} is not a table")
-    node[parts[-1]] = value
+    key = parts[-1]
+    if key in node or not isinstance(node, tomlkit.items.Table):
+        node[key] = value
+        return
+    # a new key goes after the table's last value, not after the comments that close it (which
+    # tomlkit keeps with this table but which introduce the next one)
+    body = node.value.body
+    last = max((i for i, (k, item) in enumerate(body)
+                if k is not None and not isinstance(item, tomlkit.items.Table | tomlkit.items.AoT)),
+               default=None)
+    if last is None or last == len(body) - 1:
+        node[key] = value
+    else:
+        node.value._insert_at(last + 1, key, value)
 
 
 def _without_record(text: str) -> str:
