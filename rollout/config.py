@@ -318,6 +318,8 @@ class StrategyConfig(_Section):
     pilots: list[PilotGroup]
     selection: Literal["representative", "convenience", "random"]
     pilot_shadow_months: Months
+    pilot_shadow_cv: float = Field(ge=0.0, le=5.0, description="coefficient of variation of "
+                                   "each pilot's shadow time (gamma, mean pilot_shadow_months)")
     pilot_paying_months: Months
     pilot_quorum: float = Field(gt=0.0, le=1.0)
     evaluation_months: Months
@@ -332,6 +334,8 @@ class StrategyConfig(_Section):
     wave_date_scale: float = Field(ge=0.0, le=1.0)
     wave_order: Literal["capacity", "random"]
     wave_shadow_months: Months
+    wave_shadow_cv: float = Field(ge=0.0, le=5.0, description="coefficient of variation of "
+                                  "each wave unit's shadow time (gamma, mean wave_shadow_months)")
     pinned_releases: dict[str, list[str]] | None
     release_policy: Literal["on_demand", "pinned", "pinned_then_on_demand"] | None = Field(
         None, description="how the centre releases versions of tracks with pinned_releases: "

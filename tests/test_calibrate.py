@@ -187,6 +187,107 @@ def test_cli_writes_calibrated_config_record_and_figure(tmp_path: Path) -> None:
     assert load_config(again).preparation.mean_months == fitted.preparation.mean_months
 
 
+def _commented_source(data: dict) -> str:
+    """A config as a person writes it: a block comment on top, comments between tables and
+    inline comments, one of them on the calibrated value."""
+    data = dict(data)
+    data["regions"] = dict(data["regions"], data=str(DATA))
+    data["preparation"] = dict(data["preparation"], mean_months=12.0)
+    body = tomli_w.dumps(data)
+    body = body.replace("[preparation]\n", "# Preparation: nearly fixed, so the posterior is "
+                        "known.\n[preparation]\n")
+    body = body.replace("shape = 1000.0\n", "shape = 1000.0   # the largest shape allowed\n")
+    body = body.replace("mean_months = 12.0\n", "mean_months = 12.0  # calibrated below\n")
+    body = body.replace('name = "small"\n', 'name = "small"  # a small world\n')
+    return "# A config with comments of its own.\n# Second line of the block.\n\n" + body
+
+
+def _body(text: str) -> list[str]:
+    """The lines after the calibration record (which ends at its first blank line)."""
+    lines = text.splitlines()
+    assert lines[0].startswith("# Calibrated by:")
+    return lines[lines.index("") + 1:]
+
+
+def test_calibrated_config_keeps_every_comment_and_the_layout(tmp_path: Path) -> None:
+    """The writer edits the source in place (tomlkit): every comment line and inline comment of
+    the source is kept, every line but the calibrated value's is unchanged, and a second
+    calibration replaces the record instead of stacking a second one."""
+    from rollout.calibration.output import write_calibrated_config
+
+    source = tmp_path / "c.toml"
+    text = _commented_source(known_posterior_dict())
+    source.write_text(text)
+    out = tmp_path / "c_cal.toml"
+    write_calibrated_config(source, out, {PREP: 7.654321}, "report\nsecond", "cmd", "0.0")
+    body = _body(out.read_text())
+    before = text.splitlines()
+    assert len(body) == len(before)
+    changed = [(a, b) for a, b in zip(before, body, strict=True) if a != b]
+    assert changed == [("mean_months = 12.0  # calibrated below",
+                        "mean_months = 7.654  # calibrated below")]
+    again = tmp_path / "again.toml"
+    write_calibrated_config(out, again, {PREP: 8.0}, "report 2", "cmd2", "0.0")
+    written = again.read_text()
+    assert written.count("# Calibrated by:") == 1 and "# report 2" in written
+    assert "# report\n" not in written
+    assert [b for b in _body(written) if "mean_months" not in b] == \
+        [b for b in before if "mean_months" not in b]
+
+
+def test_calibrated_config_rewrites_a_moved_data_path_keeping_its_comment(
+        tmp_path: Path) -> None:
+    """A relative data path is rewritten for the new location (its inline comment kept); a
+    missing calibrated table is added at the end."""
+    from rollout.calibration.output import write_calibrated_config
+
+    (tmp_path / "cfg").mkdir()
+    source = tmp_path / "cfg" / "c.toml"
+    source.write_text('name = "c"\n\n[regions]\ndata = "data/provinces.csv"  # the table\n')
+    out = tmp_path / "fit" / "deeper" / "c.toml"
+    write_calibrated_config(source, out, {PREP: 5.0}, "r", "cmd", "0.0")
+    body = _body(out.read_text())
+    assert 'data = "../../cfg/data/provinces.csv"  # the table' in body
+    assert body[-2:] == ["[preparation]", "mean_months = 5.0"]
+
+
+def test_a_new_key_goes_before_the_comment_that_opens_the_next_table(tmp_path: Path) -> None:
+    """A calibrated key the table did not have yet is added after its last value, not below the
+    comment block introducing the next table (tomlkit keeps that block with this table)."""
+    from rollout.calibration.output import write_calibrated_config
+
+    source = tmp_path / "c.toml"
+    source.write_text('[strategies.historical]\nwave_lead_months = 6.0  # lead\n\n'
+                      '# about big bang\n[strategies.big_bang]\nwaves = [1.0]\n')
+    out = tmp_path / "o.toml"
+    write_calibrated_config(source, out, {"strategies.historical.pilot_shadow_cv": 0.5}, "r",
+                            "cmd", "0.0")
+    assert _body(out.read_text()) == [
+        "[strategies.historical]", "wave_lead_months = 6.0  # lead",
+        "pilot_shadow_cv = 0.5", "", "# about big bang", "[strategies.big_bang]", "waves = [1.0]"]
+
+
+def test_cli_calibration_keeps_the_comments_of_its_input(tmp_path: Path) -> None:
+    """End to end (a small, fast calibration through the real command): the calibrated config
+    carries every comment of the input and differs from it only in the calibrated value."""
+    source = tmp_path / "c.toml"
+    text = _commented_source(known_posterior_dict(draws=20, accept=0.1, check_replicates=2))
+    source.write_text(text)
+    out = tmp_path / "c_cal.toml"
+    done = _cli("calibrate", source, "--serial", "-q", "-o", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    body = _body(out.read_text())
+    before = text.splitlines()
+    for line in before:
+        if "#" in line:
+            assert line in body or line.startswith("mean_months"), line
+    changed = [b for a, b in zip(before, body, strict=True) if a != b]
+    assert len(changed) == 1 and changed[0].startswith("mean_months = ")
+    assert changed[0].endswith("  # calibrated below")
+    assert load_config(out).preparation.mean_months == pytest.approx(
+        float(changed[0].split("=")[1].split("#")[0]))
+
+
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     data = known_posterior_dict()
     del data["calibration"]
@@ -210,7 +311,7 @@ def test_shipped_historical_config_reproduces_the_reported_coverage_path() -> No
     """MODEL.md section 10: the calibrated historical scenario against the reported path, on 20
     fresh replicates (offset as in the fit check; seed 20190101 from the config). Reported: over
     90% of regions started by end-2023 and all by end-2024; tolerance for 'all': a mean of at
-    least 0.98 (the calibration record says 0.994 over 100 replicates), and at least 0.95 in
+    least 0.98 (the calibration record says 0.991 over 100 replicates), and at least 0.95 in
     every replicate. Only the pilots by end-2021 (at most 0.35)."""
     from rollout.calibration.calibrate import CHECK_REPLICATE_OFFSET, target_label
 

@@ -4,6 +4,10 @@
 # (docs/findings/v2/reproduce.sh, called at the end) about 80 more; rerunning resumes an
 # interrupted store. Outputs: the cubes in results/ (not committed), docs/findings/*.txt, *.png
 # and docs/findings/v2/.
+# The calibrations are inputs here, not rerun: configs/historical.toml (with its
+# configs/historical.abc.csv, which --place reads) and configs/historical_mechanisms.toml come
+# from the command in each one's header (rollout calibrate CONFIG -o CONFIG -q --overwrite -w 2;
+# about 9 and 11 minutes on a shared 2-core machine).
 set -eu
 out=docs/findings
 cube=results/slower_is_faster.zarr

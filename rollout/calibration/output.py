@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
 from matplotlib.figure import Figure
 
 from ..calendar import grid_dates, months_between
-from ..config import RolloutConfig, read_toml, set_dotted
+from ..config import RolloutConfig
+from ..errors import ConfigError
 from .calibrate import Calibration, RunTrace, target_label
 
 
@@ -90,45 +93,77 @@ def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray) ->
 
 def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], report: str,
                             command: str, version: str) -> None:
-    """The source config with the fitted values set, and the record as a comment header. The
-    data path is rewritten relative to the new location; written aside, then moved."""
-    data = read_toml(source)
+    """The source config with the fitted values set, and the record as a comment header.
+
+    The source is edited through tomlkit, not re-serialised, so that every comment and the
+    layout a researcher wrote survive a calibration: only the calibrated values change (and
+    the data path, rewritten relative to the new location when it moves), and the record at
+    the top is regenerated. Written aside, then moved."""
+    text = _without_record(source.read_text(encoding="utf-8"))
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as err:
+        raise ConfigError(str(source), None, f"TOML syntax error: {err}") from None
     for path, value in fitted.items():
-        set_dotted(data, path, float(f"{value:.4g}"))
-    regions = data.setdefault("regions", {})
-    data_path = Path(regions.get("data", "data/provinces.csv"))
+        _set_in_document(doc, path, float(f"{value:.4g}"))
+    regions = doc.get("regions")
+    current = regions.get("data") if regions is not None else None
+    data_path = Path(current if current is not None else "data/provinces.csv")
     if not data_path.is_absolute():
         absolute = (source.parent / data_path).resolve()
-        regions["data"] = os.path.relpath(absolute, out.parent.resolve())
+        moved = os.path.relpath(absolute, out.parent.resolve())
+        if moved != str(data_path):
+            _set_in_document(doc, "regions.data", moved)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kept = _own_comments(source.read_text(encoding="utf-8"))
     header = [f"# Calibrated by: {command}", f"# rollout {version}, {stamp}", "#"]
     header += [f"# {line}".rstrip() for line in report.splitlines()]
     header += ["#", "# The calibrated values are the posterior medians above; the [calibration] "
                "table", "# keeps the priors and targets, so the same command reproduces them.",
                ""]
-    if kept:
-        header += [*kept, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.write_text("\n".join(header) + "\n" + tomli_w.dumps(data), encoding="utf-8")
+    tmp.write_text("\n".join(header) + "\n" + tomlkit.dumps(doc), encoding="utf-8")
     os.replace(tmp, out)
 
 
-def _own_comments(text: str) -> list[str]:
-    """The source's leading comment block, without an earlier calibration record (which ends
-    at its first blank line), so a config calibrated again keeps its own explanations."""
-    lines = text.splitlines()
+def _set_in_document(doc: tomlkit.TOMLDocument, dotted: str, value: Any) -> None:
+    """Set a dotted path in a tomlkit document in place (an existing value keeps its inline
+    comment and position); a missing table is added at the end, as its own [table]."""
+    parts = dotted.split(".")
+    node: Any = doc
+    for part in parts[:-1]:
+        if part not in node:
+            node[part] = tomlkit.table()
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError("<calibrated config>", dotted, f"{part!r} is not a table")
+    key = parts[-1]
+    if key in node or not isinstance(node, tomlkit.items.Table):
+        node[key] = value
+        return
+    # a new key goes after the table's last value, not after the comments that close it (which
+    # tomlkit keeps with this table but which introduce the next one)
+    body = node.value.body
+    last = max((i for i, (k, item) in enumerate(body)
+                if k is not None and not isinstance(item, tomlkit.items.Table | tomlkit.items.AoT)),
+               default=None)
+    if last is None or last == len(body) - 1:
+        node[key] = value
+    else:
+        node.value._insert_at(last + 1, key, value)
+
+
+def _without_record(text: str) -> str:
+    """The source without an earlier calibration record (which ends at its first blank line)
+    nor the blank lines after it, so a config calibrated again keeps its own explanations and
+    gets one fresh record."""
+    lines = text.splitlines(keepends=True)
     if lines and lines[0].startswith("# Calibrated by:"):
-        lines = lines[lines.index(""):] if "" in lines else []
+        blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+        lines = lines[blank:]
     while lines and not lines[0].strip():
         lines = lines[1:]
-    kept = []
-    for line in lines:
-        if not line.startswith("#"):
-            break
-        kept.append(line)
-    return kept
+    return "".join(lines)
 
 
 def write_record(path: Path, config: RolloutConfig, cal: Calibration) -> None:

@@ -127,7 +127,7 @@ class _Waves:
         if not self.prepared[i]:
             self.prepared[i] = True
             for u, t in self._units(i):
-                self.sim.start_unit(u, t, self.sim.strategy.wave_shadow_months, 0.0, hold=True)
+                self.sim.start_unit(u, t, _wave_shadow(self.sim, u), 0.0, hold=True)
 
     def start(self, i: int) -> None:
         """Wave i starts: prepared regions operate (at once if ready), the others start."""
@@ -136,7 +136,7 @@ class _Waves:
         else:
             self.prepared[i] = True
             for u, t in self._units(i):
-                self.sim.start_unit(u, t, self.sim.strategy.wave_shadow_months, 0.0)
+                self.sim.start_unit(u, t, _wave_shadow(self.sim, u), 0.0)
 
 
 def run_strategy(sim: Simulation) -> Generator:
@@ -203,4 +203,17 @@ def _start_pilots(sim: Simulation, units: list[int], track: int, shadow_from: fl
     provs = sorted({int(sim.world.unit_province[u]) for u in units})
     sim.set_phase([p for p in provs if sim.phase(p) < PILOT], PILOT)
     for u in units:
-        sim.start_unit(u, track, sim.strategy.pilot_shadow_months, shadow_from, pilot=True)
+        sim.start_unit(u, track, _shadow(sim, u, sim.strategy.pilot_shadow_months,
+                                         sim.strategy.pilot_shadow_cv), shadow_from, pilot=True)
+
+
+def _wave_shadow(sim: Simulation, u: int) -> float:
+    return _shadow(sim, u, sim.strategy.wave_shadow_months, sim.strategy.wave_shadow_cv)
+
+
+def _shadow(sim: Simulation, u: int, mean: float, cv: float) -> float:
+    """Unit u's shadow time: ``mean`` exactly at cv 0 (no draw), else mean x its gamma factor
+    (mean 1, CV cv; World.shadow_factor), so shadow times differ between units."""
+    if cv == 0.0 or mean == 0.0:
+        return mean
+    return mean * float(sim.world.shadow_factor(cv)[u])

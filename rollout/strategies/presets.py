@@ -16,6 +16,7 @@ _COMMON: dict[str, Any] = {
     "pilots": [],
     "selection": "representative",
     "pilot_shadow_months": 6.0,
+    "pilot_shadow_cv": 0.0,
     "pilot_paying_months": 12.0,
     "pilot_quorum": 0.8,
     "evaluation_months": 6.0,
@@ -30,6 +31,7 @@ _COMMON: dict[str, Any] = {
     "wave_date_scale": 1.0,
     "wave_order": "capacity",
     "wave_shadow_months": 0.0,
+    "wave_shadow_cv": 0.0,
     "pinned_releases": None,
     "release_policy": None,
 }
