@@ -1,4 +1,5 @@
-"""Packaging: a built wheel, installed (not editable), runs configs from anywhere.
+"""Packaging: a built wheel, installed (not editable), runs configs from anywhere; the lowest
+versions CI tests are the floors pyproject.toml declares.
 
 The wheel is built from a copy of the package's sources (so the build writes nothing into the
 checkout), installed into a fresh virtual environment that borrows this environment's
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import DATA, REPO
-
-pytestmark = pytest.mark.slow
 
 #: A small config that names the bundled table: it lives in a folder of its own.
 ELSEWHERE = """\
@@ -41,6 +42,26 @@ def _run(argv: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
     return proc
 
 
+def test_the_lowest_versions_ci_tests_are_the_declared_floors():
+    """Every dependency has a floor, and .ci/lowest.txt pins each at it (and pins nothing
+    else but what an extra pins with it)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    floors = {}
+    for requirement in project["dependencies"]:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[a-z,]+\])?>=([0-9.]+)", requirement)
+        assert match, f"{requirement}: not NAME>=FLOOR"
+        floors[match[1].lower()] = match[3]
+    pins = {}
+    for line in (REPO / ".ci" / "lowest.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    assert {n: v for n, v in pins.items() if n != "distributed"} == floors
+    assert pins["distributed"] == pins["dask"]
+
+
+@pytest.mark.slow
 def test_an_installed_wheel_runs_a_config_from_anywhere_and_the_shipped_ones(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     source = tmp_path / "source"
