@@ -33,7 +33,7 @@ def sweep_config(folder: Path, runs: int) -> Path:
         "name": f"bench_{runs}",
         "seed": 20190101,
         "replicates": replicates,
-        "regions": {"data": str(ROOT / "configs" / "data" / "provinces.csv")},
+        "regions": {"data": "bundled:provinces.csv"},
         "sweep": {"parameters": {"adoption.steering": [0.5, 0.9]}, "block_size": 8},
     }
     path = folder / f"bench_{runs}.toml"

@@ -37,14 +37,16 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
     {low, high, n, log}) applied."""
     from .config import check_against_data, set_dotted, validate_dict
     from .config import load_config as _load
-    from .data import resolve_data_path
+    from .data import is_bundled, resolve_data_path
 
     overrides = _overrides(set, replicates, seed)
     if not isinstance(config, RolloutConfig):
         cfg = _load(str(config), overrides, dict(sweep) if sweep else None)
-        # name the data file by its absolute path, so the loaded config reads the same table
-        # wherever it is run from (a relative path is relative to the config file)
-        cfg.regions.data = str(resolve_data_path(cfg.regions.data, config).resolve())
+        # name a data file by its absolute path, so the loaded config reads the same table
+        # wherever it is run from (a relative path is relative to the config file); a bundled
+        # table is found from anywhere as it is
+        if not is_bundled(cfg.regions.data):
+            cfg.regions.data = str(Path(resolve_data_path(cfg.regions.data, config)).resolve())
         return cfg
     data = config.model_dump(mode="json", exclude_none=True)
     for path, value in overrides.items():

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from .calendar import LAST_YEAR, parse_month
-from .data import Provinces, load_provinces
+from .data import DEFAULT_DATA, Provinces, load_provinces
 from .errors import ConfigError, shorten
 from .strategies.presets import PRESETS, preset
 
@@ -72,7 +72,8 @@ class TimeConfig(_Section):
 
 
 class RegionsConfig(_Section):
-    data: str = Field("data/provinces.csv", description="province table (CSV)")
+    data: str = Field(DEFAULT_DATA, description="province table (CSV): bundled:NAME for a table "
+                      "shipped with rollout, or a path (relative to the config file)")
     provinces: list[str] | None = Field(None, description="names or codes to keep; all if unset")
     units_per_region: int = Field(1, ge=1, le=500, description="hospitals per region (micro level)")
     weight_dispersion: float = Field(0.0, ge=0.0, le=3.0, description="lognormal sigma of weights")

@@ -2,6 +2,10 @@
 
 It depends on no configuration module: a config's ``[regions]`` choice (data file, provinces)
 is all it reads, and ``config.py`` builds on it (a config is checked against the table there).
+
+The project's own table ships inside the package (``rollout/bundled/provinces.csv``, with its
+sources in ``SOURCES.md`` there), so an installed rollout runs a config from any directory: a
+config names it ``bundled:provinces.csv``, which is also the default when ``data`` is omitted.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Protocol
 
@@ -16,8 +22,11 @@ import numpy as np
 
 from .errors import ConfigError, shorten
 
-#: Where the project's own data files live (``configs/data`` beside the package).
-REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "configs"
+#: How a config names a table shipped with the package: ``bundled:<file name>``.
+BUNDLED_PREFIX = "bundled:"
+
+#: The table a config reads when it names none.
+DEFAULT_DATA = f"{BUNDLED_PREFIX}provinces.csv"
 
 _COLUMNS = ("code", "name", "population_2020", "coordinating_regions", "gdp_per_capita_cny",
             "municipality")
@@ -54,28 +63,53 @@ class SelectsRegions(Protocol):
     def regions(self) -> RegionsChoice: ...
 
 
-def resolve_data_path(data: str, config_path: str | Path | None) -> Path:
-    """Find the data file ``data`` (``regions.data``): absolute, next to the config file, or
-    under the repo's configs/."""
+def bundled_tables() -> dict[str, Traversable]:
+    """The province tables shipped with the package, by file name (``provinces.csv``)."""
+    folder = resources.files("rollout") / "bundled"
+    return {item.name: item for item in folder.iterdir()
+            if item.name.endswith(".csv") and item.is_file()}
+
+
+def bundled_names() -> str:
+    """The bundled tables as a config names them, for messages: ``bundled:provinces.csv``."""
+    return ", ".join(BUNDLED_PREFIX + name for name in sorted(bundled_tables()))
+
+
+def is_bundled(data: str) -> bool:
+    """Does ``data`` (``regions.data``) name a bundled table rather than a file?"""
+    return data.startswith(BUNDLED_PREFIX)
+
+
+def resolve_data_path(data: str, config_path: str | Path | None) -> Path | Traversable:
+    """Find the data file ``data`` (``regions.data``): a bundled table (``bundled:NAME``), an
+    absolute path, or a path relative to the config file (to the current directory for a
+    configuration that has no file)."""
     source = str(config_path or "<config>")
     shown = shorten(data)
+    tables = bundled_tables()
+    if is_bundled(data):
+        name = data.removeprefix(BUNDLED_PREFIX)
+        if name in tables:
+            return tables[name]
+        raise ConfigError(source, "regions.data",
+                          f"no bundled table {shorten(name)} (bundled: {bundled_names()})")
     given = Path(data)
-    candidates = [given] if given.is_absolute() else []
-    if not given.is_absolute():
-        if config_path is not None:
-            candidates.append(Path(config_path).resolve().parent / given)
-        candidates.append(REPO_DATA_DIR / given)
-    for candidate in candidates:
-        try:
-            if candidate.is_file():
-                return candidate
-        except OSError as err:          # a name too long for the file system, say
-            raise ConfigError(source, "regions.data",
-                              f"data file {shown}: {err.strerror or err}") from None
-    raise ConfigError(source, "regions.data", f"data file {shown} not found")
+    if not given.is_absolute() and config_path is not None:
+        given = Path(config_path).resolve().parent / given
+    try:
+        if given.is_file():
+            return given
+    except OSError as err:          # a name too long for the file system, say
+        raise ConfigError(source, "regions.data",
+                          f"data file {shown}: {err.strerror or err}") from None
+    hint = ""
+    if given.name in tables:        # a config from before the table shipped with the package
+        hint = (f" (the project's table ships with rollout: data = "
+                f"\"{BUNDLED_PREFIX}{given.name}\")")
+    raise ConfigError(source, "regions.data", f"data file {shown} not found{hint}")
 
 
-def read_provinces(path: Path, source: str = "<config>") -> Provinces:
+def read_provinces(path: Path | Traversable, source: str = "<config>") -> Provinces:
     """Read and check the province CSV (all rows): UTF-8, every row complete, codes and names
     unique, populations, region counts and GDP finite and positive."""
     def bad(problem: str) -> ConfigError:

@@ -14,7 +14,7 @@ from rollout.model.world import World, build_world
 from rollout.strategies.controller import run_strategy
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "configs" / "data" / "provinces.csv"
+DATA = REPO / "rollout" / "bundled" / "provinces.csv"
 
 #: A single plain defect kind (no learning) everywhere; other kinds get share 0.
 PLAIN_ONLY = {name: {"share": 0.0} for name in (

@@ -29,7 +29,7 @@ from rollout.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
-DATA = REPO / "configs" / "data" / "provinces.csv"
+DATA = REPO / "rollout" / "bundled" / "provinces.csv"
 SEED = 20261203          # the generator's seed: the same cases every run
 TIME_BOUND = 60.0        # seconds a refusal may take (the slowest here take about 3 s)
 
@@ -228,6 +228,13 @@ def _data_cases() -> Iterator[Case]:
     yield Case("data-path-too-long", _writes(long), "run", ["regions.data"])
     yield Case("data-path-missing", _writes(_set(raw, "regions.data", "nowhere.csv")), "plan",
                ["regions.data"])
+    for i, (name, words) in enumerate([("bundled:nowhere.csv", "no bundled table"),
+                                       ("bundled:", "no bundled table"),
+                                       ("bundled:../config.py", "no bundled table"),
+                                       ("bundled:SOURCES.md", "no bundled table"),
+                                       ("data/provinces.csv", "bundled:provinces.csv")]):
+        yield Case(f"data-bundled-{i}", _writes(_set(raw, "regions.data", name)),
+                   ["validate", "run", "plan"][i % 3], ["regions.data", words])
 
 
 def _sweep_cases() -> Iterator[Case]:

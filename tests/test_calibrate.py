@@ -251,6 +251,28 @@ def test_calibrated_config_rewrites_a_moved_data_path_keeping_its_comment(
     assert body[-2:] == ["[preparation]", "mean_months = 5.0"]
 
 
+def test_a_bundled_table_or_the_default_is_not_rewritten_when_the_config_moves(
+        tmp_path: Path) -> None:
+    """A bundled table is found from anywhere: calibrating into another folder keeps the name
+    (and a config without regions.data keeps meaning the bundled table); the output loads."""
+    from rollout.calibration.output import write_calibrated_config
+    from rollout.config import load_config
+
+    (tmp_path / "cfg").mkdir()
+    named = tmp_path / "cfg" / "named.toml"
+    named.write_text('name = "c"\n\n[regions]\ndata = "bundled:provinces.csv"  # shipped\n')
+    bare = tmp_path / "cfg" / "bare.toml"
+    bare.write_text('name = "c"\n')
+    for source in (named, bare):
+        out = tmp_path / "fit" / "deeper" / source.name
+        write_calibrated_config(source, out, {PREP: 5.0}, "r", "cmd", "0.0")
+        body = _body(out.read_text())
+        assert not any("data =" in line for line in body if source is bare)
+        if source is named:
+            assert 'data = "bundled:provinces.csv"  # shipped' in body
+        assert load_config(out).preparation.mean_months == 5.0
+
+
 def test_a_new_key_goes_before_the_comment_that_opens_the_next_table(tmp_path: Path) -> None:
     """A calibrated key the table did not have yet is added after its last value, not below the
     comment block introducing the next table (tomlkit keeps that block with this table)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import DATA, make_config, small_dict
@@ -91,6 +92,43 @@ def test_checks_against_data(tmp_path):
     path.write_text('[regions]\ndata = "nowhere.csv"\n')
     with pytest.raises(ConfigError, match=r"regions\.data: data file 'nowhere.csv' not found"):
         load_config(path)
+
+
+def test_a_config_anywhere_reads_the_bundled_table(tmp_path):
+    """``bundled:provinces.csv`` (and an omitted ``data``) is the table shipped in the package,
+    wherever the config is; the cube's provenance hash is that file's content hash."""
+    import hashlib
+
+    from rollout.data import load_provinces
+
+    named = tmp_path / "named.toml"
+    named.write_text('[regions]\ndata = "bundled:provinces.csv"\n')
+    omitted = tmp_path / "omitted.toml"
+    omitted.write_text("seed = 1\n")
+    for path in (named, omitted):
+        cfg = load_config(path)
+        assert cfg.regions.data == "bundled:provinces.csv"
+        table = load_provinces(cfg, path)
+        assert len(table) == 31
+        assert table.sha256 == hashlib.sha256(DATA.read_bytes()).hexdigest()
+        assert Path(table.path).name == "provinces.csv"
+
+
+@pytest.mark.parametrize("data, words", [
+    ("bundled:nowhere.csv", "no bundled table 'nowhere.csv' (bundled: bundled:provinces.csv)"),
+    ("bundled:", "no bundled table ''"),
+    ("bundled:../config.py", "no bundled table '../config.py'"),
+    ("bundled:SOURCES.md", "no bundled table 'SOURCES.md'"),
+    ("data/provinces.csv", "data file 'data/provinces.csv' not found (the project's table ships "
+                           'with rollout: data = "bundled:provinces.csv")'),
+])
+def test_a_bad_bundled_name_is_one_line_naming_file_and_field(tmp_path, data, words):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[regions]\ndata = "{data}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: regions.data: {words}") and "\n" not in message
 
 
 def test_file_errors_are_one_line(tmp_path):

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from ..calendar import grid_dates, months_between
 from ..config import RolloutConfig
+from ..data import DEFAULT_DATA, is_bundled
 from ..errors import ConfigError
 from .calibrate import Calibration, RunTrace, target_label
 
@@ -108,8 +109,9 @@ def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], r
         _set_in_document(doc, path, float(f"{value:.4g}"))
     regions = doc.get("regions")
     current = regions.get("data") if regions is not None else None
-    data_path = Path(current if current is not None else "data/provinces.csv")
-    if not data_path.is_absolute():
+    current = str(current) if current is not None else DEFAULT_DATA
+    data_path = Path(current)
+    if not is_bundled(current) and not data_path.is_absolute():   # a bundled name goes anywhere
         absolute = (source.parent / data_path).resolve()
         moved = os.path.relpath(absolute, out.parent.resolve())
         if moved != str(data_path):

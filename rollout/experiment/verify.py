@@ -11,7 +11,15 @@ import xarray as xr
 import zarr
 
 from ..config import validate_dict
-from ..data import REPO_DATA_DIR, Provinces, read_provinces, select_provinces
+from ..data import (
+    BUNDLED_PREFIX,
+    Provinces,
+    bundled_names,
+    bundled_tables,
+    is_bundled,
+    read_provinces,
+    select_provinces,
+)
 from ..errors import ConfigError, RolloutError
 from . import blocks
 from .cube import stored_values, variable_specs, volume_share
@@ -125,7 +133,17 @@ def _same(a: object, b: object) -> bool:
 def _provinces_by_hash(config, ds: xr.Dataset, data: str | Path | None,
                        path: str | Path) -> Provinces:
     want = ds.attrs.get("data_sha256")
-    candidates = [Path(data)] if data is not None else sorted(REPO_DATA_DIR.rglob("*.csv"))
+    tables = bundled_tables()
+    if data is None:
+        candidates = [tables[name] for name in sorted(tables)]
+    elif is_bundled(str(data)):
+        name = str(data).removeprefix(BUNDLED_PREFIX)
+        if name not in tables:
+            raise RolloutError(f"--data {data}: no such bundled table (bundled: "
+                               f"{bundled_names()})")
+        candidates = [tables[name]]
+    else:
+        candidates = [Path(data)]
     for candidate in candidates:
         try:
             digest = hashlib.sha256(candidate.read_bytes()).hexdigest()

@@ -26,27 +26,23 @@ import xarray as xr
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = Path(__file__).with_name("cubes.npz")
-DATA = (ROOT / "configs" / "data" / "provinces.csv").as_posix()
 
 NATIONAL = (ROOT / "configs" / "national.toml").read_text()
 HISTORICAL = (ROOT / "configs" / "historical.toml").read_text()
-
-
-def _with_data(text: str) -> str:
-    return text.replace('data = "data/provinces.csv"', f'data = "{DATA}"')
+# (both name the bundled province table, found from the temporary folder the cases run in)
 
 
 # name -> (config text, CLI arguments after the config path)
 CASES: dict[str, tuple[str, list[str]]] = {
-    "national": (_with_data(NATIONAL), ["run", "-n", "3", "-w", "1"]),
-    "national_events": (_with_data(NATIONAL) + "\n[output]\nevent_log = true\n",
+    "national": (NATIONAL, ["run", "-n", "3", "-w", "1"]),
+    "national_events": (NATIONAL + "\n[output]\nevent_log = true\n",
                         ["run", "-n", "2", "-w", "1", "--seed", "7"]),
     "hospitals_discount": (
-        _with_data(NATIONAL).replace("[regions]\n", "[regions]\nunits_per_region = 3\n")
+        NATIONAL.replace("[regions]\n", "[regions]\nunits_per_region = 3\n")
         + "\n[outcomes]\ndiscount_rate = 0.03\n",
         ["run", "-n", "2", "-w", "1", "--seed", "11"]),
-    "historical": (_with_data(HISTORICAL), ["run", "-n", "3", "-w", "1"]),
-    "sweep": (_with_data(NATIONAL) + """
+    "historical": (HISTORICAL, ["run", "-n", "3", "-w", "1"]),
+    "sweep": (NATIONAL + """
 [sweep]
 design = "grid"
 block_size = 2
