@@ -18,6 +18,8 @@ rollout compare "$cube" --summary > "$out/summary.txt"
 rollout compare "$cube" --format csv > "$out/compare.csv"
 rollout run configs/national.toml -o results/national.zarr --overwrite -q > "$out/national.txt"
 rollout run configs/historical.toml -o results/historical.zarr --overwrite -q > "$out/historical.txt"
+# what a smaller ABC tolerance would identify (from the calibration's record of its draws)
+python docs/findings/abc_tolerance.py > "$out/abc_tolerance.txt"
 # why dual track is later than phased: one candidate cause switched off at a time
 rollout sweep configs/dual_track_delay.toml -o results/dual_track_delay.zarr -q > /dev/null
 rollout compare results/dual_track_delay.zarr --baseline phased > "$out/dual_track_delay.txt"
