@@ -598,7 +598,13 @@ def calibrate(config: str, draws: int | None, check_replicates: int | None, seed
 def export(path: str, what: str | None, fmt: str, out: str | None, overwrite: bool) -> None:
     """Write a tidy table of a cube (for pandas, R, a spreadsheet), or the cube as NetCDF."""
     from .analysis.export import export as export_table
-    from .experiment.cube import check_writable, is_cube, open_cube, write_netcdf_copy
+    from .experiment.cube import (
+        check_writable,
+        cube_format,
+        is_cube,
+        open_cube,
+        write_netcdf_copy,
+    )
     from .experiment.locking import output_lock
 
     ds = open_cube(path, finished=True)
@@ -607,6 +613,7 @@ def export(path: str, what: str | None, fmt: str, out: str | None, overwrite: bo
         if what is not None:
             raise RolloutError("--what picks a table; --format netcdf writes the whole cube")
         target = Path(out) if out else cube.with_suffix(".nc")
+        cube_format(target, "netcdf")
         if target.resolve() == cube:
             raise RolloutError(f"{target}: is the cube itself")
         click.echo(f"wrote {write_netcdf_copy(ds, target, overwrite)} (NetCDF, the whole cube)")

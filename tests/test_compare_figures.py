@@ -66,9 +66,7 @@ TIMEOUT = 180                                   # seconds for any one CLI run
 def _sha(text: str) -> str:
     """The hash a cube records of its stored config (checked when the cube is opened)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-UNITS = {"t_full": "months", "t_stable": "months",
-         "harm_total": "benefit-equivalent unit volume months",
-         "net_benefit": "benefit-equivalent unit volume months"}
+UNITS = {"t_full": "months", "t_stable": "months", "harm_total": "1", "net_benefit": "1"}
 SEV = "defects.severity_median"
 DET = "defects.detectability_median"
 # as a cube written by rollout names them (CF-valid: no dots); labels show the config field
@@ -602,10 +600,10 @@ def test_plot_coverage(single_cube):
 def test_plot_harm(single_cube):
     fig = plot_harm(single_cube)
     assert len(fig.axes) == 2
-    units = single_cube["harm"].attrs["units"]
+    assert single_cube["harm"].attrs["units"] == "1"       # the numeraire, named on the axis
     n = single_cube.sizes["strategy"]
     for ax in fig.axes:
-        _check_axes(ax, units)
+        _check_axes(ax, "benefit units")
         assert ax.get_xlabel() == "date (end of month)"
         assert len(ax.lines) == n and len(ax.get_legend().get_texts()) == n
         assert len({line.get_linestyle() for line in ax.lines}) == n
@@ -943,3 +941,18 @@ def test_stages_with_one_strategy_keep_legend_and_caption_apart(single_cube):
     labels = [[t.get_text() for t in fig.axes[0].get_yticklabels()] for fig in (one, two)]
     assert labels[0] == labels[1] == list(single_cube["province"].values)
     assert one.axes[0].get_ylim() == two.axes[0].get_ylim()
+
+
+def test_plot_phase_takes_config_fields_and_keeps_log_axes(sweep_cube):
+    """--at and --x/--y may name the config field (defects.severity_median) of a cube that
+    stores defects__severity_median; messages name config fields; a parameter swept with
+    log = true is drawn on a log axis whichever spelling the cube uses."""
+    from rollout.analysis.phase_map import _log_parameters
+
+    plot_phase(sweep_cube, strategy="phased", x=DET, y=SEV, at={SEV: 0.05})
+    with pytest.raises(RolloutError, match=r"--at nope\.x: not a design dimension of the cube "
+                                           r"\(defects\.detectability_median, "):
+        plot_phase(sweep_cube, strategy="phased", at={"nope.x": 1})
+    logged = sweep_cube.assign_attrs(config=json.dumps(
+        {"sweep": {"parameters": {SEV: {"low": 0.05, "high": 0.3, "log": True}}}}))
+    assert _log_parameters(logged) == {SEV, SEV_C}

@@ -48,7 +48,10 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _cli("run", run, "-o", folder / "run.nc", "-q", cwd=folder)
     _cli("sweep", sweep, "-o", folder / "sweep.zarr", "--serial", "-q", "--netcdf",
          folder / "sweep.nc", cwd=folder)
-    return {name: folder / name for name in ("run.zarr", "run.nc", "sweep.zarr", "sweep.nc")}
+    _cli("export", folder / "run.zarr", "--format", "netcdf", "-o", folder / "export.nc",
+         cwd=folder)
+    return {name: folder / name for name in ("run.zarr", "run.nc", "sweep.zarr", "sweep.nc",
+                                             "export.nc")}
 
 
 def _compliance(path: Path) -> dict:
@@ -59,14 +62,15 @@ def _compliance(path: Path) -> dict:
     return next(iter(json.loads(report.read_text()).values()))["cf:1.10"]
 
 
-@pytest.mark.parametrize("name", ["run.nc", "sweep.nc"])
+@pytest.mark.parametrize("name", ["run.nc", "sweep.nc", "export.nc"])
 def test_netcdf_output_passes_the_cf_compliance_checker(outputs: dict[str, Path],
                                                         name: str) -> None:
     """No failure: every unit parses with UDUNITS, flags have their variable's type, coordinate
     variables have no fill value. The one message left is the §2.4 recommendation to put
     dimensions other than space and time left of time (rollout keeps each run's series as time x
     province, the order its readers index)."""
-    result = _compliance(outputs[name])
+    result = _compliance(outputs[name])      # export.nc: a copy of a Zarr store (attributes
+    #                                          that came back through JSON typed again)
     assert result["high_count"] == 0, result["high_priorities"]
     messages = [m for group in ("medium_priorities", "low_priorities")
                 for check in result[group] for m in check["msgs"]]
@@ -133,3 +137,28 @@ def test_names_are_cf_valid_and_sweeps_hide_their_bookkeeping(outputs: dict[str,
     if name == "sweep.zarr":
         flags = zarr.open_group(path, mode="r")["blocks/block_done"]
         assert flags.shape == (2, 1) and (flags[...] == 1).all()
+
+
+def test_the_sweep_store_reads_in_netcdf_c_and_its_netcdf_copy_verifies(
+        outputs: dict[str, Path]) -> None:
+    """netCDF-C opens a sweep's store (its bookkeeping subgroup is a group it skips over), and
+    rollout verify recomputes blocks of the sweep's NetCDF copy (which carries no flags: a
+    finished sweep's blocks are all written)."""
+    code = """
+import json, sys, netCDF4
+d = netCDF4.Dataset(f"file://{sys.argv[1]}#mode=zarr,file")
+print(json.dumps({"strategy": [str(x) for x in d["strategy"][:]],
+                  "steering": [float(x) for x in d["adoption__steering"][:]],
+                  "groups": sorted(d.groups)}))
+"""
+    path = outputs["sweep.zarr"]
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    with xr.open_zarr(path) as ds:
+        assert seen["strategy"] == [str(x) for x in ds["strategy"].values]
+        assert seen["steering"] == [float(x) for x in ds["adoption__steering"].values]
+    assert seen["groups"] == ["blocks"]
+    verified = _cli("verify", outputs["sweep.nc"], "--sample", 2, cwd=path.parent)
+    assert "all 2 recomputed blocks match bit for bit" in verified.stdout

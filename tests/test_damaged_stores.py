@@ -187,8 +187,8 @@ def test_integrity_check_finds_swapped_and_deleted_chunks(store: Path, tmp_path:
     proc = _cli("verify", swapped, "--integrity", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
-        "DAMAGED   adoption__steering=0.2, replicates 0-1",
-        "DAMAGED   adoption__steering=0.8, replicates 0-1",
+        "DAMAGED   adoption.steering=0.2, replicates 0-1",
+        "DAMAGED   adoption.steering=0.8, replicates 0-1",
         "2 of 4 written blocks do not match their checksums"]
 
     deleted = tmp_path / "deleted.zarr"
@@ -196,7 +196,7 @@ def test_integrity_check_finds_swapped_and_deleted_chunks(store: Path, tmp_path:
     (deleted / "harm_total" / "1.0.1").unlink()
     proc = _cli("verify", deleted, "--integrity", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[0] == "DAMAGED   adoption__steering=0.8, replicates 2-3"
+    assert proc.stdout.splitlines()[0] == "DAMAGED   adoption.steering=0.8, replicates 2-3"
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
@@ -212,3 +212,44 @@ def test_integrity_check_of_a_single_run_cube(suffix: str, tmp_path: Path) -> No
         proc = _cli("verify", out, "--integrity", cwd=tmp_path)
         assert proc.returncode == 1
         assert proc.stdout.splitlines()[0] == "DAMAGED   net_benefit"
+
+
+def _old_layout(path: Path) -> None:
+    """The layout of stores written before the bookkeeping moved into the subgroup 'blocks':
+    block_done and block_checksum at the root (and in its consolidated metadata)."""
+    meta = json.loads((path / ".zmetadata").read_text())
+    for name in ("block_done", "block_checksum"):
+        (path / "blocks" / name).rename(path / name)
+        for suffix in (".zarray", ".zattrs"):
+            meta["metadata"][f"{name}/{suffix}"] = meta["metadata"].pop(
+                f"blocks/{name}/{suffix}")
+    meta["metadata"] = {k: v for k, v in meta["metadata"].items()
+                        if not k.startswith("blocks/")}
+    shutil.rmtree(path / "blocks")
+    (path / ".zmetadata").write_text(json.dumps(meta))
+
+
+def test_a_store_in_the_old_layout_still_resumes_verifies_and_is_replaced(
+        store: Path, tmp_path: Path) -> None:
+    """Flags and checksums at the root (stores written before): resuming finds every block
+    done, verify recomputes bit for bit, --integrity reads the checksums, and --overwrite
+    replaces the store with another sweep (it is recognised as rollout's)."""
+    old = tmp_path / "old.zarr"
+    shutil.copytree(store, old)
+    _old_layout(old)
+    assert not (old / "blocks").exists() and (old / "block_done").is_dir()
+    config = tmp_path / "sweep.toml"
+    config.write_text(tomli_w.dumps(small_dict(replicates=4, sweep=SWEEP)), encoding="utf-8")
+    resumed = _cli("sweep", config, "-o", old, "--serial", "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "4 of 4 blocks were already done" in resumed.stdout
+    verified = _cli("verify", old, "--sample", 2, cwd=tmp_path)
+    assert verified.returncode == 0 and "all 2 recomputed blocks match" in verified.stdout
+    checked = _cli("verify", old, "--integrity", cwd=tmp_path)
+    assert checked.returncode == 0 and "all 4 written blocks match" in checked.stdout
+    other = tmp_path / "other.toml"
+    other.write_text(tomli_w.dumps(small_dict(replicates=4, sweep={
+        "parameters": {"adoption.steering": [0.3, 0.9]}, "block_size": 4})), encoding="utf-8")
+    replaced = _cli("sweep", other, "-o", old, "--serial", "-q", "--overwrite", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert (old / "blocks" / "block_done").is_dir() and not (old / "block_done").exists()

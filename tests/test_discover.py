@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -274,3 +275,33 @@ def test_a_weak_box_limit_is_shown_but_does_not_decide_the_placement():
     assert placed.rows.loc["defects.mean_count", "weak"]
     assert placed.inside_all == 1.0
     assert "not counted" in format_placement(placed, "historical")
+
+
+def as_written(ds: xr.Dataset) -> xr.Dataset:
+    """The same cube with CF-valid names (dots as double underscores), as rollout writes it."""
+    renames = {n: n.replace(".", "__") for n in ds.variables if "." in str(n)}
+    out = ds.rename(renames)
+    design = json.loads(ds.attrs["design"])
+    design["dims"] = [d.replace(".", "__") for d in design["dims"]]
+    return out.assign_attrs(design=json.dumps(design))
+
+
+def test_cf_named_cubes_give_the_same_ablation_box_and_point_clusters():
+    """A cube whose switch dimensions are stored as a__enabled: the ablation, the box (named by
+    config field) and the bootstrap's clusters (each sampled point with all its switch rows)
+    are those of the dotted cube."""
+    from rollout.analysis.discover import ablation, design_table, sampled_points
+
+    x = np.random.default_rng(11).uniform(0, 1, 40)
+    a_on = np.array([False, True])[:, None, None]
+    dotted = switch_cube(np.broadcast_to(a_on & (x[None, None, :] > 0.5), (2, 2, len(x))), x, 12)
+    stored = as_written(dotted)
+    assert "a__enabled" in stored.dims
+    pd.testing.assert_frame_equal(ablation(stored, "phased", "stable_first"),
+                                  ablation(dotted, "phased", "stable_first"))
+    (x1, dims1), (x2, dims2) = design_table(dotted), design_table(stored)
+    clusters = sampled_points(stored, x2, dims2)
+    np.testing.assert_array_equal(clusters, sampled_points(dotted, x1, dims1))
+    assert clusters.max() == len(x) - 1 and len(clusters) == 4 * len(x)
+    found = discover(stored, "phased", "stable_first", min_density=1.0, resamples=0)
+    assert found.limits.loc["a.enabled", "min"] == {"True"}

@@ -367,6 +367,22 @@ def test_the_event_log_is_an_audit_trail() -> None:
                 assert (ev["time"][causes] == ev["time"][i]).all()
                 checked_cause += 1
     assert checked_fix > 0 and checked_cause > 0, (checked_fix, checked_cause)
+    introduce = ev["kind"] == "introduce"       # new defects come with a release, in its version
+    release = ev["kind"] == "release"
+    made = set(zip(ev["strategy"][release], ev["replicate"][release], ev["time"][release],
+                   ev["track"][release], ev["version"][release], strict=True))
+    assert introduce.any() and all(key in made for key in zip(
+        ev["strategy"][introduce], ev["replicate"][introduce], ev["time"][introduce],
+        ev["track"][introduce], ev["version"][introduce], strict=True))
+    for kind in ("cause", "cause_entrenched"):  # a defect is one or the other in a suspension
+        rows = ev["kind"] == kind
+        assert rows.any() or kind == "cause_entrenched"
+    both = set(zip(ev["strategy"][ev["kind"] == "cause"], ev["replicate"][ev["kind"] == "cause"],
+                   ev["time"][ev["kind"] == "cause"], ev["unit"][ev["kind"] == "cause"],
+                   ev["defect"][ev["kind"] == "cause"], strict=True)) & set(zip(
+        *(ev[c][ev["kind"] == "cause_entrenched"] for c in ("strategy", "replicate", "time",
+                                                            "unit", "defect")), strict=True))
+    assert not both
     has_defect = ev["defect"] >= 0
     assert (ev["defect_kind"][has_defect] != "").all()
     assert (ev["defect_kind"][~has_defect] == "").all()
@@ -389,3 +405,17 @@ def test_event_log_does_not_change_results(cube: xr.Dataset, event_cube: xr.Data
     assert config_with.pop("output") == {"event_log": True}
     assert config_without.pop("output") == {"event_log": False}
     assert config_with == config_without
+
+
+def test_checksums_are_streamed_slab_by_slab_with_the_whole_arrays_digest(monkeypatch) -> None:
+    """A variable is hashed in slabs along its first axis (a sweep's series can be gigabytes):
+    the digest equals block_checksum of the whole array, for slabs of a few bytes too."""
+    from rollout.experiment import integrity
+
+    rng = np.random.default_rng(3)
+    arrays = {"a": rng.random((7, 5, 3)), "b": rng.integers(-5, 5, (1000, 3)).astype(np.int16),
+              "c": np.array(2.5), "d": np.zeros((0, 4))}
+    ds = xr.Dataset({k: (tuple(f"{k}{i}" for i in range(v.ndim)), v) for k, v in arrays.items()})
+    monkeypatch.setattr(integrity, "SLAB_BYTES", 17)
+    streamed = integrity.variable_checksums(ds)
+    assert streamed == {k: f"{integrity.block_checksum({k: v}):016x}" for k, v in arrays.items()}

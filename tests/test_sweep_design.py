@@ -102,8 +102,8 @@ def test_scenarios_design():
         "weak_centre": {"centre.capacity": 0.5}, "strong_centre": {"centre.capacity": 2.0}}}})
     d = build_design(cfg)
     assert d.dims == ["scenario"]
-    assert list(d.coords["scenario"][1]) == ["weak_centre", "strong_centre"]
-    assert point_config(cfg, d.points[1]).centre.capacity == 2.0
+    assert list(d.coords["scenario"][1]) == ["strong_centre", "weak_centre"]   # sorted
+    assert point_config(cfg, d.points[0]).centre.capacity == 2.0
 
 
 @pytest.mark.parametrize("sweep, field, words", [
@@ -218,3 +218,35 @@ def test_a_sampled_whole_number_field_takes_whole_values_in_equal_strata():
     values = [p["defects.fixed_count"] for p in build_design(cfg).points]
     assert all(isinstance(v, int) for v in values)
     assert sorted(values) == sorted(list(range(5)) * 10)
+
+
+@pytest.mark.parametrize("strategy", ["phased_", "fast-track"])
+def test_a_swept_path_the_cube_could_not_name_is_refused(strategy: str) -> None:
+    """A cube names a swept field by its path with dots as double underscores; a strategy whose
+    name ends in '_' (not reversible) or holds '-' (not a CF name) cannot be swept: refused
+    before anything runs, naming the parameter; sweeping other fields is unaffected."""
+    data = small_dict()
+    data["strategies"][strategy] = dict(data["strategies"]["phased"], preset="phased")
+    path = f"strategies.{strategy}.selection"
+    cfg = make_config(dict(data, sweep={"parameters": {path: ["representative", "random"]}}))
+    with pytest.raises(ConfigError, match=r"cannot name a cube dimension") as err:
+        check_design(cfg, build_design(cfg), "c.toml")
+    assert path in str(err.value)
+    fine = make_config(dict(data, sweep={"parameters": {"adoption.steering": [0.2, 0.8]}}))
+    check_design(fine, build_design(fine), "c.toml")
+
+
+def test_scenarios_follow_the_canonical_config_so_verify_rebuilds_them() -> None:
+    """Scenarios listed out of alphabetical order: the design orders them as the stored
+    (canonical, key-sorted) config does, so the design rebuilt from a cube's stored config is
+    the one that ran."""
+    import json
+
+    scenarios = {"zeta": {"defects.mean_count": 3}, "alpha": {"defects.mean_count": 24}}
+    cfg = make_config(small_dict(sweep={"design": "scenarios", "scenarios": scenarios}))
+    design = build_design(cfg)
+    rebuilt = build_design(validate_dict(json.loads(cfg.canonical_json())))
+    assert list(design.coords["scenario"][1]) == ["alpha", "zeta"]
+    assert list(rebuilt.coords["scenario"][1]) == ["alpha", "zeta"]
+    assert design.points == rebuilt.points == [{"defects.mean_count": 24},
+                                               {"defects.mean_count": 3}]

@@ -593,7 +593,7 @@ def test_verify_passes_then_catches_a_corrupted_value(small_runs: Runs, tmp_path
     mismatches = [line for line in bad.stdout.splitlines() if line.startswith("MISMATCH")]
     assert len(mismatches) == 1, bad.stdout
     first = SMALL_SWEEP["parameters"]["defects.mean_count"][0]
-    assert f"defects__mean_count={first}" in mismatches[0], mismatches
+    assert f"defects.mean_count={first}" in mismatches[0], mismatches
     assert "replicates 0-1" in mismatches[0], mismatches
     assert mismatches[0].endswith(": harm_total"), mismatches    # and nothing else differs
     n_blocks = len(SMALL_SWEEP["parameters"]["defects.mean_count"]) * (

@@ -24,6 +24,7 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import RolloutError
+from ..experiment.names import config_field
 from .survival import horizon_of, km_medians, restricted
 
 DEFAULT_METRICS = ("t_full", "t_stable", "harm_total", "net_benefit")
@@ -211,11 +212,13 @@ def to_records(result: xr.Dataset, metrics: Sequence[str]) -> list[dict]:
         point = result.isel(dict(zip(dims, idx, strict=True)))
         for s in point["strategy"].values:
             row = point.sel(strategy=s)
-            base = {d: _plain(result[d].values[i]) for d, i in zip(dims, idx, strict=True)}
+            # keys: the config fields (adoption.steering), as the config names them
+            base = {config_field(d): _plain(result[d].values[i])
+                    for d, i in zip(dims, idx, strict=True)}
             for d, i in zip(dims, idx, strict=True):   # parameter values along 'point'
                 for name, coord in result.coords.items():
                     if coord.dims == (d,) and name != d:
-                        base[name] = _plain(coord.values[i])
+                        base[config_field(name)] = _plain(coord.values[i])
             base["strategy"] = str(s)
             base["baseline"] = result.attrs["baseline"]
             for m in metrics:
@@ -252,7 +255,7 @@ def format_table(result: xr.Dataset, metrics: Sequence[str]) -> str:
     conf = f"{result.attrs['confidence']:.0%}"
     horizon = result.attrs.get("horizon_months", float("nan"))
     times = [m for m in metrics if f"rdiff_{m}" in result]
-    header = [*dims, "strategy",
+    header = [*map(config_field, dims), "strategy",
               *[f"d {m} ({'restricted, ' if m in times else ''}{conf} CI)" for m in metrics]]
     if "stable_first" in result:
         header.append("stable first")

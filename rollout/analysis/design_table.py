@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
-from ..experiment.designs import config_field
+from ..experiment.names import config_field
 from .compare import design_dims
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
+from ..experiment.names import config_field
 from .compare import compare
 from .design_table import design_frame
 
@@ -150,12 +151,17 @@ def sampled_points(cube: xr.Dataset, x: pd.DataFrame, dims: list[str]) -> np.nda
     """Which sampled point each row of the design table is: rows that differ only in crossed
     switches are one point run under several model structures, so a bootstrap resamples points
     with all their rows (a cluster bootstrap), not rows one by one."""
-    switches = [d for d in dims if d != "point" and cube[d].dtype == bool]
+    switches = _switch_columns(cube, dims)
     others = [c for c in x.columns if c not in switches]
     if not switches or not others:
         return np.arange(len(x))
     keys = pd.Series(list(zip(*[x[c].astype(str) for c in others], strict=True)))
     return pd.factorize(keys)[0]
+
+
+def _switch_columns(cube: xr.Dataset, dims: list[str]) -> list[str]:
+    """The design table's columns (config fields) of the cube's boolean design dimensions."""
+    return [config_field(d) for d in dims if d != "point" and cube[d].dtype == bool]
 
 
 #: Share of points a pasting step may add (the ``prim`` package's default; independent of the
@@ -223,7 +229,7 @@ def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
     holds nowhere with it off, somewhere with it on) and whether it is sufficient (the claim
     holds somewhere with it alone on). Empty if the cube has no switch dimensions."""
     x, dims = design_table(cube)
-    switches = [d for d in dims if d != "point" and cube[d].dtype == bool]
+    switches = _switch_columns(cube, dims)
     if not switches:
         return pd.DataFrame()
     result = compare(cube, baseline, metrics_for(claim, cube), confidence)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..errors import RolloutError
-from ..experiment.designs import config_field
+from ..experiment.names import config_field
 from .compare import check_baseline, cube_name, design_dims
 
 KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity")
@@ -141,7 +141,7 @@ def plot_harm(cube: xr.Dataset, at: Mapping[str, Any] | None = None) -> Figure:
             (line,) = ax.plot(x, med, label=str(s), **_style(k))
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
         ax.set_xlabel(TIME_LABEL)
-        ax.set_ylabel(f"{name} ({units})")
+        ax.set_ylabel(f"{name} ({'benefit units' if units == '1' else units})")
         ax.set_title(f"National {name} (median, 90% band)")
         ax.legend(loc="upper left")
     _caption(fig, cube, label)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..experiment.names import config_field
 from .compare import TIME_METRICS, check_baseline, compare, design_dims
 
 METRICS = ("t_full", "t_stable", "net_benefit")
@@ -161,8 +162,8 @@ def format_sweep_summary(ds: xr.Dataset, baseline: str, max_points: int = 24) ->
         if i == max_points:
             break
         point = result.isel(_point=i)
-        label = ", ".join(f"{d}={_short(ds[d].values[j])}" for d, j in zip(dims, idx,
-                                                                           strict=True))
+        label = ", ".join(f"{config_field(d)}={_short(ds[d].values[j])}"
+                          for d, j in zip(dims, idx, strict=True))
         cells = [f"{s}: {float(point['stable_first'].sel(strategy=s)):.0%} / "
                  f"{float(point['diff_net_benefit'].sel(strategy=s)):+.1f}" for s in others]
         lines.append(f"  {label}  |  " + "  ".join(cells))

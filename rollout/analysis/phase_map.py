@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from ..errors import RolloutError
-from ..experiment.designs import config_field
+from ..experiment.names import config_field, stored_name
 from .compare import check_baseline, compare, cube_name, design_dims, wilson
 
 CMAP = "RdBu"
@@ -50,22 +50,24 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
     dims = design_dims(cube)
     params = design_parameters(cube, dims)
     if len(params) < 2:
-        have = f"only {', '.join(params)}" if params else "none"
+        have = f"only {', '.join(map(config_field, params))}" if params else "none"
         raise RolloutError("a phase plot needs a cube swept over at least two numeric "
                            f"parameters (this one has {have})")
     x = cube_name(cube, x) if x else params[0]
     y = cube_name(cube, y) if y else params[1]
     for name in (x, y):
         if name not in params:
-            raise RolloutError(f"{name!r} is not a swept parameter ({', '.join(params)})")
+            raise RolloutError(f"{config_field(name)!r} is not a swept parameter "
+                               f"({', '.join(map(config_field, params))})")
     strategies = check_baseline(cube, baseline)
     strategy = strategy or next(s for s in strategies if s != baseline)
     if strategy not in strategies:
         raise RolloutError(f"strategy {strategy!r} is not in the cube ({', '.join(strategies)})")
-    for name in at or {}:
+    at = {cube_name(cube, name): value for name, value in (at or {}).items()}
+    for name in at:
         if name not in dims:
-            raise RolloutError(f"--at {name}: not a design dimension of the cube "
-                               f"({', '.join(dims)})")
+            raise RolloutError(f"--at {config_field(name)}: not a design dimension of the "
+                               f"cube ({', '.join(map(config_field, dims))})")
     fig = Figure(figsize=(7.5, 5.8), layout="constrained")
     ax = fig.add_subplot()
     if "point" in dims:
@@ -74,7 +76,8 @@ def plot_phase(cube: xr.Dataset, strategy: str | None = None, baseline: str = "b
         if others:
             sel = {d: 0 if d not in (at or {}) else index_of(cube, d, at[d]) for d in others}
             sub = cube.isel(sel)
-            fixed = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items()) + "; "
+            fixed = ", ".join(f"{config_field(d)}={cube[d].values[i]}"
+                              for d, i in sel.items()) + "; "
         mesh, label = _scattered(ax, sub, strategy, baseline, x, y)
         label = fixed + label
     else:
@@ -97,7 +100,7 @@ def _grid(ax, cube, strategy, baseline, x, y, dims, at, index_of):
     if others:
         sel = {d: 0 if d not in at else index_of(cube, d, at[d]) for d in others}
         sub = cube.isel(sel)
-        label = ", ".join(f"{d}={cube[d].values[i]}" for d, i in sel.items())
+        label = ", ".join(f"{config_field(d)}={cube[d].values[i]}" for d, i in sel.items())
     share = compare(sub, baseline, metrics=("t_stable",))["stable_first"].sel(
         strategy=strategy).transpose(y, x).values
     xs, ys = np.asarray(cube[x].values, float), np.asarray(cube[y].values, float)
@@ -187,8 +190,9 @@ def _edges(values: np.ndarray, bins: int, log: bool) -> np.ndarray:
 
 def _log_parameters(cube: xr.Dataset) -> set[str]:
     sweep = (json.loads(cube.attrs.get("config", "{}")).get("sweep") or {})
-    return {name for name, spec in (sweep.get("parameters") or {}).items()
-            if isinstance(spec, dict) and spec.get("log")}
+    return {spelling for name, spec in (sweep.get("parameters") or {}).items()
+            if isinstance(spec, dict) and spec.get("log")
+            for spelling in (name, stored_name(name))}      # as the config and the cube say
 
 
 def _minor_label(value: float, _pos=None) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..config import RolloutConfig
 from ..errors import RolloutError
-from ..experiment.designs import config_field
+from ..experiment.names import config_field
 
 #: A box restriction whose quasi-p value (PRIM's test that the restriction raises the density)
 #: is at least this is reported but does not count in "inside every limit".

@@ -18,7 +18,7 @@ import xarray as xr
 from scipy import stats
 
 from ..errors import RolloutError
-from ..experiment.designs import config_field
+from ..experiment.names import config_field
 from .compare import check_baseline, compare, design_dims
 from .design_table import design_frame
 

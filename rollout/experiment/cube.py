@@ -28,6 +28,7 @@ from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
 from .integrity import variable_checksums
 from .locking import output_lock
+from .names import stored_name
 from .opening import open_cube  # noqa: F401  (re-exported: the cube's reader lives apart)
 from .runner import ExperimentResult, strategy_names
 
@@ -37,9 +38,8 @@ FORMATS = ("zarr", "netcdf")
 _SERIES = {
     "stage": ("1", "stage of the province in the rollout"),
     "coverage": ("1", "share of the province's inpatient volume paid under the new rules"),
-    "harm": ("months", "cumulative harm from defects and entrenched gaming, in months of "
-                       "national benefit"),
-    "benefit": ("months", "cumulative benefit of the reform, in months of national benefit"),
+    "harm": ("1", "cumulative harm from defects and entrenched gaming, in benefit units"),
+    "benefit": ("1", "cumulative benefit of the reform, in benefit units"),
     "defects_active": ("1", "distinct uncorrected defects in force in paying regions"),
     "version": ("1", "latest released rule-set version of the track"),
     "known_defects": ("1", "defects of the track known to the centre so far"),
@@ -49,21 +49,21 @@ _SUMMARY = {
     "t_full": ("months", "first time national coverage reaches the coverage threshold"),
     "t_stable": ("months", "first time from which coverage stays at or above the threshold and "
                            "the harm rate stays below the stable share of the benefit rate"),
-    "harm_total": ("months", "harm over the horizon, in months of national benefit"),
-    "benefit_total": ("months", "benefit over the horizon, in months of national benefit"),
-    "net_benefit": ("months", "benefit minus harm over the horizon (discounted if a rate is "
-                              "set), in months of national benefit"),
+    "harm_total": ("1", "harm over the horizon, in benefit units"),
+    "benefit_total": ("1", "benefit over the horizon, in benefit units"),
+    "net_benefit": ("1", "benefit minus harm over the horizon (discounted if a rate is set), "
+                         "in benefit units"),
     "suspensions": ("1", "suspensions of regions"),
     "defects_detected": ("1", "distinct defects detected at least once"),
     "defects_fixed": ("1", "distinct defects fixed by a release"),
     "defects_remaining": ("1", "defects held by the latest version at the horizon"),
     "releases": ("1", "rule-set releases after version 1"),
 }
-#: What "months of national benefit" means, for the comment of every harm and benefit variable.
-BENEFIT_UNIT = ("benefit-equivalent months: the benefit of the whole national inpatient volume "
-                "paid under correct rules for one month (volume weights sum to 1, and "
-                "operation.benefit_rate is the numeraire, 1 per unit volume per month); harm is "
-                "counted in the same unit")
+#: What a benefit unit is, for the comment of every harm and benefit variable.
+BENEFIT_UNIT = ("benefit units (the numeraire, dimensionless): operation.benefit_rate units per "
+                "unit of inpatient volume per month paid under correct rules, national volume "
+                "weights summing to 1; at the default rate of 1 a unit is one month of the whole "
+                "nation's benefit. Harm is counted in the same units")
 _BENEFIT_VARS = ("harm", "benefit", "harm_total", "benefit_total", "net_benefit")
 _INT_SUMMARY = ("suspensions", "defects_detected", "defects_fixed", "defects_remaining",
                 "releases")
@@ -234,6 +234,9 @@ def _event_vars(config: RolloutConfig, strategies: list[str], provinces: Provinc
             labels = np.array(["", *names[col]], dtype=str)
             values = labels[values.astype(np.int64) + 1]
             attrs["comment"] = '"": does not apply to this kind of event'
+        elif col == "replicate":
+            values = values.astype(np.int32)
+            attrs["units"] = "1"
         else:
             values = values.astype(np.int32)
             attrs.update(units="1", valid_min=np.int32(0),
@@ -331,8 +334,8 @@ def _only_zarr_entries(path: Path) -> bool:
         if entry.name in _JUNK or (entry.name.endswith(".partial") and entry.is_file()):
             continue
         if entry.is_dir():
-            if (entry / ".zgroup").is_file():           # a subgroup (a sweep's ``blocks``)
-                if not _only_zarr_entries(entry):
+            if (entry / ".zgroup").is_file():           # a sweep's bookkeeping (blocks.py)
+                if entry.name != "blocks" or not _only_zarr_entries(entry):
                     return False
             elif not any((entry / name).is_file() for name in (".zarray", "zarr.json")):
                 return False
@@ -358,9 +361,25 @@ def write_netcdf_copy(ds: xr.Dataset, path: str | Path, overwrite: bool = False)
     """A finished cube (a sweep's Zarr store, say) as one compressed NetCDF file, with the
     cube's attributes; the store's own encodings (Zarr codecs and chunks) are not carried."""
     ds = ds.drop_encoding()
+    # a store written before the bookkeeping moved to its subgroup and names became CF-valid
+    ds = ds.drop_vars([n for n in ("block_done", "block_checksum") if n in ds])
+    dotted = {n: stored_name(n) for n in ds.variables if "." in str(n)}
+    if dotted:
+        ds = ds.rename(dotted)
+        for old, new in dotted.items():
+            ds[new].attrs.setdefault("config_field", old)
+        design = json.loads(ds.attrs.get("design", '{"dims": []}'))
+        design["dims"] = [stored_name(d) for d in design["dims"]]
+        ds.attrs["design"] = json.dumps(design)
+    for name in [n for n, v in ds.variables.items() if v.dtype.kind == "O"]:
+        # labels read back from fixed-width bytes are Python strings: fixed-width again (the
+        # label and event-log columns are small), so the writer need not guess their type
+        var = ds[name]
+        ds[name] = var.copy(data=np.asarray(var.values, dtype=str))
     for var in ds.variables.values():   # Zarr keeps attributes as JSON: int64 on the way back
-        if "flag_values" in var.attrs:
-            var.attrs["flag_values"] = np.asarray(var.attrs["flag_values"], dtype=var.dtype)
+        for key in ("flag_values", "valid_min", "valid_max"):
+            if key in var.attrs and var.dtype.kind in "iuf":
+                var.attrs[key] = np.asarray(var.attrs[key], dtype=var.dtype)
     return write_cube(ds, path, fmt="netcdf", overwrite=overwrite)
 
 

@@ -25,6 +25,7 @@ from scipy.stats import qmc
 from ..config import ParameterRange, RolloutConfig, SweepConfig, set_dotted, validate_dict
 from ..errors import ConfigError
 from ..streams import stream
+from .names import CF_NAME, config_field, stored_name
 
 
 @dataclass
@@ -43,19 +44,6 @@ class Design:
     def index(self, p: int) -> tuple[int, ...]:
         """The position of point p along the design dimensions."""
         return tuple(int(i) for i in np.unravel_index(p, self.shape)) if self.dims else ()
-
-
-def stored_name(path: str) -> str:
-    """A swept config field as a cube names its dimension or coordinate: CF and NetCDF names
-    allow no dots, so ``adoption.steering`` is stored as ``adoption__steering`` (reversible:
-    no config field has a double underscore)."""
-    return path.replace(".", "__")
-
-
-def config_field(name: str) -> str:
-    """The config field of a cube's design dimension or coordinate (cubes written before
-    names were made CF-valid hold the dotted path itself)."""
-    return name.replace("__", ".")
 
 
 def quote(path: str) -> str:
@@ -131,7 +119,7 @@ def build_design(config: RolloutConfig) -> Design:
     """Expand ``config.sweep`` into design points (no sweep: a single point, no dimensions)."""
     sweep = config.sweep or SweepConfig()
     if sweep.design == "scenarios":
-        names = list(sweep.scenarios)
+        names = sorted(sweep.scenarios)     # as the canonical config (verify rebuilds it)
         return Design(["scenario"], (len(names),),
                       {"scenario": (("scenario",), np.array(names, dtype=object))},
                       [dict(sweep.scenarios[n]) for n in names])
@@ -256,6 +244,13 @@ def check_design(base: RolloutConfig, design: Design, source: str) -> None:
             if path not in known:
                 raise ConfigError(source, f"sweep.parameters.{quote(path)}",
                                   "unknown parameter (not a config field)")
+    for path in design.coords if design.dims != ["scenario"] else ():
+        name = stored_name(path)
+        if not CF_NAME.fullmatch(name) or config_field(name) != path:
+            raise ConfigError(source, f"sweep.parameters.{quote(path)}",
+                              f"cannot name a cube dimension ({name!r} is not a NetCDF/CF name "
+                              "that gives the path back: a name part ends in '_' or holds "
+                              "'-'); rename the strategy")
     for assignment in design.points:
         try:
             point_config(base, assignment)

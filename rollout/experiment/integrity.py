@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from . import blocks
+from .names import config_field
 
 
 def block_checksum(arrays: dict[str, np.ndarray]) -> int:
@@ -30,9 +31,31 @@ def block_checksum(arrays: dict[str, np.ndarray]) -> int:
 
 
 def variable_checksums(ds: xr.Dataset) -> dict[str, str]:
-    """Hex checksum of every numeric data variable of an in-memory cube, as it will be stored."""
-    return {name: f"{block_checksum({name: np.asarray(var.values)}):016x}"
+    """Hex checksum of every numeric data variable of a cube, as it will be stored (the same
+    digest as ``block_checksum`` of the whole variable)."""
+    return {name: f"{_streamed_checksum(name, var):016x}"
             for name, var in ds.data_vars.items() if var.dtype.kind in "biuf"}
+
+
+#: Bytes read at a time when a variable is checksummed (a lazily opened sweep's series can be
+#: gigabytes: they are hashed slab by slab along their first dimension, never held whole).
+SLAB_BYTES = 64 * 2**20
+
+
+def _streamed_checksum(name: str, var: xr.DataArray) -> int:
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(name.encode("utf-8"))
+    digest.update(str(var.dtype).encode("ascii"))
+    if var.ndim == 0:
+        digest.update(np.ascontiguousarray(var.values).tobytes())
+    else:
+        row = max(1, var.nbytes // max(var.shape[0], 1))
+        step = max(1, SLAB_BYTES // row)
+        for start in range(0, var.shape[0], step):
+            # C-order bytes of consecutive slabs along the first axis are the whole's bytes
+            slab = np.ascontiguousarray(var[start:start + step].values)
+            digest.update(memoryview(slab).cast("B"))
+    return int.from_bytes(digest.digest(), "little")
 
 
 def check_integrity(path: str | Path) -> tuple[bool, list[str]]:
@@ -83,8 +106,8 @@ def _check_blocks(group) -> tuple[bool, list[str]]:
             checked += 1
             if block_checksum({n: a[:, reps] for n, a in slabs.items()}) != int(
                     sums[point + (b,)]):
-                label = ", ".join(f"{d}={coords[d][i]}" for d, i in zip(dims, point,
-                                                                         strict=True)
+                label = ", ".join(f"{config_field(d)}={coords[d][i]}"
+                                  for d, i in zip(dims, point, strict=True)
                                   if d in coords) or "run"
                 stop = min(reps.stop, next(iter(slabs.values())).shape[1])
                 bad.append(f"DAMAGED   {label}, replicates {reps.start}-{stop - 1}")

@@ -35,8 +35,9 @@ from .cube import (
     safe_to_delete,
     variable_specs,
 )
-from .designs import Design, block_size, n_blocks, stored_name
+from .designs import Design, block_size, n_blocks
 from .integrity import block_checksum
+from .names import stored_name
 from .opening import read_guard
 
 
@@ -72,6 +73,9 @@ def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.
 
 def _encoding(ds: xr.Dataset) -> dict:
     enc = label_encoding(ds)
+    for name in ds.coords:              # CF: a coordinate variable has no fill value
+        if ds[name].dtype.kind in "fiu":
+            enc.setdefault(name, {})["_FillValue"] = None
     for name, var in ds.data_vars.items():
         enc[name] = {"chunks": var.data.chunksize}
         if var.dtype.kind != "f":

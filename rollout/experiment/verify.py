@@ -23,7 +23,8 @@ from ..data import (
 from ..errors import ConfigError, RolloutError
 from . import blocks
 from .cube import stored_values, variable_specs, volume_share
-from .designs import Design, build_design, point_config, stored_name
+from .designs import Design, build_design, n_blocks, point_config
+from .names import config_field, stored_name
 from .opening import stored_config_json
 from .runner import run_block
 
@@ -47,11 +48,17 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
         raise RolloutError(f"{path}: its strategies {names} are not its config's "
                            f"{list(config.strategies)}")
     dims = json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
-    flags = _block_flags(path) if dims else None
-    if dims and flags is None:
-        raise RolloutError(f"{path}: a sweep without its block flags ('block_done'): which "
-                           "blocks were written is unknown")
     design = build_design(config) if dims else Design([], (), {}, [{}])
+    flags = _block_flags(path) if dims else None
+    if dims and flags is None and Path(path).is_file() and ds.attrs.get("complete") == "true" \
+            and "block_size" in ds.attrs:
+        # a finished sweep's NetCDF copy carries no flags: every block was written (a Zarr
+        # store without them is damaged, and refused below)
+        flags = np.ones(tuple(design.shape) + (
+            n_blocks(config.replicates, int(ds.attrs["block_size"])),), np.uint8)
+    if dims and flags is None:
+        raise RolloutError(f"{path}: a sweep without its block flags: which "
+                           "blocks were written is unknown")
     _check_design_coords(ds, design, path)
     provinces = _provinces_by_hash(config, ds, data, path)
     if flags is not None:
@@ -80,7 +87,8 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
             stored = ds[name].isel(where).isel(replicate=slice(start, stop)).values
             if not np.array_equal(stored, fresh[name], equal_nan=True):
                 bad.append(name)
-        label = ", ".join(f"{d}={ds[d].values[i]}" for d, i in where.items()) or "run"
+        label = ", ".join(f"{config_field(d)}={ds[d].values[i]}" for d, i in where.items()) \
+            or "run"
         reps = f"replicates {start}-{stop - 1}"
         if bad:
             ok_all = False
