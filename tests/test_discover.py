@@ -305,3 +305,33 @@ def test_cf_named_cubes_give_the_same_ablation_box_and_point_clusters():
     assert clusters.max() == len(x) - 1 and len(clusters) == 4 * len(x)
     found = discover(stored, "phased", "stable_first", min_density=1.0, resamples=0)
     assert found.limits.loc["a.enabled", "min"] == {"True"}
+
+
+def test_a_residue_that_never_decays_is_placed_beyond_the_design() -> None:
+    """entrenchment.residue_months = 0 means "never decays" (an infinite time constant): with
+    entrenchment on, it lies inside a box open above (upper limit at the design's maximum) and
+    outside one PRIM peeled from above; never at the literal value 0."""
+    from rollout.analysis.place import format_placement, place
+    from rollout.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" /
+                         "historical_mechanisms.toml")
+    assert config.entrenchment.enabled and config.entrenchment.residue_months == 0.0
+    draws = pd.DataFrame({"defects.severity_median": np.full(4, 0.05)})
+    name = "entrenchment.residue_months"
+    limits = pd.DataFrame({"min": [32.5], "max": [547.0], "qp values": [0.001]}, index=[name])
+    open_above = place(limits, config, draws, {name: 547.0})
+    assert open_above.rows.loc[name, "inside"] == 1.0 and open_above.inside_all == 1.0
+    assert "never" in open_above.rows.loc[name, "scenario"]
+    peeled = place(limits, config, draws, {name: 600.0})
+    assert peeled.rows.loc[name, "inside"] == 0.0 and peeled.inside_all == 0.0
+    unknown = place(limits, config, draws)          # no design maxima: not placed inside
+    assert unknown.rows.loc[name, "inside"] == 0.0
+    # a switch the calibrated model runs as the box needs is a condition met, not an "if"
+    switch = pd.DataFrame({"min": [{"True"}], "max": [{"True"}]}, index=["entrenchment.enabled"])
+    met = place(switch, config, draws)
+    assert met.switches == [] and met.satisfied == ["entrenchment.enabled in {True}"]
+    assert "as the calibrated model runs it" in format_placement(met, "mechanisms")
+    off = place(switch, load_config(Path(__file__).resolve().parents[1] / "configs" /
+                                    "historical.toml"), draws)
+    assert off.switches == ["entrenchment.enabled in {True}"] and off.satisfied == []

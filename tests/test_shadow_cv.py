@@ -43,6 +43,9 @@ def test_cv_zero_is_the_fixed_shadow_and_draws_nothing() -> None:
     config = load_config(HISTORICAL, {"strategies.historical.pilot_shadow_cv": 0.0})
     strategy = config.strategies["historical"]
     assert strategy.pilot_shadow_cv == 0.0 and strategy.wave_shadow_cv == 0.0
+    from rollout.model.shadow_times import _factors
+
+    drawn = _factors.cache_info().misses
     result, sim = run_one(config, "historical", replicate=0)
     pilots = _pilots(sim)
     assert len(pilots) == 101
@@ -52,7 +55,7 @@ def test_cv_zero_is_the_fixed_shadow_and_draws_nothing() -> None:
     together = 26.0 + strategy.pilot_shadow_months        # 2021-03 (month 26) + m
     assert paid.min() == pytest.approx(together) and paid.min() > 29.0   # none by 2021-05
     assert np.sum(np.isclose(paid, together)) >= 25      # all but stragglers at one instant
-    assert sim.world._shadow == {}
+    assert _factors.cache_info().misses == drawn          # the shadow stream never drawn
 
 
 def test_drawn_shadow_times_have_the_closed_form_mean_and_cv() -> None:

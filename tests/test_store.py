@@ -287,9 +287,11 @@ def test_event_log_variables(event_cube: xr.Dataset, tmp_path: Path) -> None:
     for name in names:
         assert ds[name].dims == ("event",)
         assert ds[name].attrs.get("long_name"), name
-    for name in ("unit", "defect", "version", "replicate"):
+    for name in ("unit", "defect", "version"):
         var = ds[f"event_{name}"]
         assert var.dtype == np.int32 and var.attrs["valid_min"] == 0 and var.attrs["units"] == "1"
+    replicate = ds["event_replicate"]
+    assert replicate.dtype == np.int32 and "valid_min" not in replicate.attrs
     kinds = {str(k) for k in ds["event_kind"].values}
     assert kinds <= set(EVENT_KINDS) and {"start", "pay", "release", "fix"} <= kinds
     assert {str(x) for x in ds["event_strategy"].values} == {str(x) for x in

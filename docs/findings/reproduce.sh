@@ -9,6 +9,12 @@
 # from the command in each one's header (rollout calibrate CONFIG -o CONFIG -q --overwrite -w 2;
 # about 9 and 11 minutes on a shared 2-core machine).
 set -eu
+# RECALIBRATE=1 sh docs/findings/reproduce.sh reruns both calibrations first (about 20 minutes)
+if [ "${RECALIBRATE:-0}" = 1 ]; then
+    rollout calibrate configs/historical.toml -o configs/historical.toml -q --overwrite -w 2
+    rollout calibrate configs/historical_mechanisms.toml -o configs/historical_mechanisms.toml \
+        -q --overwrite -w 2
+fi
 out=docs/findings
 cube=results/slower_is_faster.zarr
 

@@ -13,7 +13,7 @@ do not identify whether a mechanism operates, so that part of the question stays
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class Placement:
     inside_all: float           # posterior share inside every numeric limit at once
     draws: int                  # accepted posterior draws used
     switches: list[str]         # restricted switches (not identified by the calibration)
+    satisfied: list[str] = field(default_factory=list)   # switches the calibrated model runs
 
 
 def _scenario_path(name: str, config: RolloutConfig) -> str:
@@ -68,19 +69,31 @@ def accepted_draws(config_path: str | Path) -> pd.DataFrame:
                            f"{str(err)[:120]})") from None
 
 
-def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> Placement:
+#: Fields whose 0 means "never" (an infinite time constant): entrenchment's residue does not
+#: decay at 0 (docs/model.md section 11). A value of 0 is placed as +inf: inside a box whose
+#: upper limit PRIM left at the design's maximum (open above), outside one it peeled from above.
+NEVER_AT_ZERO = frozenset({"entrenchment.residue_months"})
+
+
+def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame,
+          sampled_max: dict[str, float] | None = None) -> Placement:
     """Where the calibrated ``config`` (with posterior ``draws``) sits against a box's
-    ``limits`` (PRIM's table: min and max per restricted parameter, sets for categories)."""
+    ``limits`` (PRIM's table: min and max per restricted parameter, sets for categories).
+    ``sampled_max``: each parameter's largest design value (to tell an open upper limit)."""
     rows = []
     inside = np.ones(max(len(draws), 1), bool)
-    switches = []
+    switches = []       # restricted switches the calibrated model does not run as the box needs
+    satisfied = []      # restricted switches it does run as the box needs
     for name, row in limits.iterrows():
         low, high = row["min"], row["max"]
         weak = float(row.get("qp values", 0.0)) >= WEAK_QP
         if isinstance(low, set | frozenset) and weak:
             continue
         if isinstance(low, set | frozenset):
-            switches.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
+            if str(_config_value(config, _scenario_path(str(name), config))) in low:
+                satisfied.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
+            else:
+                switches.append(f"{name} in {{{', '.join(sorted(map(str, low)))}}}")
             continue
         path = _scenario_path(str(name), config)
         low, high = float(low), float(high)
@@ -101,15 +114,21 @@ def place(limits: pd.DataFrame, config: RolloutConfig, draws: pd.DataFrame) -> P
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise RolloutError(f"{name}: the calibrated config has no value for it "
                                    f"({path})")
-            hit = np.full(max(len(draws), 1), low <= value <= high)
-            where = f"fixed {value:.3g}"
+            if value == 0 and config_field(str(name)) in NEVER_AT_ZERO:
+                top = (sampled_max or {}).get(str(name), math.nan)
+                hit = np.full(max(len(draws), 1), bool(high >= top))     # nan: outside
+                where = "fixed 0 (never: beyond the design)"
+            else:
+                hit = np.full(max(len(draws), 1), low <= value <= high)
+                where = f"fixed {value:.3g}"
         if not weak:        # a restriction PRIM cannot tell from chance does not decide it
             inside &= hit
         rows.append({"parameter": name, "box": f"{low:.3g}-{high:.3g}", "scenario": where,
                      "inside": float(np.mean(hit)), "weak": weak})
     table = pd.DataFrame(rows).set_index("parameter") if rows else pd.DataFrame()
     return Placement(table, float(inside.mean()) if len(draws) else
-                     (float(inside[0]) if rows else math.nan), len(draws), switches)
+                     (float(inside[0]) if rows else math.nan), len(draws), switches,
+                     satisfied)
 
 
 def format_placement(p: Placement, label: str) -> str:
@@ -120,6 +139,8 @@ def format_placement(p: Placement, label: str) -> str:
                                                       if row["weak"] else ""))
     lines.append(f"  inside every numeric limit (qp < 0.05) at once: {p.inside_all:.0%} of the "
                  "posterior")
+    if p.satisfied:
+        lines.append("  with " + "; ".join(p.satisfied) + " (as the calibrated model runs it)")
     if p.switches:
         lines.append("  and only if " + "; ".join(p.switches) + " (mechanisms, and their "
                      "parameters, that the calibrated model does not run: its dates do not "

@@ -63,7 +63,6 @@ class World:
     _adopt: dict = field(default_factory=dict, repr=False)
     _release: dict = field(default_factory=dict, repr=False)
     _new: dict = field(default_factory=dict, repr=False)
-    _shadow: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_units(self) -> int:
@@ -88,27 +87,6 @@ class World:
     def region_context(self) -> np.ndarray:
         first = np.searchsorted(self.unit_region, np.arange(self.n_regions))
         return self.context[first]
-
-    def shadow_factor(self, cv: float) -> np.ndarray:
-        """Each unit's shadow time as a multiple of its strategy's mean: Gamma with mean 1 and
-        coefficient of variation ``cv`` (shape 1 / cv^2), by inversion of the unit's own uniform
-        in the replicate's "shadow" stream. Pilots did not all start paying together (2 of 30
-        DRG pilots by 2021-05); inverting one uniform per unit keeps common random numbers: the
-        same unit draws the same standardised value in every strategy and design, and its rank
-        among units at every cv. Drawn only when asked for (cv > 0), so cv 0 draws nothing."""
-        got = self._shadow.get(cv)
-        if got is None:
-            uniforms = self._shadow.get("u")
-            if uniforms is None:
-                uniforms = stream(self.seed, self.replicate, "shadow").random(self.n_units)
-                self._shadow["u"] = uniforms
-            if cv > 0.0:
-                shape = 1.0 / (cv * cv)
-                got = stats.gamma.ppf(uniforms, a=shape) / shape
-            else:
-                got = np.ones(self.n_units)
-            self._shadow[cv] = got
-        return got
 
     # -- keyed luck -------------------------------------------------------------------------
     def luck(self, track: int, key: tuple[int, int]) -> np.ndarray:

@@ -21,6 +21,7 @@ from collections.abc import Generator
 import numpy as np
 
 from ..calendar import months_between
+from ..model.shadow_times import shadow_factor
 from ..model.simulation import (
     EVALUATION,
     PILOT,
@@ -213,7 +214,7 @@ def _wave_shadow(sim: Simulation, u: int) -> float:
 
 def _shadow(sim: Simulation, u: int, mean: float, cv: float) -> float:
     """Unit u's shadow time: ``mean`` exactly at cv 0 (no draw), else mean x its gamma factor
-    (mean 1, CV cv; World.shadow_factor), so shadow times differ between units."""
+    (mean 1, CV cv; model/shadow_times.py), so shadow times differ between units."""
     if cv == 0.0 or mean == 0.0:
         return mean
-    return mean * float(sim.world.shadow_factor(cv)[u])
+    return mean * shadow_factor(sim.world, u, cv)

@@ -24,6 +24,12 @@ for strategy in phased dual_track adaptive; do
 done | xargs -P 2 -n 2 sh -c 'rollout discover "$0" -s "$2" -c "$3" --resamples 20 \
     --place configs/historical.toml --plot "$1/discover_$2_$3.png" \
     > "$1/discover_$2_$3.txt" 2>&1 || true' "$cube" "$out"
+# phased's boxes placed on the calibration with the five mechanisms on (section 3.4)
+for claim in stable_first net_benefit_higher slower_is_faster faster_full; do
+    echo "$claim"
+done | xargs -P 2 -n 1 sh -c 'rollout discover "$0" -s phased -c "$2" --resamples 20 \
+    --place configs/historical_mechanisms.toml > "$1/place_mechanisms_phased_$2.txt" 2>&1 \
+    || true' "$cube" "$out"
 for strategy in phased dual_track adaptive; do
     for metric in t_stable net_benefit; do
         rollout sensitivity "$cube" -s "$strategy" -m "$metric" \
