@@ -657,6 +657,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"rollout: error: {err}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
+        _quiet_interrupted_coroutines()
         click.echo("rollout: aborted", err=True)
         sys.exit(130)
     except click.ClickException as err:
@@ -665,8 +666,19 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"rollout: error: {where}{err.format_message()}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
+        _quiet_interrupted_coroutines()
         click.echo("rollout: interrupted; nothing was written", err=True)
         sys.exit(130)
+
+
+def _quiet_interrupted_coroutines() -> None:
+    """Ctrl-C can land inside zarr's or Dask's async machinery, between making a coroutine and
+    awaiting it; Python then warns at exit that it was never awaited. Expected after an
+    interrupt, and noise under the one line the user is owed."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                            category=RuntimeWarning)
 
 
 if __name__ == "__main__":  # pragma: no cover
