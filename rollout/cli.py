@@ -527,12 +527,9 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     if table:
         click.echo(table)
     if calibrated is not None:
-        from .analysis.discover import design_table
         from .analysis.place import format_placement, place
 
-        table, _ = design_table(ds)
-        tops = {c: float(table[c].max()) for c in table.columns if table[c].dtype.kind in "fi"}
-        placed = place(found.limits, calibrated, draws, tops)
+        placed = place(found.limits, calibrated, draws, found.maxima)
         click.echo(format_placement(placed, f"{place_config} ({calibrated.name})"))
     if plot_path is not None:
         from .analysis import figures

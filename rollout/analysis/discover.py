@@ -62,6 +62,7 @@ class Discovery:
     chosen: int                      # the step reported
     stability: pd.DataFrame = field(default_factory=pd.DataFrame)
     resamples: int = 0
+    maxima: dict[str, float] = field(default_factory=dict)   # each numeric input's largest
 
 
 def design_table(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
@@ -138,7 +139,8 @@ def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
                            f"for {strategy}: there is no box to find")
     found = _prim(x, y, min_density, peel_alpha)
     found.update(strategy=strategy, baseline=baseline, claim=claim, cases=len(y),
-                 positives=int(y.sum()))
+                 positives=int(y.sum()),
+                 maxima={c: float(x[c].max()) for c in x.columns if x[c].dtype.kind == "f"})
     discovery = Discovery(**found)
     if resamples:
         discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed,

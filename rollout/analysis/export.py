@@ -153,12 +153,11 @@ def event_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
     ev = {name[len("event_"):]: cube[name] for name in cube.data_vars
           if name.startswith("event_")}
     coded = "flag_meanings" in ev["kind"].attrs      # cubes written before kinds had names
-    labels = {"strategy": "strategy", "province": "province", "track": "track"}
 
     def text(col: str) -> np.ndarray:
         values = np.asarray(ev[col].values)
-        if coded and col in labels:
-            names = _labels(cube[labels[col]].values)
+        if coded and col in ("strategy", "province", "track"):   # indices into coordinates
+            names = _labels(cube[col].values)
             out = np.full(values.shape, None, dtype=object)
             out[values >= 0] = names[values[values >= 0]]
             return out

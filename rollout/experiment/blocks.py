@@ -9,6 +9,8 @@ every reader here looks in both places.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import zarr
 
@@ -51,3 +53,14 @@ def flags(root: zarr.Group) -> np.ndarray | None:
     """The block flags (design shape + blocks), or None for a store without them."""
     found = array(root, FLAGS)
     return None if found is None else np.asarray(found[...])
+
+
+def read_flags(path: str | Path) -> np.ndarray | None:
+    """The block flags of the store at ``path``, or None (a NetCDF file, a single run, an
+    unreadable store)."""
+    if not Path(path).is_dir():
+        return None
+    try:
+        return flags(zarr.open_group(Path(path), mode="r", zarr_format=2))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -383,20 +383,22 @@ def write_netcdf_copy(ds: xr.Dataset, path: str | Path, overwrite: bool = False)
     return write_cube(ds, path, fmt="netcdf", overwrite=overwrite)
 
 
-def label_encoding(ds: xr.Dataset) -> dict[str, dict]:
-    """Labels (strategy, province, track, and any string variable) as fixed-width UTF-8 bytes
-    with ``_Encoding = "utf-8"``: netCDF-C's Zarr reader and GDAL read them, xarray reads them
-    back as str. Left to xarray they would be Python-object strings (Zarr's vlen-utf8 codec),
-    which only Python readers understand."""
-    return {name: {"dtype": "S1"} for name, var in ds.variables.items()
-            if var.dtype.kind in "OUT"}
+def reader_encoding(ds: xr.Dataset) -> dict[str, dict]:
+    """What other readers need of every store: labels (strategy, province, track, any string
+    variable) as fixed-width UTF-8 bytes with ``_Encoding = "utf-8"``, which netCDF-C's Zarr
+    reader and GDAL read and xarray reads back as str (left to xarray they would be
+    Python-object strings, Zarr's vlen-utf8 codec, that only Python readers understand); and
+    numeric coordinates without a fill value (CF: a coordinate variable has none)."""
+    enc: dict[str, dict] = {name: {"dtype": "S1"} for name, var in ds.variables.items()
+                            if var.dtype.kind in "OUT"}
+    for name in ds.coords:
+        if ds[name].dtype.kind in "fiu":
+            enc.setdefault(name, {})["_FillValue"] = None
+    return enc
 
 
 def _encoding(ds: xr.Dataset, chunk_replicates: int, fmt: str) -> dict:
-    enc = label_encoding(ds)
-    for name in ds.coords:              # CF: a coordinate variable has no fill value
-        if ds[name].dtype.kind in "fiu":
-            enc.setdefault(name, {})["_FillValue"] = None
+    enc = reader_encoding(ds)
     for name, var in ds.data_vars.items():
         if var.dtype.kind in "OUTS":
             continue

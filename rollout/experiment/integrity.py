@@ -23,11 +23,18 @@ def block_checksum(arrays: dict[str, np.ndarray]) -> int:
     """BLAKE2b (8 bytes) over the arrays' bytes in name order, as an unsigned 64-bit integer."""
     digest = hashlib.blake2b(digest_size=8)
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(name.encode("utf-8"))
-        digest.update(str(array.dtype).encode("ascii"))
-        digest.update(array.tobytes())
+        array = np.asarray(arrays[name])
+        _feed(digest, name, array.dtype, [array])
     return int.from_bytes(digest.digest(), "little")
+
+
+def _feed(digest, name: str, dtype: np.dtype, slabs) -> None:
+    """One array into the digest: its name, its dtype, then its C-order bytes (given whole or
+    as consecutive slabs along the first axis, which are the same bytes)."""
+    digest.update(name.encode("utf-8"))
+    digest.update(str(dtype).encode("ascii"))
+    for slab in slabs:
+        digest.update(np.ascontiguousarray(slab).tobytes())
 
 
 def variable_checksums(ds: xr.Dataset) -> dict[str, str]:
@@ -44,17 +51,12 @@ SLAB_BYTES = 64 * 2**20
 
 def _streamed_checksum(name: str, var: xr.DataArray) -> int:
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(name.encode("utf-8"))
-    digest.update(str(var.dtype).encode("ascii"))
     if var.ndim == 0:
-        digest.update(np.ascontiguousarray(var.values).tobytes())
+        slabs = [var.values]
     else:
-        row = max(1, var.nbytes // max(var.shape[0], 1))
-        step = max(1, SLAB_BYTES // row)
-        for start in range(0, var.shape[0], step):
-            # C-order bytes of consecutive slabs along the first axis are the whole's bytes
-            slab = np.ascontiguousarray(var[start:start + step].values)
-            digest.update(memoryview(slab).cast("B"))
+        step = max(1, SLAB_BYTES // max(1, var.nbytes // max(var.shape[0], 1)))
+        slabs = (var[start:start + step].values for start in range(0, var.shape[0], step))
+    _feed(digest, name, var.dtype, slabs)
     return int.from_bytes(digest.digest(), "little")
 
 

@@ -52,7 +52,9 @@ def open_cube(path: str | Path, *, finished: bool = False, warn: bool = True) ->
     if ds.attrs.get("complete") != "true":
         if finished:
             progress = ""
-            flags = _block_flags(path)
+            from .blocks import read_flags
+
+            flags = read_flags(path)
             if flags is not None:
                 progress = f" ({int(flags.sum()):,} of {flags.size:,} blocks done)"
             ds.close()
@@ -61,20 +63,6 @@ def open_cube(path: str | Path, *, finished: bool = False, warn: bool = True) ->
         if warn:
             warnings.warn(f"{path}: the cube is incomplete", stacklevel=2)
     return ds
-
-
-def _block_flags(path: Path):
-    """A sweep store's block flags, or None (a NetCDF file, a single run, an unreadable store)."""
-    if not path.is_dir():
-        return None
-    try:
-        import zarr
-
-        from .blocks import flags
-
-        return flags(zarr.open_group(path, mode="r", zarr_format=2))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 #: What every cube has, whatever its design: the commands rely on these.

@@ -30,8 +30,8 @@ from .cube import (
     _remove,
     base_coords,
     is_cube,
-    label_encoding,
     provenance,
+    reader_encoding,
     safe_to_delete,
     variable_specs,
 )
@@ -72,10 +72,7 @@ def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.
 
 
 def _encoding(ds: xr.Dataset) -> dict:
-    enc = label_encoding(ds)
-    for name in ds.coords:              # CF: a coordinate variable has no fill value
-        if ds[name].dtype.kind in "fiu":
-            enc.setdefault(name, {})["_FillValue"] = None
+    enc = reader_encoding(ds)
     for name, var in ds.data_vars.items():
         enc[name] = {"chunks": var.data.chunksize}
         if var.dtype.kind != "f":

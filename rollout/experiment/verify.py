@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import zarr
 
 from ..config import validate_dict
 from ..data import (
@@ -49,7 +48,7 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
                            f"{list(config.strategies)}")
     dims = json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]
     design = build_design(config) if dims else Design([], (), {}, [{}])
-    flags = _block_flags(path) if dims else None
+    flags = blocks.read_flags(path) if dims else None
     if dims and flags is None and Path(path).is_file() and ds.attrs.get("complete") == "true" \
             and "block_size" in ds.attrs:
         # a finished sweep's NetCDF copy carries no flags: every block was written (a Zarr
@@ -99,13 +98,6 @@ def verify_cube(ds: xr.Dataset, sample: int, seed: int | None = None,
                  "bit for bit" if ok_all else f"{sum('MISMATCH' in x for x in lines)} of "
                  f"{len(chosen)} recomputed blocks differ")
     return ok_all, lines
-
-
-def _block_flags(path: str | Path) -> np.ndarray | None:
-    try:
-        return blocks.flags(zarr.open_group(Path(path), mode="r", zarr_format=2))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _stored(ds: xr.Dataset, field: str) -> str:

@@ -142,10 +142,11 @@ class Centre:
         ts.exposure_snapshots.append(self._evidence.snapshot(t))
         self._recorder.track(self.clock.env._now, t, ts)
         self._log("release", -1, t, version=new_version)
-        for d in fixes:
-            self._log("fix", -1, t, d, new_version)
-        for d in introduced:
-            self._log("introduce", -1, t, d, new_version)
+        if self._log.on:
+            for d in fixes:
+                self._log("fix", -1, t, d, new_version)
+            for d in introduced:
+                self._log("introduce", -1, t, d, new_version)
         self._adoption.schedule_release(t, new_version, units)
         if pinned:
             self.pins_left[t] -= 1

@@ -118,10 +118,11 @@ class Suspension:
         if self.cost:
             self._lifecycle.credibility_changed(units.province[u])
         self._log("suspend", u, units.track[u], version=units.version[u])
-        for d in sorted(self.driving[u]):
-            self._log("cause", u, units.track[u], d, units.version[u])
-        for d in sorted(self.harming[u] - self.driving[u]):
-            self._log("cause_entrenched", u, units.track[u], d, units.version[u])
+        if self._log.on:                # the defects behind the suspension
+            for d in sorted(self.driving[u]):
+                self._log("cause", u, units.track[u], d, units.version[u])
+            for d in sorted(self.harming[u] - self.driving[u]):
+                self._log("cause_entrenched", u, units.track[u], d, units.version[u])
         self._exposure.refresh(u)
         if not self.driving[u]:
             self._schedule_entrenched_resume(u)

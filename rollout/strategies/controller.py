@@ -215,6 +215,4 @@ def _wave_shadow(sim: Simulation, u: int) -> float:
 def _shadow(sim: Simulation, u: int, mean: float, cv: float) -> float:
     """Unit u's shadow time: ``mean`` exactly at cv 0 (no draw), else mean x its gamma factor
     (mean 1, CV cv; model/shadow_times.py), so shadow times differ between units."""
-    if cv == 0.0 or mean == 0.0:
-        return mean
-    return mean * shadow_factor(sim.world, u, cv)
+    return mean * shadow_factor(sim.world, u, cv) if mean else mean
