@@ -80,6 +80,12 @@ class Exposure:
         if dt > 0.0 and self.exposed[u]:
             self._integrate_harm(u, dt, t0)
 
+    def close_all(self) -> None:
+        """At the horizon: add every unit's harm up to now."""
+        for u, exposed in enumerate(self.exposed):
+            if exposed:
+                self.close(u)
+
     def refresh(self, u: int) -> None:
         """Unit u changed (state, version, phase or a patch, already applied): integrate its
         old segment up to now, then set its rates for the new one and let detection and
@@ -185,7 +191,7 @@ class Exposure:
         self.exposed[u] = exposed
         self.harm_a[u] = a
         self.harm_b[u] = b
-        self._unit_log.append((now, u, self.harm_cum[u], a, tuple(b)))
+        self._unit_log.append((now, u, self.harm_cum[u], a, *b))
         if best_pair is not None:
             self.clock.at(max(0.0, best_wait), self._detect, u, best_pair, token)
         if paying:
@@ -197,5 +203,5 @@ class Exposure:
         """Each unit's cumulative harm now, without advancing (for observed-harm evidence)."""
         cum, _ = pending_harm(np.array([self.clock.env._now]), np.array(self.t_last),
                               np.array(self.harm_cum), np.array(self.harm_a),
-                              np.array(self.harm_b), np.array(self.taus))
+                              np.array(self.harm_b).T, np.array(self.taus))
         return cum[0]

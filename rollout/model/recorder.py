@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -51,29 +52,38 @@ class RunResult:
     extra: dict[str, np.ndarray] = field(default_factory=dict)   # mechanisms' SERIES
 
 
-def latest(times: list[float], keys: list[int], grid: np.ndarray, n_keys: int) -> np.ndarray:
+def latest(times, keys, grid: np.ndarray, n_keys: int) -> np.ndarray:
     """(grid, key) index of the last log entry of each key at or before each grid time; -1 if
     none. Entries are logged in time order, so a later entry has a larger index."""
     idx = np.full((len(grid), n_keys), -1, np.int64)
-    if times:
+    if len(times):
         first = np.searchsorted(grid, np.asarray(times), side="left")
         ok = first < len(grid)
-        np.maximum.at(idx, (first[ok], np.asarray(keys)[ok]), np.flatnonzero(ok))
+        np.maximum.at(idx, (first[ok], np.asarray(keys, np.int64)[ok]), np.flatnonzero(ok))
         np.maximum.accumulate(idx, axis=0, out=idx)
     return idx
+
+
+def table(rows: list[tuple], sentinel: tuple) -> np.ndarray:
+    """Rows (t, key, values...) logged in time order as one float array, with ``sentinel`` as
+    its last row (so index -1, 'nothing logged yet', reads the sentinel). Keys and codes are
+    small integers, exact as floats."""
+    width = len(sentinel)
+    flat = np.fromiter(chain.from_iterable(rows), float, count=len(rows) * width)
+    return np.concatenate([flat, sentinel]).reshape(-1, width)
+
+
+def latest_rows(tab: np.ndarray, grid: np.ndarray, n_keys: int) -> np.ndarray:
+    """``latest`` of a ``table`` (its sentinel row excluded)."""
+    return latest(tab[:-1, 0], tab[:-1, 1].astype(np.int64), grid, n_keys)
 
 
 def step_series(rows: list[tuple], grid: np.ndarray, n_keys: int, initial: float,
                 dtype=float) -> np.ndarray:
     """(grid, key) values of a step function logged as rows (t, key, value) in time order: the
     last value at or before each grid time, ``initial`` before the first."""
-    idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_keys)
-    return _column(rows, 2, initial, dtype)[idx]
-
-
-def _column(rows: list[tuple], i: int, sentinel, dtype=float) -> np.ndarray:
-    """Column i of logged rows, with ``sentinel`` appended (index -1 means 'nothing logged')."""
-    return np.array([r[i] for r in rows] + [sentinel], dtype=dtype)
+    tab = table(rows, (0.0, 0.0, initial))
+    return tab[:, 2].astype(dtype)[latest_rows(tab, grid, n_keys)]
 
 
 class Recorder:
@@ -83,7 +93,7 @@ class Recorder:
         cfg = sim.config
         self.grid = np.arange(cfg.time.step_months, cfg.time.horizon_months + 1,
                               cfg.time.step_months, dtype=float)
-        self.unit_log: list[tuple] = []    # (t, unit, cumulative harm, a, b): exposure.py
+        self.unit_log: list[tuple] = []    # (t, unit, cumulative harm, a, *b): exposure.py
         self._stage: list[tuple] = []      # (t, province, stage)
         self._active: list[tuple] = []     # (t, province, defects in force)
         self._benefit: list[tuple] = []    # (t, province, benefit to t, t, paying volume)
@@ -120,40 +130,35 @@ class Recorder:
         prov = sim.world.unit_province
         out: dict[str, np.ndarray] = {}
 
-        rows = self.unit_log
-        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_units)
-        b_rows = np.array([r[4][1:] for r in rows] + [(0.0,) * len(taus)], float)
-        cum, rate = pending_harm(grid, _column(rows, 0, 0.0)[idx], _column(rows, 2, 0.0)[idx],
-                                 _column(rows, 3, 0.0)[idx], b_rows[idx], taus)
+        tab = table(self.unit_log, (0.0,) * (4 + len(sim.taus)))
+        idx = latest_rows(tab, grid, n_units)
+        cols = tab.T.copy()              # [t0, unit, cum, a, b_0, b_1, ...] by row
+        b = [cols[j][idx] for j in range(5, len(cols))]
+        cum, rate = pending_harm(grid, cols[0][idx], cols[2][idx], cols[3][idx], b, taus)
         flat = (prov[None, :] + n_prov * np.arange(g)[:, None]).ravel()
         harm = np.bincount(flat, cum.ravel(), g * n_prov).reshape(g, n_prov)
         # The true cumulative harm never decreases; this only removes float rounding.
         out["harm"] = np.maximum.accumulate(np.maximum(harm, 0.0), axis=0)
         out["harm_rate"] = rate.sum(axis=1)
 
-        rows = self._benefit
-        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_prov)
-        volume = _column(rows, 4, 0.0)[idx]
-        out["benefit"] = _column(rows, 2, 0.0)[idx] \
-            + sim.coverage.benefit_rate * volume * (grid[:, None] - _column(rows, 3, 0.0)[idx])
+        tab = table(self._benefit, (0.0, 0.0, 0.0, 0.0, 0.0))
+        seg = tab[latest_rows(tab, grid, n_prov)]
+        volume = seg[..., 4]
+        out["benefit"] = seg[..., 2] \
+            + sim.coverage.benefit_rate * volume * (grid[:, None] - seg[..., 3])
         out["coverage"] = np.clip(volume / sim.provinces.weight, 0.0, 1.0)
 
-        rows = self._stage
-        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_prov)
-        out["stage"] = _column(rows, 2, WAITING, np.int8)[idx]
-        rows = self._active
-        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_prov)
-        out["defects_active"] = _column(rows, 2, 0, np.int16)[idx]
+        out["stage"] = step_series(self._stage, grid, n_prov, WAITING, np.int8)
+        out["defects_active"] = step_series(self._active, grid, n_prov, 0, np.int16)
 
-        rows = self._tracks
-        idx = latest([r[0] for r in rows], [r[1] for r in rows], grid, n_tracks)
-        for name, i, first in (("version", 2, 1), ("known_defects", 3, 0),
-                               ("fixed_defects", 4, 0)):
-            out[name] = _column(rows, i, first, np.int16)[idx]
+        tab = table(self._tracks, (0.0, 0.0, 1.0, 0.0, 0.0))
+        idx = latest_rows(tab, grid, n_tracks)
+        for name, i in (("version", 2), ("known_defects", 3), ("fixed_defects", 4)):
+            out[name] = tab[:, i].astype(np.int16)[idx]
 
-        rows = self._national
-        idx = latest([r[0] for r in rows], [0] * len(rows), grid, 1)[:, 0]
-        out["national_benefit_rate"] = sim.coverage.benefit_rate * _column(rows, 1, 0.0)[idx]
+        tab = table([(t, 0.0, v) for t, v in self._national], (0.0, 0.0, 0.0))
+        out["national_benefit_rate"] = \
+            sim.coverage.benefit_rate * tab[:, 2][latest_rows(tab, grid, 1)[:, 0]]
         return out
 
     def result(self) -> RunResult:
@@ -161,9 +166,7 @@ class Recorder:
         the logs, and compute the run's summary."""
         sim = self._sim
         ex, cov = sim.exposure, sim.coverage
-        for u in range(sim.units.n):
-            if ex.exposed[u]:
-                ex.close(u)
+        ex.close_all()
         cov.national_change(0.0)
         series = self.series()
         used = [ts for ts in sim.centre.tracks if sim.centre.track_units[ts.index]]
