@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 from ..calendar import months_between
+from .quantiles import gamma_quantile
 from .states import NOT_STARTED
 from .tracks import TrackState
 from .world import FIX_ATTEMPTS
@@ -84,7 +83,7 @@ class Centre:
         ts.attempts += 1
         u_time, _ = self.world.release_luck(ts.index, ts.attempts)
         work = c.recalibration_mean_months / c.capacity \
-            * float(stats.gamma.ppf(u_time, a=c.recalibration_shape)) / c.recalibration_shape
+            * gamma_quantile(u_time, c.recalibration_shape) / c.recalibration_shape
         now = self.clock.env._now
         when = max(now + work, ts.release_times[-1] + c.min_release_spacing)
         self.clock.at(when - now, self._release, ts.index, now)

@@ -13,16 +13,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
 from ..streams import stream
+from .quantiles import gamma_quantiles
 
 
 @lru_cache(maxsize=32)
 def _factors(seed: int, replicate: int, n_units: int, cv: float) -> np.ndarray:
     uniforms = stream(seed, replicate, "shadow").random(n_units)
     shape = 1.0 / (cv * cv)
-    factors = stats.gamma.ppf(uniforms, a=shape) / shape
+    factors = gamma_quantiles(uniforms, shape) / shape
     factors.flags.writeable = False            # cached: shared by every run of the replicate
     return factors
 

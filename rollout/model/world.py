@@ -20,6 +20,7 @@ from scipy import stats
 from ..config import KIND_NAMES, RolloutConfig
 from ..data import Provinces
 from ..streams import stream
+from .quantiles import gamma_quantiles, poisson_quantile
 
 N_CONTEXTS = 6
 CONTEXT_NAMES = ("low_urban", "low_rural", "mid_urban", "mid_rural", "high_urban", "high_rural")
@@ -142,7 +143,7 @@ class World:
         if got is None:
             c = self.config
             _, u_count = self.release_luck(track, release)
-            count = int(stats.poisson.ppf(u_count, c.centre.new_defects_mean)) \
+            count = poisson_quantile(u_count, c.centre.new_defects_mean) \
                 if c.centre.new_defects_mean > 0 else 0
             factor = c.centre.new_defect_severity_factor
             got = [draw_defect(c, self.seed, self.replicate, track, (release, i), factor)
@@ -221,7 +222,7 @@ def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicat
 
     prep_u = stream(seed, replicate, "preparation").random(len(unit_region))
     shape = config.preparation.shape
-    prep_factor = stats.gamma.ppf(prep_u, a=shape) / shape
+    prep_factor = gamma_quantiles(prep_u, shape) / shape
 
     defects = []
     for t in range(len(config.tracks)):
@@ -229,7 +230,7 @@ def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicat
             count = config.defects.fixed_count
         elif config.defects.mean_count > 0:
             u = stream(seed, replicate, "defect-count", t).random()
-            count = int(stats.poisson.ppf(u, config.defects.mean_count))
+            count = poisson_quantile(u, config.defects.mean_count)
         else:
             count = 0
         defects.append([draw_defect(config, seed, replicate, t, (0, i)) for i in range(count)])
