@@ -37,7 +37,7 @@ class Adoption:
 
     def schedule_release(self, t: int, version: int, units: list[int]) -> None:
         """Every operating unit of the track adopts ``version`` after its own delay."""
-        delays = self.world.adoption_delay(t, version).tolist()
+        delays = self.world.adoption_delays(t, version)
         mean, state, at = self.mean_delay, self._state, self.clock.at
         factors = self.delay_factors
         for u in units:

@@ -131,8 +131,9 @@ class Centre:
         for traits in self.world.new_defects(t, release):
             d = ts.add_defect(traits, new_version)
             introduced.append(d)
+            manifests = traits.contexts.tolist()
             for u in units:
-                if traits.contexts[context[u]]:   # not in force before adoption
+                if manifests[context[u]]:         # not in force before adoption
                     self._exposure.pairs[u].extend(self._detection.new_pairs(u, ts, (d,)))
         ts.version = new_version
         ts.release_times.append(self.clock.env._now)

@@ -89,7 +89,8 @@ class Exposure:
     def refresh(self, u: int) -> None:
         """Unit u changed (state, version, phase or a patch, already applied): integrate its
         old segment up to now, then set its rates for the new one and let detection and
-        suspension schedule what follows. One pass over the unit's pairs does both."""
+        suspension schedule what follows. One pass over the unit's pairs does both (with each
+        pair's fields read once into locals: this is the model's hottest loop)."""
         now = self.clock.env._now
         t0 = self.t_last[u]
         dt = now - t0
@@ -124,47 +125,51 @@ class Exposure:
         dead = 0
         best_wait, best_pair = math.inf, None
         for pr in pairs:
+            mode, e, res = pr.mode, pr.e, pr.res
             if keep is not None:       # the old segment, up to now
-                if pr.rate:
-                    pr.lam += pr.rate * dt
-                if pr.mode == 1:
+                rate = pr.rate
+                if rate:
+                    pr.lam += rate * dt
+                if mode == 1:
                     if pr.tau_learn > 0.0:
-                        pr.e = 1.0 - (1.0 - pr.e) * keep[pr.j_learn]
-                elif pr.mode == 2:
-                    pr.e *= keep[pr.j_unlearn]
-                    if pr.res and ent.j_residue:
-                        pr.res *= keep[ent.j_residue]
-            inforce = active and pr.introduced <= v < fixed[pr.d] and not pr.patched
+                        e = 1.0 - (1.0 - e) * keep[pr.j_learn]
+                elif mode == 2:
+                    e *= keep[pr.j_unlearn]
+                    if res and ent.j_residue:
+                        res *= keep[ent.j_residue]
+            d = pr.d
+            fixed_d = fixed[d]
+            inforce = active and pr.introduced <= v < fixed_d and not pr.patched
             if inforce and paying:
                 sw = pr.s * w
                 a += sw
                 if pr.tau_learn > 0.0:
-                    if ent is not None and pr.mode != 1:     # an episode begins: imitation
+                    if ent is not None and mode != 1:     # an episode begins: imitation
                         pr.j_learn = ent.learn_index(
-                            pr.tau_learn, ent.teachers(p, t, pr.d, counts.get((t, pr.d), 0),
-                                                       now))
-                    b[pr.j_learn] -= sw * (1.0 - pr.e)
+                            pr.tau_learn, ent.teachers(p, t, d, counts.get((t, d), 0), now))
+                    b[pr.j_learn] -= sw * (1.0 - e)
                 else:
-                    pr.e = 1.0
-                pr.mode = 1
-            elif (pr.e > 0.0 or pr.res) and pr.tau_unlearn > 0.0:
-                if ent is not None and not pr.res_taken and (fixed[pr.d] <= v or pr.patched):
+                    e = 1.0
+                mode = 1
+            elif (e > 0.0 or res) and pr.tau_unlearn > 0.0:
+                if ent is not None and not pr.res_taken and (fixed_d <= v or pr.patched):
                     pr.res_taken = True                   # the fix leaves a residue
-                    pr.res = ent.share * pr.e
-                    pr.e -= pr.res
+                    res = ent.share * e
+                    e -= res
                 if paying:
-                    b[pr.j_unlearn] += pr.s * w * pr.e
-                    if pr.res:
+                    b[pr.j_unlearn] += pr.s * w * e
+                    if res:
                         if ent.j_residue:
-                            b[ent.j_residue] += pr.s * w * pr.res
+                            b[ent.j_residue] += pr.s * w * res
                         else:
-                            a += pr.s * w * pr.res
-                pr.mode = 2
+                            a += pr.s * w * res
+                mode = 2
             else:
-                pr.e = 0.0
-                pr.mode = 0
-                if fixed[pr.d] <= v and not pr.paying_inforce:
+                e = 0.0
+                mode = 0
+                if fixed_d <= v and not pr.paying_inforce:
                     dead += 1   # fixed in this unit's version, nothing left: never matters again
+            pr.mode, pr.e, pr.res = mode, e, res
             if inforce and mult > 0.0:
                 pr.rate = rate = pr.h * mult
                 wait = (pr.thr - pr.lam) / rate
@@ -172,13 +177,13 @@ class Exposure:
                     best_wait, best_pair = wait, pr
             else:
                 pr.rate = 0.0
-            exposed = exposed or inforce or pr.mode == 2
+            exposed = exposed or inforce or mode == 2
             flag = inforce and paying
             if flag != pr.paying_inforce:
                 pr.paying_inforce = flag
                 if flag and ent is not None:
-                    ent.began(p, t, pr.d, now)
-                key = (t, pr.d)
+                    ent.began(p, t, d, now)
+                key = (t, d)
                 now_count = counts.get(key, 0) + (1 if flag else -1)
                 counts[key] = now_count
                 if now_count == (1 if flag else 0):

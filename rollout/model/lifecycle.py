@@ -128,9 +128,9 @@ class Lifecycle:
         ts = self._centre.tracks[track]
         units.track[u] = track
         self._centre.track_units[track].append(u)
-        c = units.context[u]
+        fixed, version = ts.fixed, ts.version
         self._exposure.pairs[u] = self._detection.new_pairs(
-            u, ts, [d for d in range(ts.n) if ts.fixed[d] > ts.version and ts.manifests(d, c)])
+            u, ts, [d for d in ts.by_context[units.context[u]] if fixed[d] > version])
         self.shadow_months[u] = shadow_months
         self.shadow_from[u] = math.inf if hold and not self.released_early[u] else shadow_from
         units.is_pilot[u] = pilot

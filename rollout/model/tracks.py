@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .world import LUCK_BLOCK, DefectTraits, World
+from .world import LUCK_BLOCK, N_CONTEXTS, DefectTraits, World
 
 NEVER = 2**31 - 1
 
@@ -70,6 +70,7 @@ class TrackState:
         self.pending_report: list[float] = []
         self.first_detected: list[float] = []
         self.pair_traits: list[tuple] = []   # what every pair of defect d copies
+        self.by_context: list[list[int]] = [[] for _ in range(N_CONTEXTS)]  # defects manifesting
         for traits in world.initial_defects[index]:
             self.add_defect(traits, version=1)
 
@@ -97,6 +98,8 @@ class TrackState:
         self.pending_report.append(math.inf)
         self.first_detected.append(math.inf)
         d = len(self.keys) - 1
+        for c in traits.contexts.nonzero()[0].tolist():
+            self.by_context[c].append(d)
         self.pair_traits.append((self.h[d], self.s[d], self.tau_learn[d], self.tau_unlearn[d],
                                  self.j_learn[d], self.j_unlearn[d], version))
         return d
@@ -108,15 +111,10 @@ class TrackState:
     def detection(self, pair: Pair, unit: int, k: int) -> list[float]:
         """[threshold, report u, delay, patch u] of the k-th (0-based) detection of a pair."""
         block, col = divmod(k, LUCK_BLOCK)
-        if not pair.luck:
-            pair.luck.append(self.world.luck(self.index, self.keys[pair.d])[unit].tolist())
-        while block >= len(pair.luck):
-            pair.luck.append(self.world.more_luck(self.index, self.keys[pair.d], unit,
-                                                  len(pair.luck)).tolist())
-        return pair.luck[block][col]
-
-    def manifests(self, d: int, context: int) -> bool:
-        return bool(self.traits[d].contexts[context])
+        luck = pair.luck
+        while block >= len(luck):
+            luck.append(self.world.pair_luck(self.index, self.keys[pair.d], unit, len(luck)))
+        return luck[block][col]
 
     def reported_by_cohort(self) -> list[int]:
         """Defects known to the centre, counted by the version that introduced them."""

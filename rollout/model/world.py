@@ -64,6 +64,8 @@ class World:
     _adopt: dict = field(default_factory=dict, repr=False)
     _release: dict = field(default_factory=dict, repr=False)
     _new: dict = field(default_factory=dict, repr=False)
+    _pair_luck: dict = field(default_factory=dict, repr=False)
+    _adopt_rows: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_units(self) -> int:
@@ -117,6 +119,26 @@ class World:
                      unit, block)
         return np.stack([rng.standard_exponential(LUCK_BLOCK), rng.random(LUCK_BLOCK),
                          rng.standard_exponential(LUCK_BLOCK), rng.random(LUCK_BLOCK)], axis=-1)
+
+    def pair_luck(self, track: int, key: tuple[int, int], unit: int, block: int
+                  ) -> list[list[float]]:
+        """Block ``block`` of one pair's luck as Python lists, [threshold, report u, delay,
+        patch u] per detection: ``luck`` (block 0) or ``more_luck``. Cached for the world, so
+        every strategy of the replicate reads the same lists; never to be mutated."""
+        ckey = (track, key, unit, block)
+        got = self._pair_luck.get(ckey)
+        if got is None:
+            rows = self.luck(track, key)[unit] if block == 0 else \
+                self.more_luck(track, key, unit, block)
+            got = self._pair_luck[ckey] = rows.tolist()
+        return got
+
+    def adoption_delays(self, track: int, version: int) -> list[float]:
+        """``adoption_delay`` as a list (cached: every strategy adopts the same releases)."""
+        got = self._adopt_rows.get((track, version))
+        if got is None:
+            got = self._adopt_rows[(track, version)] = self.adoption_delay(track, version).tolist()
+        return got
 
     def adoption_delay(self, track: int, version: int) -> np.ndarray:
         """Unit-mean exponential adoption delays of every unit for one version of one track."""
