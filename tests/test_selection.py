@@ -11,7 +11,8 @@ import pytest
 
 from rollout.config import validate_dict
 from rollout.data import load_provinces
-from rollout.model.world import N_CONTEXTS, build_world
+from rollout.model.defects import N_CONTEXTS
+from rollout.model.world import build_world
 from rollout.strategies.selection import assign_waves, select_pilots
 
 RULES = ("representative", "convenience", "random")

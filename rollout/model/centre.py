@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 from ..calendar import months_between
+from .defects import FIX_ATTEMPTS
 from .quantiles import gamma_quantile
 from .states import NOT_STARTED
 from .tracks import TrackState
-from .world import FIX_ATTEMPTS
 
 
 class Centre:

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..config import RolloutConfig
-from .world import N_CONTEXTS
+from .defects import N_CONTEXTS
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()

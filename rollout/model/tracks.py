@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from .world import LUCK_BLOCK, N_CONTEXTS, DefectTraits, World
+from .defects import N_CONTEXTS, DefectTraits
+from .world import LUCK_BLOCK, World
 
 NEVER = 2**31 - 1
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..model.world import N_CONTEXTS, World
+from ..model.defects import N_CONTEXTS
+from ..model.world import World
 from ..streams import stream
 
 
