@@ -91,12 +91,18 @@ class Detection:
         # happens, so stop there: this bounds the loop however small the probabilities are.
         reach = pr.lam + pr.h * self._units.detection_capacity[u] * self.max_factor \
             * (self.horizon - self._exposure.t_last[u])
-        while pr.thr <= reach:
-            _, u_report, _, u_patch = ts.detection(pr, u, pr.k)
-            if u_patch < self.p_local or (u_report < self.p_report and not known):
-                return
-            pr.k += 1
-            pr.thr += ts.detection(pr, u, pr.k)[0]
+        thr = pr.thr
+        if thr > reach:
+            return
+        p_local, p_report, k = self.p_local, self.p_report, pr.k
+        luck = ts.detection(pr, u, k)    # [threshold, report u, delay, patch u] of detection k
+        while thr <= reach:
+            if luck[3] < p_local or (luck[1] < p_report and not known):
+                break
+            k += 1
+            luck = ts.detection(pr, u, k)
+            thr += luck[0]
+        pr.k, pr.thr = k, thr
 
     def detect(self, u: int, pr: Pair, token: int) -> None:
         if token != self.token[u]:

@@ -219,7 +219,7 @@ class Simulation:
             end = simpy.Event(self.env)
             end._ok, end._value = True, None
             self.env.schedule(end, END, self.clock.horizon)
-            self.env.run(until=end)
+            self.clock.run_until(end)
             result = self.recorder.result()
             self._unwire()
             return result
