@@ -56,8 +56,10 @@ class Detection:
             f = factor(u, ts.index)
             for pr in pairs:
                 pr.s *= f
+        first_detected = ts.first_detected
         for pr in pairs:
-            self.skip_irrelevant(u, pr)
+            if first_detected[pr.d] < math.inf:   # else no detection of it can be skipped
+                self.skip_irrelevant(u, pr)
         return pairs
 
     def schedule_next(self, u: int) -> None:
