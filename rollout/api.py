@@ -83,10 +83,9 @@ def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A0
     memory, or written to ``out`` and opened from there. ``workers`` > 1 starts a local Dask
     cluster; ``scheduler`` uses a running one."""
     from .data import load_provinces
-    from .experiment.cube import build_cube, check_output, cube_format, write_cube
-    from .experiment.executors import make_executor
-    from .experiment.locking import output_lock
-    from .experiment.runner import run_experiment
+    from .experiment.cube import cube_format
+    from .experiment.opening import open_cube
+    from .experiment.single_run import run_to_cube
 
     cfg = _resolved(config, set, replicates, seed)
     if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
@@ -94,19 +93,10 @@ def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A0
                           "rollout.sweep")
     provinces = load_provinces(cfg, None if isinstance(config, RolloutConfig) else str(config))
     if out is None:
-        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
-            result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
-        return build_cube(cfg, provinces, result)
-    fmt = cube_format(out, format)
-    check_output(Path(out), overwrite)
-    with output_lock(Path(out)):    # from the first check to the write: one writer per output
-        check_output(Path(out), overwrite)
-        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor:
-            result = run_experiment(cfg, provinces, executor=executor, on_block=on_block)
-        write_cube(build_cube(cfg, provinces, result), Path(out), fmt, overwrite=overwrite,
-                   lock=False)
-    from .experiment.opening import open_cube
-
+        return run_to_cube(cfg, provinces, workers=workers, scheduler=scheduler,
+                           on_block=on_block).cube
+    run_to_cube(cfg, provinces, workers=workers, scheduler=scheduler, out=Path(out),
+                fmt=cube_format(out, format), overwrite=overwrite, on_block=on_block)
     return open_cube(out)
 
 

@@ -8,7 +8,6 @@ Every user error (bad config, bad path, bad option) ends as one line on stderr, 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,8 +125,9 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .analysis import format_headline, headline
-    from .experiment.cube import build_cube, check_output, cube_format, default_output, write_cube
-    from .experiment.runner import default_workers, load_run, run_experiment
+    from .experiment.cube import check_output, cube_format, default_output
+    from .experiment.runner import default_workers, load_run
+    from .experiment.single_run import run_to_cube
 
     fmt = cube_format(out, fmt)
     singles = _single_sets(sets)
@@ -142,30 +142,20 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
 
     from tqdm import tqdm
 
-    from .experiment.executors import make_executor
-    from .experiment.locking import output_lock
-
-    began = time.perf_counter()
-    with output_lock(path):         # from the first check to the write: one writer per output
-        check_output(path, overwrite)
-        with make_executor(workers == 1 and not scheduler, workers, scheduler) as executor, \
-                tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
-                     disable=quiet, dynamic_ncols=True) as bar:
-            result = run_experiment(
-                cfg, provinces, executor=executor,
-                on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
-            n_workers = executor.workers
-            where = executor.description
-        wall = time.perf_counter() - began
-        ds = build_cube(cfg, provinces, result)
-        write_cube(ds, path, fmt, overwrite=overwrite, lock=False)
+    with tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
+              disable=quiet, dynamic_ncols=True) as bar:
+        outcome = run_to_cube(
+            cfg, provinces, workers=workers, scheduler=scheduler, out=path, fmt=fmt,
+            overwrite=overwrite,
+            on_block=lambda b: bar.update((b.stop - b.start) * len(cfg.strategies)))
+    n_workers = outcome.workers
     click.echo(f"wrote {path}: {len(cfg.strategies)} strategies x {cfg.replicates} replicates "
-               f"in {wall:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
-               f"({where.removeprefix('on ')}; config sha256 {cfg.config_hash()[:12]}, "
+               f"in {outcome.seconds:.1f} s on {n_workers} worker{'s' if n_workers > 1 else ''} "
+               f"({outcome.where.removeprefix('on ')}; config sha256 {cfg.config_hash()[:12]}, "
                f"seed {cfg.seed})")
     baseline = cfg.analysis.baseline
-    click.echo(format_headline(headline(ds, baseline, cfg.analysis.confidence), baseline,
-                               cfg.analysis.confidence))
+    click.echo(format_headline(headline(outcome.cube, baseline, cfg.analysis.confidence),
+                               baseline, cfg.analysis.confidence))
 
 
 def _sweep_options(fn: Callable) -> Callable:

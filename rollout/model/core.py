@@ -1,9 +1,10 @@
 """The clock every mechanism schedules on, and the run's event log.
 
 SimPy's environment is the clock (the strategies' processes run on it too). Mechanisms schedule
-plain calls on its queue: all ``Environment.step`` needs of an event is ``callbacks`` and ``_ok``,
-so a ``Call`` is cheaper than an Event plus a closure on the hottest path of the model. Calls
-whose time is beyond the horizon are never scheduled.
+plain calls on its queue: a ``Call`` is cheaper than an Event plus a closure on the hottest path
+of the model, and ``Clock.run_until`` makes it directly (it keeps ``callbacks`` and ``_ok``, all
+SimPy's own ``Environment.step`` needs, so ``env.run`` still processes it). Calls whose time is
+beyond the horizon are never scheduled.
 """
 
 from __future__ import annotations

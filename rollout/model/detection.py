@@ -78,14 +78,12 @@ class Detection:
             self.clock.at(max(0.0, best), self.detect, u, best_pair, self.token[u])
 
     def skip_irrelevant(self, u: int, pr: Pair) -> None:
-        """Move a pair's next detection past those that cannot change anything (exactly)."""
+        """Move a pair's next detection past those that cannot change anything (exactly). Only
+        for a defect detected somewhere already: its first detection always matters."""
         if self.simulate_all:
             return
         ts = self._tracks[self._units.track[u]]
-        d = pr.d
-        if ts.first_detected[d] == math.inf:
-            return
-        known = ts.known_at[d] < math.inf
+        known = ts.known_at[pr.d] < math.inf
         if self.p_local == 0.0 and (known or self.p_report == 0.0):
             pr.thr = math.inf        # no later detection of this pair can ever matter
             return

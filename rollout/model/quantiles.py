@@ -4,7 +4,8 @@
 centre pays at every work period and the world at every release; these call the same special
 functions as ``scipy.stats.gamma.ppf`` and ``scipy.stats.poisson.ppf`` do (so they give the same
 numbers; tests/test_quantiles.py) and return Python numbers, so the simulation clock stays a
-Python float.
+Python float. One deliberate difference: at u = 0 the Poisson quantile is 0, where scipy gives
+-1 (below the support); a count of either draws no defect.
 """
 
 from __future__ import annotations

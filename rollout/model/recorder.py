@@ -69,8 +69,19 @@ def table(rows: list[tuple], sentinel: tuple) -> np.ndarray:
     its last row (so index -1, 'nothing logged yet', reads the sentinel). Keys and codes are
     small integers, exact as floats."""
     width = len(sentinel)
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"logged rows must have {width} fields, as the sentinel has")
     flat = np.fromiter(chain.from_iterable(rows), float, count=len(rows) * width)
     return np.concatenate([flat, sentinel]).reshape(-1, width)
+
+
+def as_codes(column: np.ndarray, dtype) -> np.ndarray:
+    """A table's column of small integers (counts, codes) in its stored integer dtype; refuses
+    values the dtype cannot hold instead of wrapping them."""
+    info = np.iinfo(dtype)
+    if column.size and (column.min() < info.min or column.max() > info.max):
+        raise OverflowError(f"logged values {column.min():g}..{column.max():g} do not fit {dtype}")
+    return column.astype(dtype)
 
 
 def latest_rows(tab: np.ndarray, grid: np.ndarray, n_keys: int) -> np.ndarray:
@@ -83,7 +94,8 @@ def step_series(rows: list[tuple], grid: np.ndarray, n_keys: int, initial: float
     """(grid, key) values of a step function logged as rows (t, key, value) in time order: the
     last value at or before each grid time, ``initial`` before the first."""
     tab = table(rows, (0.0, 0.0, initial))
-    return tab[:, 2].astype(dtype)[latest_rows(tab, grid, n_keys)]
+    column = tab[:, 2] if np.dtype(dtype).kind == "f" else as_codes(tab[:, 2], dtype)
+    return column.astype(dtype)[latest_rows(tab, grid, n_keys)]
 
 
 class Recorder:
@@ -154,7 +166,7 @@ class Recorder:
         tab = table(self._tracks, (0.0, 0.0, 1.0, 0.0, 0.0))
         idx = latest_rows(tab, grid, n_tracks)
         for name, i in (("version", 2), ("known_defects", 3), ("fixed_defects", 4)):
-            out[name] = tab[:, i].astype(np.int16)[idx]
+            out[name] = as_codes(tab[:, i], np.int16)[idx]
 
         tab = table([(t, 0.0, v) for t, v in self._national], (0.0, 0.0, 0.0))
         out["national_benefit_rate"] = \

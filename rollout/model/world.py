@@ -20,7 +20,7 @@ from scipy import stats
 from ..config import KIND_NAMES, RolloutConfig
 from ..data import Provinces
 from ..streams import stream
-from .defects import CONTEXT_NAMES, DefectTraits, draw_defect
+from .defects import CONTEXT_NAMES, FIX_ATTEMPTS, N_CONTEXTS, DefectTraits, draw_defect
 from .quantiles import gamma_quantiles, poisson_quantile
 
 LUCK_BLOCK = 16           # detections per block of pre-drawn luck
@@ -223,4 +223,5 @@ def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicat
     )
 
 
-__all__ = ["World", "DefectTraits", "build_world", "draw_defect", "KIND_NAMES", "CONTEXT_NAMES"]
+__all__ = ["World", "DefectTraits", "build_world", "draw_defect", "KIND_NAMES", "CONTEXT_NAMES",
+           "N_CONTEXTS", "FIX_ATTEMPTS"]

@@ -4,7 +4,7 @@ move a single number.
 A refactoring or speed-up of the model must leave every result bit-identical (or, where it
 reorders floating-point arithmetic, equal within ``--rtol``). ``record`` runs the real CLI on a
 few small cases that cover every mechanism (national and historical configs, the event log, the
-hospital micro level with discounting, the five mechanisms of section 7 on, and a small sweep,
+hospital micro level with discounting, the five mechanisms of section 11 on, and a small sweep,
 one worker each, fixed seeds) and stores every data variable and coordinate in
 ``tests/reference/cubes.npz``. ``check`` reruns the
 same cases and compares. An issue that is meant to change results re-records the reference and
@@ -31,7 +31,7 @@ REFERENCE = Path(__file__).with_name("cubes.npz")
 NATIONAL = (ROOT / "configs" / "national.toml").read_text()
 HISTORICAL = (ROOT / "configs" / "historical.toml").read_text()
 HISTORICAL_MECHANISMS = (ROOT / "configs" / "historical_mechanisms.toml").read_text()
-#: the five mechanisms of docs/model.md section 7, all on
+#: the five mechanisms of docs/model.md section 11, all on
 MECHANISMS_ON = "".join(f"\n[{m}]\nenabled = true\n" for m in
                         ("support", "spillovers", "legitimacy", "entrenchment", "track_fit"))
 # (both name the bundled province table, found from the temporary folder the cases run in)
