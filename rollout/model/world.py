@@ -59,21 +59,27 @@ class World:
     def n_regions(self) -> int:
         return len(self.region_province)
 
-    @property
+    @cached_property
     def region_capacity(self) -> np.ndarray:
         """Capacity of each region (mean over its units, which share it when units_per_region=1)."""
         sums = np.bincount(self.unit_region, weights=self.capacity, minlength=self.n_regions)
-        return sums / np.bincount(self.unit_region, minlength=self.n_regions)
+        return _read_only(sums / np.bincount(self.unit_region, minlength=self.n_regions))
+
+    @cached_property
+    def province_regions(self) -> list[np.ndarray]:
+        """The regions of each province, in region order."""
+        return [_read_only(np.flatnonzero(self.region_province == p))
+                for p in range(len(self.provinces))]
 
     @cached_property
     def region_unit_bounds(self) -> list[int]:
         """Units of region r are ``range(bounds[r], bounds[r + 1])`` (units sorted by region)."""
         return np.searchsorted(self.unit_region, np.arange(self.n_regions + 1)).tolist()
 
-    @property
+    @cached_property
     def region_context(self) -> np.ndarray:
         first = np.searchsorted(self.unit_region, np.arange(self.n_regions))
-        return self.context[first]
+        return _read_only(self.context[first])
 
     # -- keyed luck -------------------------------------------------------------------------
     def luck(self, track: int, key: tuple[int, int]) -> np.ndarray:
@@ -156,6 +162,12 @@ class World:
                    for i in range(count)]
             self._new[(track, release)] = got
         return got
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A cached array every strategy of the replicate reads: nobody may write to it."""
+    values.flags.writeable = False
+    return values
 
 
 def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int) -> World:

@@ -95,9 +95,10 @@ class _Waves:
         self.sim, self.pilots = sim, pilots
         s, world = sim.strategy, sim.world
         self.by_prov = []
-        for p in range(sim.n_provinces):
-            regions = np.flatnonzero(world.region_province == p)
-            regions = regions[~np.isin(regions, pilot_regions)]
+        piloting = set(pilot_regions)
+        for p, regions in enumerate(world.province_regions):
+            if piloting:
+                regions = regions[[r not in piloting for r in regions.tolist()]]
             self.by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
         self.lead = s.wave_lead_months if s.wave_dates is None else 0.0
         self.prov_track: np.ndarray | None = None
