@@ -496,7 +496,13 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
 
-    from .analysis.discover import ablation, format_ablation, format_discovery, plot_trajectory
+    from .analysis.discover import (
+        ablation,
+        claim_data,
+        format_ablation,
+        format_discovery,
+        plot_trajectory,
+    )
     from .analysis.discover import discover as find
     from .experiment.cube import open_cube
 
@@ -511,9 +517,11 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
         draws = accepted_draws(place_config)
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
-    found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed)
+    data = claim_data(ds, strategy, claim, baseline)
+    found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed,
+                 data=data)
     click.echo(format_discovery(found))
-    table = format_ablation(ablation(ds, strategy, claim, baseline))
+    table = format_ablation(ablation(ds, strategy, claim, baseline, data=data))
     if table:
         click.echo(table)
     if calibrated is not None:

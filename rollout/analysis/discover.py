@@ -123,17 +123,36 @@ def metrics_for(claim: str, cube: xr.Dataset | None = None) -> tuple[str, ...]:
     return base
 
 
-def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
-             min_density: float = 0.8, peel_alpha: float = 0.05, resamples: int = 50,
-             seed: int = 0, confidence: float = 0.95) -> Discovery:
-    """PRIM box of the design points where ``claim`` holds for ``strategy``."""
+@dataclass
+class ClaimData:
+    """The design table of a sweep and, per design point, whether a claim holds for a strategy
+    (what both ``discover`` and ``ablation`` read: compute it once with ``claim_data``)."""
+
+    x: pd.DataFrame
+    dims: list[str]
+    y: np.ndarray
+
+
+def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
+               confidence: float = 0.95) -> ClaimData:
+    """Compare ``strategy`` with ``baseline`` at every design point and evaluate the claim."""
     x, dims = design_table(cube)
     if strategy == baseline:
         raise RolloutError("the strategy and the baseline are the same")
     result = compare(cube, baseline, metrics_for(claim, cube), confidence)
     if strategy not in [str(s) for s in result["strategy"].values]:
         raise RolloutError(f"strategy {strategy!r} is not in the cube")
-    y = claim_outcome(result, strategy, claim, dims)
+    return ClaimData(x, dims, claim_outcome(result, strategy, claim, dims))
+
+
+def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
+             min_density: float = 0.8, peel_alpha: float = 0.05, resamples: int = 50,
+             seed: int = 0, confidence: float = 0.95, data: ClaimData | None = None
+             ) -> Discovery:
+    """PRIM box of the design points where ``claim`` holds for ``strategy`` (``data``: from
+    ``claim_data`` with the same arguments, when already computed)."""
+    data = data or claim_data(cube, strategy, claim, baseline, confidence)
+    x, dims, y = data.x, data.dims, data.y
     if y.sum() == 0:
         raise RolloutError(f"the claim {claim!r} holds at none of the {len(y)} design points "
                            f"for {strategy}: there is no box to find")
@@ -224,18 +243,19 @@ def _stability(x: pd.DataFrame, y: np.ndarray, min_density: float, peel_alpha: f
 
 
 def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
-             confidence: float = 0.95) -> pd.DataFrame:
+             confidence: float = 0.95, data: ClaimData | None = None) -> pd.DataFrame:
     """Which switches (boolean design dimensions, crossed with the same sampled points) the
     claim needs. Per switch: the share of design points where the claim holds with it on and
     with it off (the same points, the other switches alike), whether it is necessary (the claim
     holds nowhere with it off, somewhere with it on) and whether it is sufficient (the claim
-    holds somewhere with it alone on). Empty if the cube has no switch dimensions."""
+    holds somewhere with it alone on). Empty if the cube has no switch dimensions. ``data``:
+    from ``claim_data`` with the same arguments, when already computed."""
     x, dims = design_table(cube)
     switches = _switch_columns(cube, dims)
     if not switches:
         return pd.DataFrame()
-    result = compare(cube, baseline, metrics_for(claim, cube), confidence)
-    y = claim_outcome(result, strategy, claim, dims).astype(bool)
+    data = data or claim_data(cube, strategy, claim, baseline, confidence)
+    y = data.y.astype(bool)
     on = {s: (x[s].astype(str) == "True").to_numpy() for s in switches}
     # the same design point at every combination of switches: the other columns' values
     key = pd.Series(list(zip(*[x[c].astype(str) for c in x.columns if c not in switches],
