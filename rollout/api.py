@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from .config import RolloutConfig
 from .errors import ConfigError, RolloutError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 ConfigLike = str | os.PathLike | RolloutConfig
 
@@ -63,13 +64,14 @@ def load_config(config: ConfigLike, set: Mapping[str, Any] | None = None,  # noq
 def validate(config: str | os.PathLike) -> RolloutConfig:
     """Every check any command makes before it works, without simulating: the schema and the
     province table, a sweep's design point by point, a calibration's priors and targets."""
-    from .calibration.calibrate import check_calibration
-    from .experiment.sweep import checked_design
-
     cfg = _resolved(config, None, None, None)
     if cfg.sweep is not None:
+        from .experiment.inputs import checked_design
+
         checked_design(cfg, str(config))
     if cfg.calibration is not None:
+        from .calibration.calibrate import check_calibration
+
         check_calibration(cfg, str(config))
     return cfg
 
@@ -83,8 +85,8 @@ def run(config: ConfigLike, *, set: Mapping[str, Any] | None = None,  # noqa: A0
     memory, or written to ``out`` and opened from there. ``workers`` > 1 starts a local Dask
     cluster; ``scheduler`` uses a running one."""
     from .data import load_provinces
-    from .experiment.cube import cube_format
     from .experiment.opening import open_cube
+    from .experiment.outputs import cube_format
     from .experiment.single_run import run_to_cube
 
     cfg = _resolved(config, set, replicates, seed)

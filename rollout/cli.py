@@ -124,10 +124,8 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         scheduler: str | None, out: str | None, fmt: str | None, sets: tuple[str, ...],
         overwrite: bool, quiet: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
-    from .analysis import format_headline, headline
-    from .experiment.cube import check_output, cube_format, default_output
-    from .experiment.runner import default_workers, load_run
-    from .experiment.single_run import run_to_cube
+    from .experiment.inputs import default_workers, load_run
+    from .experiment.outputs import check_output, cube_format, default_output
 
     fmt = cube_format(out, fmt)
     singles = _single_sets(sets)
@@ -141,6 +139,9 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     n_runs = cfg.replicates * len(cfg.strategies)
 
     from tqdm import tqdm
+
+    from .analysis import format_headline, headline
+    from .experiment.single_run import run_to_cube
 
     with tqdm(total=n_runs, unit="run", desc=cfg.name, file=sys.stderr, delay=1.0,
               disable=quiet, dynamic_ncols=True) as bar:
@@ -175,7 +176,7 @@ def _sweep_options(fn: Callable) -> Callable:
 
 
 def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None):
-    from .experiment.sweep import load_sweep
+    from .experiment.inputs import load_sweep
 
     return load_sweep(config, _overrides(replicates, seed), sets)
 
@@ -205,10 +206,8 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
     """Run a parameter sweep of CONFIG into a Zarr store, block by block (resumable)."""
     from tqdm import tqdm
 
-    from .experiment.cube import check_output, cube_format, default_output
-    from .experiment.executors import make_executor
-    from .experiment.runner import default_workers
-    from .experiment.sweep import format_duration, run_sweep
+    from .experiment.inputs import default_workers
+    from .experiment.outputs import check_output, cube_format, default_output
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
     path = Path(out) if out else default_output(cfg, "zarr")
@@ -225,7 +224,9 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
         bars.append(tqdm(total=total, initial=done, unit="run", desc=cfg.name, file=sys.stderr,
                          disable=quiet, dynamic_ncols=True, smoothing=0.1))
 
+    from .experiment.executors import make_executor
     from .experiment.locking import output_lock
+    from .experiment.sweep import format_duration, run_sweep
 
     try:
         # the store's lock first: a second sweep of it is refused before a cluster starts
@@ -261,10 +262,11 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 def plan(config: str, sets: tuple[str, ...], replicates: int | None, seed: int | None,
          workers: int | None) -> None:
     """Dry run: design points, runs, tasks, cube size and an estimate of the time."""
-    from .experiment.runner import default_workers
-    from .experiment.sweep import format_duration, plan_sweep
+    from .experiment.inputs import default_workers
 
     cfg, design, provinces = _load_sweep(config, sets, replicates, seed)
+    from .experiment.sweep import format_duration, plan_sweep
+
     plan = plan_sweep(cfg, provinces, design, workers or default_workers())
     dims = ", ".join(f"{d}={n}" for d, n in zip(design.dims, design.shape, strict=True))
     click.echo(f"config      {config} (sha256 {cfg.config_hash()[:12]})")
@@ -376,7 +378,7 @@ def _check_figure_path(path: str) -> None:
     """Refuse, before any work, a figure path of an unknown format or in a folder that cannot
     be written."""
     from .analysis.figures import FORMATS
-    from .experiment.cube import check_writable
+    from .experiment.outputs import check_writable
 
     if Path(path).suffix.lower() not in FORMATS:
         raise RolloutError(f"{path}: unknown figure format {Path(path).suffix or '(none)'!r}; "

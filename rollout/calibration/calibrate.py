@@ -17,17 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..calendar import months_between
 from ..config import CalibrationConfig, RolloutConfig, set_dotted, validate_dict
 from ..data import Provinces
 from ..errors import ConfigError, RolloutError
-from ..experiment.cube import volume_share
 from ..experiment.designs import integer_fields
-from ..model.simulation import PAYING, Simulation
-from ..model.world import build_world
-from ..strategies.controller import run_strategy
+from ..model.states import PAYING
 from ..streams import stream
 
 #: replicates of the fit check start here, after any draw's replicate
@@ -106,6 +102,8 @@ def parameter_names(spec: CalibrationConfig) -> list[str]:
 def prior_sample(config: RolloutConfig) -> np.ndarray:
     """(draws, parameters) values from the priors, by a Latin hypercube keyed by the seed;
     columns in ``parameter_names`` order."""
+    from scipy.stats import qmc  # here, not at import: checking a config needs none of it
+
     spec = _spec(config)
     unit = qmc.LatinHypercube(len(spec.parameters),
                               rng=stream(config.seed, 0, "calibration-prior")).random(spec.draws)
@@ -138,6 +136,11 @@ class RunTrace:
 
 def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) -> RunTrace:
     """Run the calibrated strategy once, in the world of ``replicate``."""
+    from ..experiment.cube import volume_share
+    from ..model.simulation import Simulation
+    from ..model.world import build_world
+    from ..strategies.controller import run_strategy
+
     spec = _spec(config)
     world = build_world(config, provinces, config.seed, replicate)
     sim = Simulation(config, world, config.strategies[spec.strategy])

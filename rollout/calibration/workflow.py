@@ -18,12 +18,11 @@ from .. import __version__
 from ..config import load_config
 from ..data import load_provinces
 from ..errors import ConfigError, RolloutError
-from ..experiment.cube import check_writable
 from ..experiment.executors import make_executor
+from ..experiment.inputs import default_workers
 from ..experiment.locking import output_lock
-from ..experiment.runner import default_workers
+from ..experiment.outputs import check_writable
 from .calibrate import CHECK_REPLICATE_OFFSET, calibrate, check_calibration, run_draws
-from .output import fit_figure, format_report, write_calibrated_config, write_record
 
 
 class Bar(Protocol):
@@ -97,6 +96,8 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
                          serial: bool, command: str | None,
                          progress: Callable[[int, str], AbstractContextManager[Bar]]
                          ) -> CalibrationRun:
+    from .output import fit_figure, format_report, write_calibrated_config, write_record
+
     spec = cfg.calibration
     total = spec.draws + spec.check_replicates
     began = time.perf_counter()

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..config import ParameterRange, RolloutConfig, SweepConfig, set_dotted, validate_dict
 from ..errors import ConfigError
@@ -142,6 +141,8 @@ def build_design(config: RolloutConfig) -> Design:
     ranges = {name: v for name, v in params.items() if isinstance(v, ParameterRange)}
     rng = stream(config.seed, 0, f"design-{sweep.design}")
     d = len(ranges)
+    from scipy.stats import qmc  # here: only sampled designs need it, and it is slow to import
+
     if sweep.design == "lhs":
         unit = qmc.LatinHypercube(d, rng=rng).random(sweep.points)
     else:

@@ -9,21 +9,19 @@ order they finished.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..config import RolloutConfig, load_config, validate_dict
-from ..data import Provinces, load_provinces
-from ..errors import ConfigError
+from ..config import RolloutConfig, validate_dict
+from ..data import Provinces
 from ..model.core import gc_paused
 from ..model.simulation import RunResult, Simulation, mechanism_series
 from ..model.world import build_world
 from ..strategies.controller import run_strategy
+from .inputs import default_workers, load_run  # noqa: F401  (re-exported)
 
 SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_benefit",
                   "suspensions", "defects_detected", "defects_fixed", "defects_remaining",
@@ -32,16 +30,6 @@ SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "vers
                  "known_defects", "fixed_defects")
 #: grid series the mechanisms add (RunResult.extra; simulation.mechanism_series)
 MECHANISM_FIELDS = tuple(mechanism_series())
-
-
-def load_run(path: str, overrides: dict[str, Any]) -> tuple[RolloutConfig, Provinces]:
-    """A single run's config (with dotted-path ``overrides``) and its provinces; a config that
-    sweeps parameters is refused."""
-    cfg = load_config(path, overrides)
-    if cfg.sweep is not None and (cfg.sweep.parameters or cfg.sweep.scenarios):
-        raise ConfigError(path, "sweep", "this config sweeps parameters: run it with "
-                          "'rollout sweep'")
-    return cfg, load_provinces(cfg, path)
 
 
 def run_replicate(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int,
@@ -152,11 +140,3 @@ def run_experiment(config: RolloutConfig, provinces: Provinces, workers: int = 1
     events = [row for b in parts for row in b.events]
     return ExperimentResult(series, summary, events, sum(b.n_events for b in parts),
                             sum(b.seconds for b in parts))
-
-
-def default_workers() -> int:
-    """Worker processes to use when none is given: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)

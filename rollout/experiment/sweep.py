@@ -9,46 +9,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..config import RolloutConfig, load_config
-from ..data import Provinces, load_provinces
-from ..errors import ConfigError
+from ..config import RolloutConfig
+from ..data import Provinces
 from ..streams import stream
 from . import sweep_store
 from .cube import block_values, stored_values, volume_share
 from .designs import (
     Design,
     block_size,
-    build_design,
-    check_design,
     n_blocks,
-    parse_set,
     point_config,
 )
+from .inputs import checked_design, load_sweep  # noqa: F401  (re-exported)
 from .locking import output_lock
 from .runner import run_block, strategy_names
-
-
-def load_sweep(path: str, overrides: dict[str, Any], sets: tuple[str, ...] | list[str] = ()
-               ) -> tuple[RolloutConfig, Design, Provinces]:
-    """A sweep's config (with dotted-path ``overrides`` and ``--set`` parameters), its checked
-    design and its provinces."""
-    cfg = load_config(path, overrides, parse_set(sets))
-    design = checked_design(cfg, path)
-    return cfg, design, load_provinces(cfg, path)
-
-
-def checked_design(cfg: RolloutConfig, source: str) -> Design:
-    """The design of a sweep config, every point validated; one-line errors naming ``source``."""
-    if cfg.output.event_log:
-        raise ConfigError(source, "output.event_log",
-                          "the event log is for single runs (rollout run), not sweeps")
-    design = build_design(cfg)
-    check_design(cfg, design, source)
-    return design
 
 
 def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: int,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy import stats
 
 from ..config import KIND_NAMES, RolloutConfig
 from ..data import Provinces
@@ -172,6 +171,8 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 
 def build_world(config: RolloutConfig, provinces: Provinces, seed: int, replicate: int) -> World:
     """Draw the world of one replicate."""
+    from scipy import stats  # here, not at import: validating a config needs no scipy.stats
+
     rc = config.regions
     n_prov = len(provinces)
     region_province = np.repeat(np.arange(n_prov), provinces.n_regions)
