@@ -13,7 +13,7 @@ factor (shadow ``operation.shadow_detection_factor``, paying 1) x the province's
 
 A unit's change always goes: mutate (state, version, phase, patch), then ``refresh``: integrate
 the old segment up to now and set the new rates, in one pass over the unit's pairs; detection and
-suspension then schedule what follows. ``close`` adds the last segment's harm at the horizon.
+suspension then schedule what follows. ``close_all`` adds the last segment's harm at the horizon.
 """
 
 from __future__ import annotations
@@ -73,18 +73,14 @@ class Exposure:
             if self.discount > 0.0:
                 self.harm_disc[u] += rate_integral(a, b, self.taus, dt, t0, self.discount)
 
-    def close(self, u: int) -> None:
-        """At the horizon: add unit u's harm up to now (pairs are not needed any more)."""
-        t0 = self.t_last[u]
-        dt = self.clock.env._now - t0
-        if dt > 0.0 and self.exposed[u]:
-            self._integrate_harm(u, dt, t0)
-
     def close_all(self) -> None:
-        """At the horizon: add every unit's harm up to now."""
+        """At the horizon: add every exposed unit's harm up to now (pairs are not needed any
+        more)."""
+        now = self.clock.env._now
         for u, exposed in enumerate(self.exposed):
-            if exposed:
-                self.close(u)
+            t0 = self.t_last[u]
+            if exposed and now > t0:
+                self._integrate_harm(u, now - t0, t0)
 
     def refresh(self, u: int) -> None:
         """Unit u changed (state, version, phase or a patch, already applied): integrate its

@@ -94,8 +94,9 @@ def step_series(rows: list[tuple], grid: np.ndarray, n_keys: int, initial: float
     """(grid, key) values of a step function logged as rows (t, key, value) in time order: the
     last value at or before each grid time, ``initial`` before the first."""
     tab = table(rows, (0.0, 0.0, initial))
-    column = tab[:, 2] if np.dtype(dtype).kind == "f" else as_codes(tab[:, 2], dtype)
-    return column.astype(dtype)[latest_rows(tab, grid, n_keys)]
+    column = tab[:, 2].astype(dtype) if np.dtype(dtype).kind == "f" else \
+        as_codes(tab[:, 2], dtype)
+    return column[latest_rows(tab, grid, n_keys)]
 
 
 class Recorder:
@@ -110,7 +111,7 @@ class Recorder:
         self._active: list[tuple] = []     # (t, province, defects in force)
         self._benefit: list[tuple] = []    # (t, province, benefit to t, t, paying volume)
         self._tracks: list[tuple] = []     # (t, track, version, known, fixed)
-        self._national: list[tuple] = []   # (t, national paying volume)
+        self._national: list[tuple] = []   # (t, 0, national paying volume): one key
 
     def wire(self, sim) -> None:
         self._sim = sim
@@ -130,7 +131,7 @@ class Recorder:
         self._tracks.append((t, index, ts.version, ts.n_known, ts.n_fixed))
 
     def national(self, t: float, volume: float) -> None:
-        self._national.append((t, volume))
+        self._national.append((t, 0, volume))
 
     # ---------------------------------------------------------------- the grid series
     def series(self) -> dict[str, np.ndarray]:
@@ -168,7 +169,7 @@ class Recorder:
         for name, i in (("version", 2), ("known_defects", 3), ("fixed_defects", 4)):
             out[name] = as_codes(tab[:, i], np.int16)[idx]
 
-        tab = table([(t, 0.0, v) for t, v in self._national], (0.0, 0.0, 0.0))
+        tab = table(self._national, (0.0, 0.0, 0.0))
         out["national_benefit_rate"] = \
             sim.coverage.benefit_rate * tab[:, 2][latest_rows(tab, grid, 1)[:, 0]]
         return out
