@@ -2,10 +2,16 @@
 versions CI tests are the floors pyproject.toml declares.
 
 The wheel is built from a copy of the package's sources (so the build writes nothing into the
-checkout), installed into a fresh virtual environment that borrows this environment's
-dependencies (``--system-site-packages``), and run from a folder outside the repository with
-``PYTHONPATH`` unset: the ``rollout`` imported there is the installed wheel's, not the source
-tree or an editable install."""
+checkout), installed into a fresh virtual environment that borrows the *running* environment's
+dependencies, and run from a folder outside the repository with ``PYTHONPATH`` unset: the
+``rollout`` imported there is the installed wheel's, not the source tree or an editable install.
+
+Why not ``venv --system-site-packages``: made from inside a virtual environment (CI's, a user's),
+that borrows the *base* interpreter's packages, not the running venv's, so the test passed only
+where the base Python had the dependencies installed by hand (issue 24). The new venv instead gets
+a ``.pth`` file naming the running environment's site-packages folders, as plain paths: their own
+``.pth`` files (the editable install of this checkout among them) are not processed, so the
+checkout's ``rollout`` cannot leak in, and nothing of the base interpreter is visible."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -40,6 +47,28 @@ def _run(argv: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
                           text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, (argv, proc.stdout[-2000:], proc.stderr[-2000:])
     return proc
+
+
+def _running_site_packages() -> list[str]:
+    """The folders the running interpreter imports installed packages from (a venv's own, or
+    the base's when run outside a venv), in its order."""
+    folders = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return list(dict.fromkeys(str(Path(f).resolve()) for f in folders))
+
+
+def _base_site_packages() -> list[str]:
+    """The base interpreter's site-packages folders (those of sys.base_prefix)."""
+    scheme = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+    return [scheme["purelib"], scheme["platlib"]]
+
+
+def _borrow_running_site_packages(python: Path, cwd: Path, env: dict[str, str]) -> None:
+    """Let a fresh venv import this environment's dependencies and nothing of the base
+    interpreter's: a .pth of plain folder names, appended after the venv's own site-packages."""
+    own = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+               cwd, env).stdout.strip()
+    (Path(own) / "_rollout_test_borrowed.pth").write_text(
+        "".join(f"{folder}\n" for folder in _running_site_packages()), encoding="utf-8")
 
 
 def test_the_lowest_versions_ci_tests_are_the_declared_floors():
@@ -80,8 +109,9 @@ def test_an_installed_wheel_runs_a_config_from_anywhere_and_the_shipped_ones(tmp
     assert not any(n.startswith(("tests/", "configs/")) for n in names), sorted(names)
 
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", venv], tmp_path, env)
+    _run([sys.executable, "-m", "venv", venv], tmp_path, env)
     python, rollout = venv / "bin" / "python", venv / "bin" / "rollout"
+    _borrow_running_site_packages(python, tmp_path, env)
     _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
           "--force-reinstall", wheel], tmp_path, env)
 
@@ -89,6 +119,11 @@ def test_an_installed_wheel_runs_a_config_from_anywhere_and_the_shipped_ones(tmp
     away.mkdir()
     where = _run([python, "-c", "import rollout; print(rollout.__file__)"], away, env)
     installed = Path(where.stdout.strip()).resolve()
+    # nothing of the base interpreter's site-packages is on the new venv's path (when this runs
+    # in a venv: what --system-site-packages used to borrow)
+    seen = _run([python, "-c", "import sys; print('\\n'.join(sys.path))"], away, env)
+    base = {str(Path(f).resolve()) for f in _base_site_packages()} - set(_running_site_packages())
+    assert not base & {str(Path(f).resolve()) for f in seen.stdout.split()}, seen.stdout
     assert installed.is_relative_to(venv.resolve()), installed
     assert not installed.is_relative_to(REPO), installed
 
