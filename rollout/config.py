@@ -212,8 +212,12 @@ class SupportConfig(_Section):
     support teams that preparing regions hold for part of their preparation."""
 
     enabled: bool = False
-    teams: int = Field(30, ge=1, le=100_000, description="support teams serving at once")
-    share: Probability = Field(0.5, description="share of preparation work done with a team")
+    teams: int = Field(32, ge=1, le=100_000, description="support teams serving at once (one "
+                       "per demonstration city named in Dec 2021)")
+    share: Probability = Field(0.5, description="share of preparation work that needs support")
+    broadcast_share: Probability = Field(0.5, description="share of the supported work that "
+                                         "broadcast support (national training, conferences) "
+                                         "delivers without a team")
 
 
 class SpilloversConfig(_Section):
@@ -242,6 +246,18 @@ class LegitimacyConfig(_Section):
     halt_months: Months = Field(6.0, description="shortest halt")
 
 
+class EnforcementConfig(_Section):
+    """Enforcement against entrenched gaming (docs/model.md, "Entrenchment"; issue 20): audits
+    and sanctions remove the residue a known gaming defect left, which a technical fix does
+    not."""
+
+    enabled: bool = False
+    lag_months: Months = Field(12.0, description="from the centre knowing a gaming defect to "
+                               "enforcement against its residue")
+    months: PositiveMonths = Field(24.0, description="time constant of the residue's removal "
+                                   "under enforcement")
+
+
 class EntrenchmentConfig(_Section):
     """Persistent entrenchment (docs/model.md, "Entrenchment"): gaming leaves a residue that a
     fix does not remove, and spreads between regions of a province by imitation."""
@@ -253,6 +269,7 @@ class EntrenchmentConfig(_Section):
     imitation: float = Field(0.5, ge=0.0, le=100.0, description="learning rate x (1 + "
                              "imitation x paying neighbours under the defect)")
     max_teachers: int = Field(4, ge=0, le=50, description="neighbours counted at most")
+    enforcement: EnforcementConfig = Field(default_factory=lambda: EnforcementConfig())
 
 
 class TrackLaw(_Section):
@@ -314,7 +331,8 @@ class PilotGroup(_Section):
 
 
 class StrategyConfig(_Section):
-    preset: Literal["big_bang", "phased", "dual_track", "adaptive", "historical"]
+    preset: Literal["big_bang", "big_bang_matched", "phased", "dual_track", "adaptive",
+                    "historical"]
     track: str
     pilots: list[PilotGroup]
     selection: Literal["representative", "convenience", "random"]
@@ -327,7 +345,7 @@ class StrategyConfig(_Section):
     recalibration_gate: bool
     evidence_threshold: float | None = Field(None, gt=0.0, le=1000.0)
     evidence_review_months: PositiveMonths
-    track_choice: Literal["fixed", "evidence"]
+    track_choice: Literal["fixed", "evidence", "fit"]
     waves: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(min_length=1, max_length=100)
     wave_interval_months: Months
     wave_dates: list[str] | None
@@ -374,13 +392,6 @@ class StrategyConfig(_Section):
         elif self.release_policy != "on_demand" and not self.pinned_releases:
             raise ValueError(f"release_policy '{self.release_policy}' needs pinned_releases")
         return self
-
-    def tracks_used(self) -> list[str]:
-        """Tracks this design can put regions on."""
-        names = [g.track for g in self.pilots]
-        if self.track_choice == "fixed" or not names:
-            names.append(self.track)
-        return list(dict.fromkeys(names))
 
 
 def _default_strategies() -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import quad
 from conftest import DATA, PLAIN_ONLY, event_times, make_config, merge, run_one, small_dict
 
 from rollout.data import load_provinces
@@ -98,7 +99,8 @@ def test_support_single_team_is_a_single_server_queue(share):
     """Hebei's 11 regions start at 0 with 6 months of work each and one team: the k-th served
     (k = 0, 1, ...) gets the team at k x 6 x share and is ready 6 months later; the queue holds
     10 - (grants so far) regions."""
-    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 1, "share": share}))
+    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 1, "share": share,
+                                                 "broadcast_share": 0.0}))
     result, sim = run_one(cfg, record_events=True, world=_equal_world(cfg))
     n = sim.n_units
     assert n == 11
@@ -120,7 +122,8 @@ def test_support_queue_follows_the_lindley_recursion_with_unequal_work():
     """Two teams, gamma work: unit i (in start order) gets a team at G_i = max(A_i, the 2nd
     latest release time so far) and is ready at G_i + W_i; a team is free again at G_i + s W_i."""
     share = 0.6
-    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 2, "share": share}))
+    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 2, "share": share,
+                                                 "broadcast_share": 0.0}))
     result, sim = run_one(cfg, record_events=True)
     starts = {r[3]: r[0] for r in result.events if r[1] == 0}
     readies = {r[3]: r[0] for r in result.events if r[1] == 1}
@@ -211,8 +214,10 @@ def _failure_config(**legitimacy) -> dict:
 def test_legitimacy_forced_failure_halts_at_the_closed_form_time(halt_months, drop):
     """Unit 0 pays at W_0 and is suspended at W_0 + 6 (national deficit D = drop): the reform
     halts then, until max(halt, half-life x log2(D / (1 - threshold))); unit 1, asked to start
-    during the halt, starts when it ends with its work x (1 + slowing x (1 - trust)), trust =
-    national x province trust at that moment. Trust on the grid is 1 - D 2^(-(t - t_s) / h)."""
+    during the halt, starts when it ends, and its work W_1 goes at the pace 1 / (1 + slowing x
+    D(t)), D the national deficit as it decays (issue 20): the integral of the pace from its
+    start to its ready time is W_1 (numerical quadrature against the closed form pace.py
+    uses). Trust on the grid is 1 - D 2^(-(t - t_s) / h)."""
     half_life, threshold, slowing, p_drop = 12.0, 0.5, 1.5, 0.3
     cfg = make_config(_failure_config(national_drop=drop, province_drop=p_drop,
                                       recovery_months=half_life, halt_threshold=threshold,
@@ -231,10 +236,12 @@ def test_legitimacy_forced_failure_halts_at_the_closed_form_time(halt_months, dr
     t_end = t_s + max(halt_months, half_life * math.log2(drop / (1.0 - threshold)))
     start1 = event_times(result, "start", unit=1)
     assert start1 == pytest.approx([t_end], rel=REL)
-    decay = 2.0 ** (-(t_end - t_s) / half_life)
-    trust = (1.0 - drop * decay) * (1.0 - p_drop * decay)
-    work1 = 1.0 * float(sim.world.prep_factor[1]) * (1.0 + slowing * (1.0 - trust))
-    assert event_times(result, "ready", unit=1)[0] - t_end == pytest.approx(work1, rel=REL)
+    work1 = 1.0 * float(sim.world.prep_factor[1])
+    ready1 = event_times(result, "ready", unit=1)[0]
+    done, _ = quad(lambda t: 1.0 / (1.0 + slowing * drop * 2.0 ** (-(t - t_s) / half_life)),
+                   t_end, ready1, epsabs=1e-13, epsrel=1e-12)
+    assert done == pytest.approx(work1, rel=1e-8)
+    assert ready1 - t_end > work1          # slowed
     # up to unit 1's own suspension (the second failure)
     t_next = event_times(result, "suspend", unit=1)[0]
     assert t_next > t_end

@@ -4,7 +4,8 @@ After a release each operating unit (shadow, paying or suspended) adopts the new
 exponential delay of mean ``adoption.mean_delay`` (set by central steering), drawn in the world
 keyed by track, version and unit. A unit never goes back to an older version. A suspended unit
 resumes paying when it adopts a version that fixes a defect that drove its suspension
-(suspension.py). Other mechanisms may scale a unit's delay (``delay_factors``: legitimacy.py).
+(suspension.py). Other mechanisms may scale a unit's delay (``delay_factors``: legitimacy.py)
+or hold an adoption back (``gate``: legitimacy.py's pause).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Adoption:
         self.mean_delay = sim.config.adoption.mean_delay
         #: functions unit -> factor on its adoption delay, registered by other mechanisms
         self.delay_factors: list[Callable[[int], float]] = []
+        #: gate(unit, adopt): False defers an adoption (the gate calls adopt() later)
+        self.gate: Callable[[int, Callable[[], None]], bool] | None = None
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -51,6 +54,8 @@ class Adoption:
         old = self._version[u]
         state = self._state[u]
         if old >= version or state < SHADOW:
+            return
+        if self.gate is not None and not self.gate(u, lambda: self._adopt(u, version)):
             return
         self._version[u] = version
         units = self._units

@@ -65,6 +65,7 @@ class Centre:
         ts.n_known += 1
         self._recorder.track(self.clock.env._now, t, ts)
         self._log("report", -1, t, d)
+        self._emit("known", t, d)
         self.consider(t)
         self._notify()
 

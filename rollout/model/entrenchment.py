@@ -14,6 +14,14 @@ learning time constant for that episode is tau_learn / (1 + ``imitation`` x min(
 ``max_teachers``)), m those neighbours that began before that moment (units that begin at the
 same instant do not teach each other, whatever the order in which their events are
 processed). With imitation 0 and rho 0 nothing changes. The mechanism draws nothing.
+
+Enforcement (``entrenchment.enforcement``; issue 20). A technical fix leaves the residue (the US
+after the 2008 MS-DRG refinement); audits and sanctions remove it (the US after 1996). Once the
+centre knows a gaming defect (its first report arrives at K_d), enforcement against it begins at
+K_d + ``lag_months``: from then on every residue of that defect, left before or after, decays
+with 1 / tau_enforced = 1 / ``residue_months`` + 1 / ``enforcement.months`` (1 / tau_enforced =
+1 / ``enforcement.months`` for a residue that never decays on its own). No audit capacity is
+modelled: every region's residue of the defect is enforced against at once (docs/model.md).
 """
 
 from __future__ import annotations
@@ -24,12 +32,21 @@ def imitated_tau(tau_learn: float, teachers: int, imitation: float) -> float:
     return tau_learn / (1.0 + imitation * teachers)
 
 
+def enforced_tau(residue_months: float, enforcement_months: float) -> float:
+    """Time constant of a residue under enforcement (the two decay rates add)."""
+    if residue_months <= 0.0:
+        return enforcement_months
+    return 1.0 / (1.0 / residue_months + 1.0 / enforcement_months)
+
+
 def entrenchment_taus(config) -> set[float]:
     """Time constants the mechanism adds to the model's set (tracks.distinct_taus)."""
     cfg = config.entrenchment
     if not cfg.enabled:
         return set()
     out = {cfg.residue_months} if cfg.residue_months > 0.0 else set()
+    if cfg.enforcement.enabled:
+        out.add(enforced_tau(cfg.residue_months, cfg.enforcement.months))
     if cfg.imitation > 0.0:
         for kind in config.defects.kinds.as_list():
             if kind.tau_learn > 0.0:
@@ -53,10 +70,40 @@ class Entrenchment:
         self.j_residue = (self._index[cfg.residue_months]
                           if self.on and cfg.residue_months > 0.0 else 0)
         self._began_now: dict[tuple[int, int, int], tuple[float, int]] = {}
+        enforcement = cfg.enforcement
+        self.enforcing = self.on and enforcement.enabled
+        self.lag = enforcement.lag_months
+        #: index of the residue's time constant under enforcement
+        self.j_enforced = (self._index[enforced_tau(cfg.residue_months, enforcement.months)]
+                           if self.enforcing else 0)
+        #: (track, defect) pairs enforcement has begun against
+        self.enforced: set[tuple[int, int]] = set()
 
     def wire(self, sim) -> None:
         if self.on:
             sim.exposure.entrench = self
+        if self.enforcing:
+            self.clock, self._sim = sim.clock, sim
+            sim.signals.connect("known", self._known)
+
+    def residue_index(self, track: int, defect: int) -> int:
+        """Index of the time constant of a residue left now (0: it never decays)."""
+        return self.j_enforced if (track, defect) in self.enforced else self.j_residue
+
+    def _known(self, track: int, defect: int) -> None:
+        """The centre knows a defect now: enforcement against a gaming one begins after the
+        lag."""
+        if self._sim.centre.tracks[track].pair_traits[defect][3] > 0.0:    # tau_unlearn
+            self.clock.at(self.lag, self._enforce, track, defect)
+
+    def _enforce(self, track: int, defect: int) -> None:
+        """From now on every residue of the defect decays at the enforced rate."""
+        self.enforced.add((track, defect))
+        sim = self._sim
+        for u in list(sim.centre.track_units[track]):
+            if any(pr.d == defect and pr.res for pr in sim.exposure.pairs[u]):
+                sim.exposure.refresh(u)
+                sim.suspension.entrenched_changed(u)
 
     def began(self, p: int, track: int, defect: int, now: float) -> None:
         """A unit of province p began paying under (track, defect) in force now."""

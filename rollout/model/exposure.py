@@ -131,8 +131,8 @@ class Exposure:
                         e = 1.0 - (1.0 - e) * keep[pr.j_learn]
                 elif mode == 2:
                     e *= keep[pr.j_unlearn]
-                    if res and ent.j_residue:
-                        res *= keep[ent.j_residue]
+                    if res and pr.j_res:
+                        res *= keep[pr.j_res]
             d = pr.d
             fixed_d = fixed[d]
             inforce = active and pr.introduced <= v < fixed_d and not pr.patched
@@ -152,11 +152,15 @@ class Exposure:
                     pr.res_taken = True                   # the fix leaves a residue
                     res = ent.share * e
                     e -= res
+                    pr.j_res = ent.residue_index(t, d)
+                elif res and ent.enforced and pr.j_res != ent.j_enforced \
+                        and (t, d) in ent.enforced:       # enforcement has begun against it
+                    pr.j_res = ent.j_enforced
                 if paying:
                     b[pr.j_unlearn] += pr.s * w * e
                     if res:
-                        if ent.j_residue:
-                            b[ent.j_residue] += pr.s * w * res
+                        if pr.j_res:
+                            b[pr.j_res] += pr.s * w * res
                         else:
                             a += pr.s * w * res
                 mode = 2

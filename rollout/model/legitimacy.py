@@ -1,16 +1,24 @@
 """National legitimacy: trust in the reform, what failures cost it, and the pause (docs/model.md,
-"Legitimacy"; issue 11, mechanism 3).
+"Legitimacy"; issue 11, mechanism 3; issue 20).
 
 Trust is 1 - D, with a deficit D nationally and one in each province. A failure (a suspension
 episode: harm that outweighed benefit long enough to be seen) adds ``national_drop`` to the
 national deficit and ``province_drop`` to its province's (each capped at 1); deficits decay
-exponentially with half-life ``recovery_months``. A unit's trust is national x province trust,
-and what it does slows with it: its preparation work (fixed when it starts) and its adoption
-delays are multiplied by 1 + ``slowing`` x (1 - trust). When a failure takes national trust
-below ``halt_threshold``, the centre pauses the reform: no unit starts preparing until
-max(``halt_months``, the time national trust takes to recover to the threshold) has passed (a
-later failure may lengthen the pause); starts asked for meanwhile happen, in order, when it ends.
+exponentially with half-life ``recovery_months``. Low trust slows what is in progress, in every
+design alike: all preparation work in progress goes at the pace 1 / (1 + ``slowing`` x D(t)),
+D the national deficit as it decays (pace.py, exactly integrated), and a unit's adoption delays
+are multiplied by 1 + ``slowing`` x (1 - trust) at the release, trust = national x province
+trust. When a failure takes national trust below ``halt_threshold``, the centre pauses the
+reform until max(``halt_months``, the time national trust takes to recover to the threshold) (a
+later failure may lengthen the pause): no preparation progresses (work in progress stops and
+resumes after), no unit starts, and no version is adopted; starts and adoptions due meanwhile
+happen, in order, when it ends. Regions already paying keep paying (docs/model.md says why).
 Without failures trust stays 1 and nothing changes.
+
+**Change (issue 20):** the slowing used to be a factor fixed when a unit started and the pause
+only deferred new starts, so neither reached big bang, whose regions all start at month 0 (with
+a pause at every failure, big bang's results were identical whether a pause lasted 1 month or
+24).
 """
 
 from __future__ import annotations
@@ -58,9 +66,10 @@ class Legitimacy:
         if not self.on:
             return
         self._province_of = sim.units.province
+        self._pace = sim.lifecycle.pace
         sim.signals.connect("suspended", self._failure)
-        sim.lifecycle.preparation_factors.append(self.slowing)
         sim.adoption.delay_factors.append(self.slowing)
+        sim.adoption.gate = self._gate
         sim.lifecycle.start_gate = self._gate
 
     # ------------------------------------------------------------------ trust
@@ -76,7 +85,7 @@ class Legitimacy:
         return value
 
     def slowing(self, u: int) -> float:
-        """Factor on what unit u does now (preparation work, adoption delay)."""
+        """Factor on unit u's adoption delay for a release now."""
         return 1.0 + self.cfg.slowing * (1.0 - self.trust(self._province_of[u]))
 
     def _failure(self, u: int) -> None:
@@ -86,6 +95,8 @@ class Legitimacy:
         self.national, self.province[p] = (national, now), (province, now)
         self.national_log.append((now, 0, national))
         self.province_log.append((now, p, province))
+        if self.cfg.slowing > 0.0:
+            self._pace.set(a=self.cfg.slowing * national, r=self.rate)
         threshold = self.cfg.halt_threshold
         if 1.0 - national < threshold:
             recover = (math.log(national / (1.0 - threshold)) / self.rate if threshold < 1.0
@@ -102,6 +113,7 @@ class Legitimacy:
         if self.halted_until <= now:
             self.halts += 1
             self.halt_log.append((now, 0, 1))
+            self._pace.set("pause", 0.0)
         self.halted_until = until
         self.halt_token += 1
         self.clock.at(until - now, self._end_halt, self.halt_token)
@@ -110,13 +122,15 @@ class Legitimacy:
         if token != self.halt_token:
             return
         self.halt_log.append((self.clock.env._now, 0, 0))
+        self._pace.set("pause", 1.0)
         deferred, self.deferred = self.deferred, []
         for start in deferred:
             start()
 
-    def _gate(self, u: int, start: Callable[[], None]) -> bool:
+    def _gate(self, u: int, go: Callable[[], None]) -> bool:
+        """False during a pause: ``go`` (a unit's start or adoption) waits for its end."""
         if self.clock.env._now < self.halted_until:
-            self.deferred.append(start)
+            self.deferred.append(go)
             return False
         return True
 

@@ -9,7 +9,9 @@ to T is W. It then waits for its ``shadow_from`` date if it has one, runs the ru
 operation (shadow) for its shadow length under the track's latest version, and then pays.
 ``prepare`` (by default: work as above) may be taken over by a mechanism that changes how
 preparation unfolds (support.py: a queue for central support), and ``start_gate`` may defer a
-start (legitimacy.py: the reform paused).
+start (legitimacy.py: the reform paused). Work in progress moves on the national work clock of
+pace.py: real time while every national factor is neutral; once spillovers or legitimacy change
+the pace, every unit's remaining work moves at it (issue 20).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from .pace import Pace
 from .states import NOT_STARTED, PAYING, PREPARING, SHADOW
+
+#: kinds of pace targets
+_MILESTONE, _DONE = 0, 1
 
 
 class Lifecycle:
@@ -30,8 +36,9 @@ class Lifecycle:
         self.prep_factor = sim.world.prep_factor.tolist()
         self.shadow_months = [0.0] * n
         self.shadow_from = [0.0] * n
-        # preparation work in progress: work left (months at credibility 1) as of work_t, done
-        # at rate 1 / work_cred since; the ready event of a unit is void once its token moves
+        # preparation work in progress: work left (months at credibility 1) as of work_t (on
+        # the work clock: real time, or the pace's Phi once active), done at rate 1 / work_cred
+        # since; the ready event of a unit is void once its token moves
         self.work_left = [0.0] * n
         self.work_t = [0.0] * n
         self.work_cred = [1.0] * n
@@ -48,6 +55,11 @@ class Lifecycle:
         self.prepare: Callable[[int, float, Callable[[int], None]], None] = self.work
         #: start_gate(unit, start): False defers the start (the gate calls start() later)
         self.start_gate: Callable[[int, Callable[[], None]], bool] | None = None
+        #: the national pace of work in progress (pace.py); mechanisms set its factors
+        self.pace = Pace(self.clock)
+        self.pace.on_activate = self._onto_pace
+        self.pace.fire = self._pace_reached
+        self.pace.live = lambda u, token: token == self.work_token[u]
 
     def wire(self, sim) -> None:
         self._units = sim.units
@@ -74,18 +86,44 @@ class Lifecycle:
         credibility; call then(u) when done, and ``milestone``'s fn(u) once the work left has
         come down to its first item."""
         cred = self._credibility[self._units.province[u]]
-        self.work_left[u], self.work_t[u], self.work_cred[u] = work, self.clock.env._now, cred
+        self.work_left[u], self.work_t[u], self.work_cred[u] = work, self._work_now(), cred
         self.work_then[u] = then
         self.milestone[u] = milestone
         self.working.add(u)
         self.work_token[u] += 1
         self._schedule(u, work, cred)
 
+    def _work_now(self) -> float:
+        """Now on the work clock."""
+        return self.pace.phi() if self.pace.active else self.clock.env._now
+
     def _schedule(self, u: int, left: float, cred: float) -> None:
         token = self.work_token[u]
+        if self.pace.active:
+            at, push = self.work_t[u], self.pace.push
+            if self.milestone[u] is not None:
+                push(at + max(0.0, left - self.milestone[u][0]) * cred, _MILESTONE, u, token)
+            push(at + max(0.0, left) * cred, _DONE, u, token)
+            return
         if self.milestone[u] is not None:
             self.clock.at(max(0.0, left - self.milestone[u][0]) * cred, self._milestone, u, token)
         self.clock.at(max(0.0, left) * cred, self._done, u, token)
+
+    def _onto_pace(self) -> None:
+        """The pace leaves real time now: work in progress continues on it (Phi = now here)."""
+        for u in sorted(self.working):
+            self._rebase(u, self.work_cred[u])
+
+    def _rebase(self, u: int, cred: float) -> None:
+        """Unit u's work left as of now; from now on at credibility ``cred``."""
+        now = self._work_now()
+        self.work_left[u] -= (now - self.work_t[u]) / self.work_cred[u]
+        self.work_t[u], self.work_cred[u] = now, cred
+        self.work_token[u] += 1
+        self._schedule(u, self.work_left[u], cred)
+
+    def _pace_reached(self, kind: int, u: int, token: int) -> None:
+        (self._milestone if kind == _MILESTONE else self._done)(u, token)
 
     def _milestone(self, u: int, token: int) -> None:
         if token != self.work_token[u]:
@@ -106,14 +144,9 @@ class Lifecycle:
     def credibility_changed(self, p: int) -> None:
         """Province p's credibility changed now: its units' preparation goes on at the new rate."""
         cred = self._credibility[p]
-        now = self.clock.env._now
         for u in sorted(self.working):
-            if self._units.province[u] != p or self.work_cred[u] == cred:
-                continue
-            self.work_left[u] -= (now - self.work_t[u]) / self.work_cred[u]
-            self.work_t[u], self.work_cred[u] = now, cred
-            self.work_token[u] += 1
-            self._schedule(u, self.work_left[u], cred)
+            if self._units.province[u] == p and self.work_cred[u] != cred:
+                self._rebase(u, cred)
 
     def start(self, u: int, track: int, shadow_months: float, shadow_from: float,
               pilot: bool = False, hold: bool = False) -> None:

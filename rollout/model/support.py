@@ -1,14 +1,18 @@
 """Finite central implementation support: a queue of support teams (docs/model.md, "Central
-support"; issue 11, mechanism 1).
+support"; issue 11, mechanism 1; issue 20).
 
 Regions need the centre's technical support to prepare: training, grouper and IT integration,
-coding audits. ``support.teams`` teams serve preparing units, a SimPy ``Resource``: a unit that
-starts preparing requests a team (first come, first served; units started at the same moment in
-the order they were started), holds it while it does the supported share ``support.share`` of its
-preparation work (the first part), releases it, and does the rest alone. Both parts are
-preparation work like any other (lifecycle.py: at rate 1 / credibility). A unit that finds a
-team free starts its work at once, so with at least as many teams as units nothing changes.
-The cube records the number of units waiting for a team (``support_queue``).
+coding audits. Part of it is broadcast and does not queue (national training and conferences:
+the December 2021 national conference reached over 4 million participants online): a share
+``support.broadcast_share`` of the supported work ``support.share`` x W. The rest needs one of
+``support.teams`` teams (one per demonstration city acting as a hub), a SimPy ``Resource``: a
+unit that starts preparing requests a team (first come, first served; units started at the same
+moment in the order they were started), holds it while it does the team's share
+q = share x (1 - broadcast_share) of its preparation work (the first part), releases it, and
+does the rest alone. Both parts are preparation work like any other (lifecycle.py: at rate
+1 / credibility, at the national pace). A unit that finds a team free starts its work at once,
+so with at least as many teams as units, or q = 0, nothing changes. The cube records the number
+of units waiting for a team (``support_queue``).
 """
 
 from __future__ import annotations
@@ -33,14 +37,14 @@ class Support:
     def __init__(self, sim):
         cfg = sim.config.support
         self.on = cfg.enabled
-        self.share = cfg.share
+        self.share = cfg.share * (1.0 - cfg.broadcast_share)    # q: the team's share
         self.clock = sim.clock
         self.teams = simpy.Resource(sim.env, capacity=cfg.teams) if self.on else None
         self.waiting = 0
         self.log: list[tuple[float, int, int]] = []     # (t, 0, units waiting)
 
     def wire(self, sim) -> None:
-        if self.on:
+        if self.on and self.share > 0.0:
             self._lifecycle = sim.lifecycle
             sim.lifecycle.prepare = self.prepare
 

@@ -128,18 +128,23 @@ class Suspension:
             self._schedule_entrenched_resume(u)
         self._emit("suspended", u)
 
+    def entrenched_changed(self, u: int) -> None:
+        """Unit u's entrenched harm decays at a new rate (enforcement, entrenchment.py): if it
+        is suspended for that harm alone, its resume time moves."""
+        if self._units.state[u] == SUSPENDED and not self.driving[u]:
+            self._schedule_entrenched_resume(u)
+
     def _schedule_entrenched_resume(self, u: int) -> None:
         """When does unit u's entrenched (decaying) harm rate, were it paying, reach its limit?"""
         b = [0.0] * len(self.taus)
         a = 0.0
         w = self._units.weight[u]
-        ent = self._exposure.entrench
         for pr in self._exposure.pairs[u]:
             if pr.mode == 2:
                 b[pr.j_unlearn] += pr.s * w * pr.e
                 if pr.res:                  # entrenched residue (entrenchment.py)
-                    if ent.j_residue:
-                        b[ent.j_residue] += pr.s * w * pr.res
+                    if pr.j_res:
+                        b[pr.j_res] += pr.s * w * pr.res
                     else:
                         a += pr.s * w * pr.res
         xmax = self.clock.horizon - self.clock.env._now

@@ -20,7 +20,7 @@ class Pair:
 
     __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
                  "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce",
-                 "res", "res_taken")
+                 "res", "res_taken", "j_res")
 
     def __init__(self, d: int, traits: tuple, threshold: float):
         self.d = d
@@ -38,6 +38,7 @@ class Pair:
         self.paying_inforce = False
         self.res = 0.0          # entrenched residue at the last update (entrenchment.py)
         self.res_taken = False  # the residue has been split off (once, at the fix or patch)
+        self.j_res = 0          # index of the residue's time constant (0: it never decays)
 
 
 class TrackState:

@@ -10,7 +10,8 @@ prepare ``wave_lead_months`` earlier, the later dates drawn towards the first by
 ``wave_lead_months`` ahead of the wave's foreseeable date and operate once it starts (_Waves).
 An evidence threshold holds every wave until the centre's expected number of undetected
 defects is below it (adaptive); track choice by evidence lets each province pick the track whose
-pilots did better (dual track).
+pilots did better (dual track); track choice by fit puts each scale-up region on the track that
+suits its capacity tier (track_fit.py; big_bang_matched).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..calendar import months_between
 from ..model.shadow_times import shadow_factor
+from ..model.track_fit import fitting_tracks
 from ..model.simulation import (
     EVALUATION,
     PILOT,
@@ -102,6 +104,10 @@ class _Waves:
             self.by_prov.append(assign_waves(world, regions, s.waves, s.wave_order, p))
         self.lead = s.wave_lead_months if s.wave_dates is None else 0.0
         self.prov_track: np.ndarray | None = None
+        self.unit_track: list[int] | None = None
+        if s.track_choice == "fit":
+            self.unit_track = fitting_tracks(sim.config, world.capacity,
+                                             sim.config.tracks.index(s.track)).tolist()
         self.prepared = [False] * len(s.waves)
 
     def tracks(self) -> np.ndarray:
@@ -115,9 +121,14 @@ class _Waves:
                                           sim.config.tracks.index(sim.strategy.track))
         return self.prov_track
 
+    def tracks_in_use(self) -> np.ndarray:
+        """The tracks the scale-up puts regions on (the evidence gate watches them)."""
+        return np.unique(self.tracks() if self.unit_track is None else self.unit_track)
+
     def _units(self, i: int) -> list[tuple[int, int]]:
-        tracks = self.tracks()
-        return [(u, int(tracks[p])) for p in range(self.sim.n_provinces)
+        tracks, fit = self.tracks(), self.unit_track
+        return [(u, int(tracks[p]) if fit is None else fit[u])
+                for p in range(self.sim.n_provinces)
                 for u in _units_of(self.sim, self.by_prov[p][i])]
 
     def foresee(self, i: int, date: float) -> None:
@@ -192,7 +203,7 @@ def run_strategy(sim: Simulation) -> Generator:
         elif i > 0 and s.wave_interval_months > 0:
             yield env.timeout(s.wave_interval_months)
         if s.evidence_threshold is not None and s.wave_dates is None:
-            tracks = np.unique(waves.tracks())
+            tracks = waves.tracks_in_use()
             while sum(sim.expected_undetected(t) for t in tracks) > s.evidence_threshold:
                 yield env.timeout(s.evidence_review_months)
         if i == 0:

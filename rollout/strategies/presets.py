@@ -51,6 +51,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "waves": [1.0],
         "wave_interval_months": 0.0,
     },
+    # Big bang with each region on the track that suits its capacity tier (track_fit; issue 20):
+    # "pilot, or switch everyone at once to the track that suits them".
+    "big_bang_matched": {
+        **_COMMON,
+        "pilot_shadow_months": 0.0,
+        "pilot_paying_months": 0.0,
+        "evaluation_months": 0.0,
+        "recalibration_gate": False,
+        "track_choice": "fit",
+        "waves": [1.0],
+        "wave_interval_months": 0.0,
+    },
     # The piloting presets prepare each wave's regions ahead of it, by the lead China's regions
     # took before their wave (historical calibration, model v2: 7.3 months, 90% 0.9-16.2).
     "phased": {**_COMMON, "pilots": [_DRG_PILOTS], "wave_lead_months": 7.3},

@@ -12,6 +12,11 @@ says so in its commit.
 
     python tests/reference/cubes.py record
     python tests/reference/cubes.py check [--rtol 0]
+
+A recording stores the numerical stack it was made on (``_stack``: Python, machine, numpy and
+scipy versions). On that stack ``check`` compares bit for bit; on another (a newer numpy moves
+some floats in the last digit) within a relative 1e-9, saying so, with integers, event order
+and every non-float value still exact.
 """
 
 from __future__ import annotations
@@ -64,6 +69,34 @@ block_size = 2
 #: Stored but not results: checksums of the variables compared here (added after recording),
 #: and the block flags (moved out of the root group into the subgroup ``blocks``).
 BOOKKEEPING = {"block_checksum", "block_done"}
+
+#: The numerical stack a recording was made on (stored as ``_stack``): floats are bit-identical
+#: only on the same versions of these (a newer numpy or scipy moves some in the last digit).
+STACK_PACKAGES = ("numpy", "scipy")
+#: Relative tolerance for floats when the stack differs from the recording's (integers, event
+#: order and every non-float value stay exact).
+OTHER_STACK_RTOL = 1e-9
+
+
+def stack() -> str:
+    """This interpreter's numerical stack, as recorded with a reference."""
+    import platform
+    from importlib.metadata import version
+    return ";".join([f"python={platform.python_version()}", f"machine={platform.machine()}",
+                     *(f"{name}={version(name)}" for name in STACK_PACKAGES)])
+
+
+def load_reference() -> tuple[dict[str, np.ndarray], str]:
+    """The recorded arrays and the stack they were recorded on ("" if not stored)."""
+    with np.load(REFERENCE) as ref:
+        arrays = {k: ref[k] for k in ref.files if k != "_stack"}
+        recorded = str(ref["_stack"]) if "_stack" in ref.files else ""
+    return arrays, recorded
+
+
+def tolerance_for(recorded: str) -> float:
+    """0 (bit for bit) on the recording's stack, OTHER_STACK_RTOL on another."""
+    return 0.0 if recorded == stack() else OTHER_STACK_RTOL
 
 
 def run_case(name: str, workdir: Path) -> dict[str, np.ndarray]:
@@ -129,16 +162,21 @@ def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["record", "check"])
-    parser.add_argument("--rtol", type=float, default=0.0,
-                        help="relative tolerance for floats (0: bit-identical)")
+    parser.add_argument("--rtol", type=float, default=None,
+                        help="relative tolerance for floats (default: 0, bit-identical, on the "
+                        f"recording's numerical stack; {OTHER_STACK_RTOL:g} on another)")
     args = parser.parse_args()
     now = run_all()
     if args.action == "record":
-        np.savez_compressed(REFERENCE, **now)
-        print(f"recorded {len(now)} arrays in {REFERENCE}")
+        np.savez_compressed(REFERENCE, **now, _stack=np.array(stack()))
+        print(f"recorded {len(now)} arrays in {REFERENCE} ({stack()})")
         return 0
-    with np.load(REFERENCE) as ref:
-        reference = {k: ref[k] for k in ref.files}
+    reference, recorded = load_reference()
+    if args.rtol is None:
+        args.rtol = tolerance_for(recorded)
+        if args.rtol:
+            print(f"recorded on {recorded or 'an unrecorded stack'}, running on {stack()}: "
+                  f"floats compared within a relative {args.rtol:g}")
     problems = compare(reference, now, args.rtol)
     for line in problems:
         print(line)
