@@ -252,7 +252,7 @@ class EnforcementConfig(_Section):
     not."""
 
     enabled: bool = False
-    lag_months: Months = Field(12.0, description="from the centre knowing a gaming defect to "
+    lag_months: Months = Field(24.0, description="from the centre knowing a gaming defect to "
                                "enforcement against its residue")
     months: PositiveMonths = Field(24.0, description="time constant of the residue's removal "
                                    "under enforcement")
@@ -263,7 +263,7 @@ class EntrenchmentConfig(_Section):
     fix does not remove, and spreads between regions of a province by imitation."""
 
     enabled: bool = False
-    residue_share: Probability = Field(0.25, description="share of exploitation a fix leaves")
+    residue_share: Probability = Field(0.5, description="share of exploitation a fix leaves")
     residue_months: Months = Field(0.0, description="time constant of the residue's decay; "
                                    "0: it never decays")
     imitation: float = Field(0.5, ge=0.0, le=100.0, description="learning rate x (1 + "

@@ -315,3 +315,49 @@ def test_every_mechanism_can_change_every_design(mechanism):
         changed = [name for name in ("coverage", "harm", "benefit")
                    if not np.array_equal(getattr(a, name), getattr(b, name))]
         assert changed, (mechanism, design)
+
+
+# --------------------------------------------------------------------------- bad values
+@pytest.mark.parametrize(("table", "field", "words"), [
+    ("[support]\nbroadcast_share = 1.5\n", "support.broadcast_share", "less than or equal to 1"),
+    ("[support]\nteams = 0\n", "support.teams", "greater than or equal to 1"),
+    ("[entrenchment.enforcement]\nlag_months = -1.0\n", "entrenchment.enforcement.lag_months",
+     "greater than or equal to 0"),
+    ("[entrenchment.enforcement]\nmonths = 0.0\n", "entrenchment.enforcement.months",
+     "greater than 0"),
+    ("[entrenchment.enforcement]\nenabled = \"yes\"\n", "entrenchment.enforcement.enabled",
+     "boolean"),
+    ("[entrenchment.enforcement]\nstrength = 2.0\n", "entrenchment.enforcement.strength",
+     "unknown key"),
+    ("[strategies.big_bang]\ntrack_choice = \"best\"\n", "strategies.big_bang.track_choice",
+     "fit"),
+])
+def test_rollout_validate_refuses_bad_new_fields(tmp_path, table, field, words):
+    """One line on stderr naming the file and the field, exit 2, through the real CLI."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'name = "bad"\n{table}')
+    proc = subprocess.run([sys.executable, "-m", "rollout.cli", "validate", str(path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"bad.toml: {field}: " in lines[0] and words in lines[0], lines
+
+
+def test_a_unit_that_begins_and_ends_at_once_teaches_nobody_and_counts_no_less():
+    """A unit that begins paying under a gaming defect and leaves it at the same instant (as
+    when adoptions held back by a pause all happen at its end) is no longer counted among those
+    that began now: a neighbour beginning then has 0 teachers, not -1 (a KeyError before)."""
+    cfg = make_config(small_dict(entrenchment={"enabled": True}))
+    _, sim = run_one(cfg)
+    ent = sim.entrenchment
+    ent.began(0, 0, 99, 50.0, u=1)
+    ent.ended(0, 0, 99, 50.0, u=1)
+    ent.began(0, 0, 99, 50.0, u=2)
+    assert ent.teachers(0, 0, 99, paying=1, now=50.0) == 0
+    ent.began(0, 0, 98, 40.0, u=3)                 # began before: a teacher at 50
+    ent.began(0, 0, 98, 50.0, u=4)
+    ent.ended(0, 0, 98, 50.0, u=3)                 # the earlier one leaves now
+    assert ent.teachers(0, 0, 98, paying=1, now=50.0) == 0

@@ -70,6 +70,7 @@ class Entrenchment:
         self.j_residue = (self._index[cfg.residue_months]
                           if self.on and cfg.residue_months > 0.0 else 0)
         self._began_now: dict[tuple[int, int, int], tuple[float, int]] = {}
+        self._pair_began: dict[tuple[int, int, int], float] = {}
         enforcement = cfg.enforcement
         self.enforcing = self.on and enforcement.enabled
         self.lag = enforcement.lag_months
@@ -105,11 +106,22 @@ class Entrenchment:
                 sim.exposure.refresh(u)
                 sim.suspension.entrenched_changed(u)
 
-    def began(self, p: int, track: int, defect: int, now: float) -> None:
-        """A unit of province p began paying under (track, defect) in force now."""
+    def began(self, p: int, track: int, defect: int, now: float, u: int) -> None:
+        """Unit u of province p began paying under (track, defect) in force now."""
         key = (p, track, defect)
         when, k = self._began_now.get(key, (None, 0))
         self._began_now[key] = (now, k + 1 if when == now else 1)
+        self._pair_began[(u, track, defect)] = now
+
+    def ended(self, p: int, track: int, defect: int, now: float, u: int) -> None:
+        """Unit u stopped paying under it in force now: if it began at this very moment it is
+        no longer among those that began now (so the teachers counted are never negative, e.g.
+        when adoptions held back by a pause all happen at its end)."""
+        if self._pair_began.pop((u, track, defect), None) == now:
+            key = (p, track, defect)
+            when, k = self._began_now[key]
+            if when == now:
+                self._began_now[key] = (now, k - 1)
 
     def teachers(self, p: int, track: int, defect: int, paying: int, now: float) -> int:
         """Units of province p paying under the defect in force that began before now (those

@@ -181,8 +181,8 @@ class Exposure:
             flag = inforce and paying
             if flag != pr.paying_inforce:
                 pr.paying_inforce = flag
-                if flag and ent is not None:
-                    ent.began(p, t, d, now)
+                if ent is not None:
+                    (ent.began if flag else ent.ended)(p, t, d, now, u)
                 key = (t, d)
                 now_count = counts.get(key, 0) + (1 if flag else -1)
                 counts[key] = now_count
