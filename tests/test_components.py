@@ -139,7 +139,7 @@ def test_strategies_use_only_the_documented_interface():
 def test_model_modules_are_small_and_say_what_they_implement():
     """Each module of the model is at most 250 lines and opens with a docstring; each component
     registered in COMPONENTS lives in its own module."""
-    for path in (ROOT / "rollout" / "model").glob("*.py"):
+    for path in (ROOT / "rollout" / "model").rglob("*.py"):
         text = path.read_text()
         assert len(text.splitlines()) <= 250, path.name
         assert ast.get_docstring(ast.parse(text)), path.name

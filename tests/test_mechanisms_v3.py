@@ -26,10 +26,10 @@ from test_new_mechanisms import (
 )
 
 from rollout.data import load_provinces
-from rollout.model.entrenchment import enforced_tau
+from rollout.model.mechanisms.entrenchment import enforced_tau
+from rollout.model.mechanisms.track_fit import fitting_tracks
 from rollout.model.pace import Pace
 from rollout.model.simulation import Simulation
-from rollout.model.track_fit import fitting_tracks
 from rollout.model.world import build_world
 from rollout.strategies.controller import run_strategy
 

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
 from conftest import DATA, PLAIN_ONLY, event_times, make_config, merge, run_one, small_dict
+from scipy.integrate import quad
 
 from rollout.data import load_provinces
 from rollout.experiment.runner import MECHANISM_FIELDS, SERIES_FIELDS

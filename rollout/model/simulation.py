@@ -26,14 +26,16 @@ from .centre import Centre
 from .core import END, Clock, EventLog, Signals, gc_paused
 from .coverage import Coverage
 from .detection import Detection
-from .entrenchment import Entrenchment
 from .evidence import EvidenceExposure, expected_undetected
 from .exposure import Exposure
-from .legitimacy import Legitimacy
 from .lifecycle import Lifecycle
+from .mechanisms.entrenchment import Entrenchment
+from .mechanisms.legitimacy import Legitimacy
+from .mechanisms.spillovers import Spillovers
+from .mechanisms.support import Support
+from .mechanisms.track_fit import TrackFit
 from .provinces import Provinces
 from .recorder import Recorder, RunResult, SeriesSpec
-from .spillovers import Spillovers
 from .states import (  # noqa: F401  (re-exported: the codes strategies and tests use)
     COMPLETE,
     EVALUATION,
@@ -51,9 +53,7 @@ from .states import (  # noqa: F401  (re-exported: the codes strategies and test
     UNIT_STATES,
     WAITING,
 )
-from .support import Support
 from .suspension import Suspension
-from .track_fit import TrackFit
 from .tracks import distinct_taus
 from .units import Units
 from .world import World

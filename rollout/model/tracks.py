@@ -138,7 +138,7 @@ def distinct_taus(config) -> tuple[float, ...]:
     Index 0 stands for 'no exponential term' (an instant jump) and carries tau = 1 with a zero
     coefficient, so code summing over time constants needs no special case.
     """
-    from .entrenchment import entrenchment_taus
+    from .mechanisms.entrenchment import entrenchment_taus
 
     values = set()
     for kind in config.defects.kinds.as_list():

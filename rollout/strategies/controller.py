@@ -22,8 +22,8 @@ from collections.abc import Generator
 import numpy as np
 
 from ..calendar import months_between
+from ..model.mechanisms.track_fit import fitting_tracks
 from ..model.shadow_times import shadow_factor
-from ..model.track_fit import fitting_tracks
 from ..model.simulation import (
     EVALUATION,
     PILOT,

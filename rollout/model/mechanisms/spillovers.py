@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recorder import SeriesSpec, step_series
+from ..recorder import SeriesSpec, step_series
 
 
 class Spillovers:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .recorder import SeriesSpec, latest
+from ..recorder import SeriesSpec, latest
 
 
 class Legitimacy:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from .recorder import SeriesSpec, step_series
+from ..recorder import SeriesSpec, step_series
 
 
 class Support:
