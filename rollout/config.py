@@ -218,6 +218,9 @@ class SupportConfig(_Section):
     broadcast_share: Probability = Field(0.5, description="share of the supported work that "
                                          "broadcast support (national training, conferences) "
                                          "delivers without a team")
+    order: Literal["start", "longest_first", "shortest_first"] = Field(
+        "start", description="which waiting region a free team serves: in the order they "
+        "started (first come, first served), the most or the least preparation work first")
 
 
 class SpilloversConfig(_Section):

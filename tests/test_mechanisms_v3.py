@@ -257,7 +257,8 @@ def test_enforcement_removes_the_residue_closed_form(lag, tau_r):
     assert t_e < horizon
     e_d = -math.expm1(-(t_d - t_p) / 9.0)
     r_e = rho * e_d * (1.0 if tau_r == 0.0 else math.exp(-(t_e - t_d) / tau_r))
-    tau_e = enforced_tau(tau_r, enf)
+    tau_e = {0.0: 24.0, 60.0: 1.0 / (1.0 / 60.0 + 1.0 / 24.0)}[tau_r]    # the rates add
+    assert enforced_tau(tau_r, enf) == pytest.approx(tau_e, rel=1e-15)
     x = horizon - t_e
     tail_on = tau_e * -math.expm1(-x / tau_e)
     tail_off = x if tau_r == 0.0 else tau_r * -math.expm1(-x / tau_r)
@@ -353,11 +354,124 @@ def test_a_unit_that_begins_and_ends_at_once_teaches_nobody_and_counts_no_less()
     cfg = make_config(small_dict(entrenchment={"enabled": True}))
     _, sim = run_one(cfg)
     ent = sim.entrenchment
-    ent.began(0, 0, 99, 50.0, u=1)
-    ent.ended(0, 0, 99, 50.0, u=1)
-    ent.began(0, 0, 99, 50.0, u=2)
+    ent.began(0, 0, 99, 50.0)
+    ent.unbegan(0, 0, 99, 50.0)
+    ent.began(0, 0, 99, 50.0)
     assert ent.teachers(0, 0, 99, paying=1, now=50.0) == 0
-    ent.began(0, 0, 98, 40.0, u=3)                 # began before: a teacher at 50
-    ent.began(0, 0, 98, 50.0, u=4)
-    ent.ended(0, 0, 98, 50.0, u=3)                 # the earlier one leaves now
-    assert ent.teachers(0, 0, 98, paying=1, now=50.0) == 0
+    ent.began(0, 0, 98, 40.0)                      # began before: a teacher at 50
+    ent.began(0, 0, 98, 50.0)
+    assert ent.teachers(0, 0, 98, paying=2, now=50.0) == 1
+
+
+def test_enforcement_frees_a_region_suspended_for_its_residue_at_the_closed_form_time():
+    """Beijing, severity 2, all exploitation left as a residue that never decays on its own: the
+    region is suspended for entrenched gaming alone and, without enforcement, never resumes.
+    Enforcement (lag 12 months, time constant 24) begins at t_e = t_k + 12, after the
+    suspension: the residue 2 e_d then decays with tau 24, and the region resumes when its harm
+    rate, were it paying, falls to the benefit: t_e + 24 ln(2 e_d)."""
+    out = {}
+    for on in (False, True):
+        data = _gaming_region(1.0, 0.0)
+        data["defects"]["severity_median"] = 2.0
+        data["defects"]["detectability_median"] = 0.01
+        data["learning"] = {"report_prob": 1.0, "local_patch_prob": 1.0}
+        data["centre"] = {"new_defects_mean": 0.0}
+        data["suspension"] = {"enabled": True, "credibility_cost": 0.0}
+        data["strategies"] = {"big_bang": {"wave_shadow_months": 0.0}}
+        data["entrenchment"]["enforcement"] = {"enabled": on, "lag_months": 12.0,
+                                               "months": 24.0}
+        out[on] = run_one(make_config(data), record_events=True)[0]
+    off, on = out[False], out[True]
+    assert not event_times(off, "resume", unit=0)
+    t_p = event_times(on, "pay", unit=0)[0]
+    t_d = event_times(on, "patch", unit=0)[0]
+    t_k = event_times(on, "report")[0]
+    t_sus = event_times(on, "suspend", unit=0)[0]
+    t_e = t_k + 12.0
+    assert t_sus < t_e
+    e_d = -math.expm1(-(t_d - t_p) / 9.0)
+    assert 2.0 * e_d > 1.0
+    assert event_times(on, "resume", unit=0) == pytest.approx([t_e + 24.0 * math.log(2.0 * e_d)],
+                                                              rel=REL)
+
+
+def test_national_trust_slows_work_in_progress_without_a_pause():
+    """No pause (threshold 0): unit 0's failure at t_s leaves a national deficit D that decays;
+    unit 1 (30 months of work from 0) does t_s of it at full pace and the rest at the pace
+    1 / (1 + slowing D(t)), so the integral of the pace from t_s to its ready time is 30 - t_s
+    (quadrature)."""
+    drop, half_life, slowing = 0.6, 12.0, 1.5
+    cfg = make_config(_failure_config(national_drop=drop, province_drop=0.0,
+                                      recovery_months=half_life, halt_threshold=0.0,
+                                      slowing=slowing))
+
+    def controller(sim):
+        sim.start_unit(0, 0, 0.0, 0.0)
+        sim.start_unit(1, 0, 0.0, 0.0)
+        yield sim.env.timeout(0.0)
+
+    result, sim = run_with_work(cfg, controller, {1: 30.0})
+    assert sim.legitimacy.halts == 0
+    t_s = event_times(result, "suspend", unit=0)[0]
+    ready = event_times(result, "ready", unit=1)[0]
+    done, _ = quad(lambda t: 1.0 / (1.0 + slowing * drop * 2.0 ** (-(t - t_s) / half_life)),
+                   t_s, ready, epsabs=1e-13, epsrel=1e-12)
+    assert done == pytest.approx(30.0 - t_s, rel=1e-8)
+    assert ready > 30.0
+
+
+def test_a_failure_during_a_pause_does_not_lengthen_it():
+    """Two regions fail 0.5 month apart (their work differs by 0.5 month): the pause begins at
+    the first failure and ends max(halt, recovery) after it, not after the second."""
+    drop, half_life, halt = 0.6, 12.0, 9.0
+    cfg = make_config(_failure_config(national_drop=drop, province_drop=0.0,
+                                      recovery_months=half_life, halt_threshold=0.5,
+                                      halt_months=halt, slowing=0.0))
+
+    def controller(sim):
+        sim.start_unit(0, 0, 0.0, 0.0)
+        sim.start_unit(1, 0, 0.0, 0.0)
+        yield sim.env.timeout(0.0)
+
+    result, sim = run_with_work(cfg, controller, {0: 1.0, 1: 1.5})
+    first, second = sorted(event_times(result, "suspend"))
+    assert second - first == pytest.approx(0.5, rel=REL)
+    end = first + max(halt, half_life * math.log2(drop / 0.5))
+    halt_log = sim.legitimacy.halt_log
+    assert [flag for _, _, flag in halt_log[:2]] == [1, 0]
+    assert [t for t, _, _ in halt_log[:2]] == pytest.approx([first, end], rel=REL)
+
+
+def test_nobody_enters_operation_or_begins_paying_during_a_pause():
+    """Held wave regions released during a pause, and shadows that end during it, wait for its
+    end: no shadow or pay event lies strictly inside a pause (phased, severe defects)."""
+    cfg = make_config(small_dict(**SEVERE, legitimacy={
+        "enabled": True, "halt_threshold": 0.99, "national_drop": 0.02,
+        "recovery_months": 1.0, "halt_months": 12.0}))
+    for design in ("phased", "adaptive", "big_bang"):
+        result, sim = run_one(cfg, design, record_events=True)
+        spans = _halted_spans(sim)
+        assert spans, design
+        for kind in ("shadow", "pay"):
+            for t in event_times(result, kind):
+                assert not any(t0 < t < t1 for t0, t1 in spans), (design, kind, t)
+
+
+@pytest.mark.parametrize("order", ["longest_first", "shortest_first"])
+def test_support_order_serves_by_preparation_work(order):
+    """One team held for all the work, 11 regions starting at 0 with different work: the first
+    started is served at once; then the most (or least) work first; each is ready when its
+    predecessor is plus its own work."""
+    cfg = make_config(one_province_dict(support={"enabled": True, "teams": 1, "share": 1.0,
+                                                 "broadcast_share": 0.0, "order": order}))
+    result, sim = run_one(cfg, record_events=True)
+    starts = [r[3] for r in result.events if r[1] == 0]
+    work = {u: 6.0 * float(sim.world.prep_factor[u]) for u in starts}
+    rest = sorted(starts[1:], key=lambda u: (-work[u] if order == "longest_first" else work[u],
+                                             starts.index(u)))
+    t, expected = 0.0, {}
+    for u in [starts[0], *rest]:
+        t += work[u]
+        expected[u] = t
+    for u in starts:
+        assert event_times(result, "ready", unit=u)[0] == pytest.approx(expected[u], rel=REL), u

@@ -152,7 +152,7 @@ class Exposure:
                     pr.res_taken = True                   # the fix leaves a residue
                     res = ent.share * e
                     e -= res
-                    pr.j_res = ent.residue_index(t, d)
+                    pr.j_res = ent.residue_left(t, d, u)
                 elif res and ent.enforced and pr.j_res != ent.j_enforced \
                         and (t, d) in ent.enforced:       # enforcement has begun against it
                     pr.j_res = ent.j_enforced
@@ -182,7 +182,11 @@ class Exposure:
             if flag != pr.paying_inforce:
                 pr.paying_inforce = flag
                 if ent is not None:
-                    (ent.began if flag else ent.ended)(p, t, d, now, u)
+                    if flag:
+                        ent.began(p, t, d, now)
+                        pr.t_began = now
+                    elif pr.t_began == now:     # began and left at this one instant
+                        ent.unbegan(p, t, d, now)
                 key = (t, d)
                 now_count = counts.get(key, 0) + (1 if flag else -1)
                 counts[key] = now_count

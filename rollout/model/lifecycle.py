@@ -55,6 +55,8 @@ class Lifecycle:
         self.prepare: Callable[[int, float, Callable[[int], None]], None] = self.work
         #: start_gate(unit, start): False defers the start (the gate calls start() later)
         self.start_gate: Callable[[int, Callable[[], None]], bool] | None = None
+        #: operation_gate(unit, go): False defers entering operation or first payment
+        self.operation_gate: Callable[[int, Callable[[], None]], bool] | None = None
         #: the national pace of work in progress (pace.py); mechanisms set its factors
         self.pace = Pace(self.clock)
         self.pace.on_activate = self._onto_pace
@@ -194,6 +196,9 @@ class Lifecycle:
             self._begin_operation(u)
 
     def _begin_operation(self, u: int) -> None:
+        gate = self.operation_gate
+        if gate is not None and not gate(u, lambda: self._begin_operation(u)):
+            return
         units = self._units
         if math.isnan(units.first_operating[u]):
             units.first_operating[u] = self.clock.env._now
@@ -210,6 +215,9 @@ class Lifecycle:
     def _start_paying(self, u: int) -> None:
         units = self._units
         if units.state[u] not in (PREPARING, SHADOW):
+            return
+        gate = self.operation_gate
+        if gate is not None and not gate(u, lambda: self._start_paying(u)):
             return
         units.set_state(u, PAYING)
         if math.isnan(units.first_paid[u]):

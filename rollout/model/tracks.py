@@ -20,7 +20,7 @@ class Pair:
 
     __slots__ = ("d", "h", "s", "tau_learn", "tau_unlearn", "j_learn", "j_unlearn", "introduced",
                  "lam", "thr", "k", "luck", "patched", "e", "mode", "rate", "paying_inforce",
-                 "res", "res_taken", "j_res")
+                 "res", "res_taken", "j_res", "t_began")
 
     def __init__(self, d: int, traits: tuple, threshold: float):
         self.d = d
@@ -39,6 +39,7 @@ class Pair:
         self.res = 0.0          # entrenched residue at the last update (entrenchment.py)
         self.res_taken = False  # the residue has been split off (once, at the fix or patch)
         self.j_res = 0          # index of the residue's time constant (0: it never decays)
+        self.t_began = -1.0     # when it last began paying in force (entrenchment's imitation)
 
 
 class TrackState:

@@ -70,7 +70,6 @@ class Entrenchment:
         self.j_residue = (self._index[cfg.residue_months]
                           if self.on and cfg.residue_months > 0.0 else 0)
         self._began_now: dict[tuple[int, int, int], tuple[float, int]] = {}
-        self._pair_began: dict[tuple[int, int, int], float] = {}
         enforcement = cfg.enforcement
         self.enforcing = self.on and enforcement.enabled
         self.lag = enforcement.lag_months
@@ -79,6 +78,8 @@ class Entrenchment:
                            if self.enforcing else 0)
         #: (track, defect) pairs enforcement has begun against
         self.enforced: set[tuple[int, int]] = set()
+        #: units left a residue of each (track, defect)
+        self.holders: dict[tuple[int, int], list[int]] = {}
 
     def wire(self, sim) -> None:
         if self.on:
@@ -87,9 +88,14 @@ class Entrenchment:
             self.clock, self._sim = sim.clock, sim
             sim.signals.connect("known", self._known)
 
-    def residue_index(self, track: int, defect: int) -> int:
-        """Index of the time constant of a residue left now (0: it never decays)."""
-        return self.j_enforced if (track, defect) in self.enforced else self.j_residue
+    def residue_left(self, track: int, defect: int, u: int) -> int:
+        """Unit u is left a residue of the defect now: the index of its time constant (0: it
+        never decays); enforcement will find it among the defect's holders."""
+        if self.enforcing:
+            self.holders.setdefault((track, defect), []).append(u)
+            if (track, defect) in self.enforced:
+                return self.j_enforced
+        return self.j_residue
 
     def _known(self, track: int, defect: int) -> None:
         """The centre knows a defect now: enforcement against a gaming one begins after the
@@ -101,27 +107,24 @@ class Entrenchment:
         """From now on every residue of the defect decays at the enforced rate."""
         self.enforced.add((track, defect))
         sim = self._sim
-        for u in list(sim.centre.track_units[track]):
-            if any(pr.d == defect and pr.res for pr in sim.exposure.pairs[u]):
-                sim.exposure.refresh(u)
-                sim.suspension.entrenched_changed(u)
+        for u in self.holders.get((track, defect), ()):
+            sim.exposure.refresh(u)
+            sim.suspension.entrenched_changed(u)
 
-    def began(self, p: int, track: int, defect: int, now: float, u: int) -> None:
-        """Unit u of province p began paying under (track, defect) in force now."""
+    def began(self, p: int, track: int, defect: int, now: float) -> None:
+        """A unit of province p began paying under (track, defect) in force now."""
         key = (p, track, defect)
         when, k = self._began_now.get(key, (None, 0))
         self._began_now[key] = (now, k + 1 if when == now else 1)
-        self._pair_began[(u, track, defect)] = now
 
-    def ended(self, p: int, track: int, defect: int, now: float, u: int) -> None:
-        """Unit u stopped paying under it in force now: if it began at this very moment it is
-        no longer among those that began now (so the teachers counted are never negative, e.g.
-        when adoptions held back by a pause all happen at its end)."""
-        if self._pair_began.pop((u, track, defect), None) == now:
-            key = (p, track, defect)
-            when, k = self._began_now[key]
-            if when == now:
-                self._began_now[key] = (now, k - 1)
+    def unbegan(self, p: int, track: int, defect: int, now: float) -> None:
+        """A unit that began paying under it in force now stopped now: it is no longer among
+        those that began now (so the teachers counted are never negative, e.g. when adoptions
+        held back by a pause all happen at its end)."""
+        key = (p, track, defect)
+        when, k = self._began_now[key]
+        if when == now:
+            self._began_now[key] = (now, k - 1)
 
     def teachers(self, p: int, track: int, defect: int, paying: int, now: float) -> int:
         """Units of province p paying under the defect in force that began before now (those

@@ -9,10 +9,13 @@ design alike: all preparation work in progress goes at the pace 1 / (1 + ``slowi
 D the national deficit as it decays (pace.py, exactly integrated), and a unit's adoption delays
 are multiplied by 1 + ``slowing`` x (1 - trust) at the release, trust = national x province
 trust. When a failure takes national trust below ``halt_threshold``, the centre pauses the
-reform until max(``halt_months``, the time national trust takes to recover to the threshold) (a
-later failure may lengthen the pause): no preparation progresses (work in progress stops and
-resumes after), no unit starts, and no version is adopted; starts and adoptions due meanwhile
-happen, in order, when it ends. Regions already paying keep paying (docs/model.md says why).
+reform until max(``halt_months``, the time national trust takes to recover to the threshold): no
+preparation progresses (work in progress stops and resumes after), no unit starts, enters
+simulated operation or begins paying, and no version is adopted; what was due meanwhile happens,
+in order, when it ends. Regions already paying keep paying (docs/model.md says why). A failure
+during a pause costs trust but does not lengthen it: with adoption held, paying regions' later
+failures used to extend the pause to the horizon (a deadlock that fell on the designs with many
+paying regions); the strategy's own calendar (evaluation, wave spacing) keeps running.
 Without failures trust stays 1 and nothing changes.
 
 **Change (issue 20):** the slowing used to be a factor fixed when a unit started and the pause
@@ -40,8 +43,9 @@ class Legitimacy:
         "province_trust": SeriesSpec("province", "float64", "1", "provincial factor of trust in "
                                      "the reform", "a region's trust is trust x province_trust; "
                                      "1 throughout when legitimacy.enabled is false"),
-        "halted": SeriesSpec("national", "int8", "1", "1 while the centre has paused new starts",
-                             "1 while paused, 0 otherwise"),
+        "halted": SeriesSpec("national", "int8", "1", "1 while the centre has paused the reform",
+                             "1 while paused (no preparation, start, operation or adoption), "
+                             "0 otherwise"),
     }
 
     def __init__(self, sim):
@@ -71,6 +75,7 @@ class Legitimacy:
         sim.adoption.delay_factors.append(self.slowing)
         sim.adoption.gate = self._gate
         sim.lifecycle.start_gate = self._gate
+        sim.lifecycle.operation_gate = self._gate
 
     # ------------------------------------------------------------------ trust
     def _deficit(self, state: tuple[float, float]) -> float:
@@ -98,7 +103,7 @@ class Legitimacy:
         if self.cfg.slowing > 0.0:
             self._pace.set(a=self.cfg.slowing * national, r=self.rate)
         threshold = self.cfg.halt_threshold
-        if 1.0 - national < threshold:
+        if 1.0 - national < threshold and now >= self.halted_until:
             recover = (math.log(national / (1.0 - threshold)) / self.rate if threshold < 1.0
                        else math.inf)       # trust never gets back to 1 exactly
             self._halt(now + max(self.cfg.halt_months, recover))

@@ -11,8 +11,11 @@ moment in the order they were started), holds it while it does the team's share
 q = share x (1 - broadcast_share) of its preparation work (the first part), releases it, and
 does the rest alone. Both parts are preparation work like any other (lifecycle.py: at rate
 1 / credibility, at the national pace). A unit that finds a team free starts its work at once,
-so with at least as many teams as units, or q = 0, nothing changes. The cube records the number
-of units waiting for a team (``support_queue``).
+so with at least as many teams as units, or q = 0, nothing changes. ``support.order`` says which
+waiting unit a free team serves: in start order (the default), or the one with the most
+(``longest_first``) or the least (``shortest_first``) preparation work, ties in start order: with
+one shared queue the order decides much of what the queue does to big bang (docs/model.md). The
+cube records the number of units waiting for a team (``support_queue``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,13 @@ class Support:
         self.on = cfg.enabled
         self.share = cfg.share * (1.0 - cfg.broadcast_share)    # q: the team's share
         self.clock = sim.clock
-        self.teams = simpy.Resource(sim.env, capacity=cfg.teams) if self.on else None
+        self.order = cfg.order
+        if not self.on:
+            self.teams = None
+        elif cfg.order == "start":
+            self.teams = simpy.Resource(sim.env, capacity=cfg.teams)
+        else:
+            self.teams = simpy.PriorityResource(sim.env, capacity=cfg.teams)
         self.waiting = 0
         self.log: list[tuple[float, int, int]] = []     # (t, 0, units waiting)
 
@@ -51,7 +60,11 @@ class Support:
     def prepare(self, u: int, work: float, ready: Callable[[int], None]) -> None:
         """Unit u's preparation: wait for a team, do the supported share with it, the rest
         alone; then ready(u)."""
-        request = self.teams.request()
+        if self.order == "start":
+            request = self.teams.request()
+        else:       # PriorityResource: lower first; ties in request (start) order
+            request = self.teams.request(priority=-work if self.order == "longest_first"
+                                         else work)
         if request.triggered:           # a team is free: start now, exactly as without queue
             self._supported(u, work, ready, request)
             return
