@@ -442,14 +442,13 @@ def _check_sweepable(path: str, where: str) -> None:
                                 "shares it; set it in the config instead)")
 
 
-def _check_not_preset(path: str) -> None:
+def _check_not_preset(path: str, where: str) -> None:
     """A strategy's ``preset`` cannot vary within a sweep: every primitive is resolved from it
     before a point's values are set, so a point that sets another preset keeps the first one's
     values and changes only the label."""
     parts = path.split(".")
     if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "preset":
-        raise _LocatedError(f"sweep.parameters.{shorten(path, 60, quoted=False)}",
-                            "a strategy's preset cannot vary within a sweep: its values are "
+        raise _LocatedError(where, "a strategy's preset cannot vary within a sweep: its values are "
                             "resolved before a point is set, so only the label would change; "
                             "vary the primitives that differ, or add a strategy per preset")
 
@@ -520,8 +519,12 @@ class SweepConfig(_Section):
         """Refuse what a sweep would ignore or cannot vary: a strategy's preset (resolved before
         any point is set, so only its label would change), a dimension of one value, a grid's
         ``n`` on a sampled design or ``points`` on a grid, a scenario that sets nothing."""
-        for path in [*self.parameters, *(p for a in self.scenarios.values() for p in a)]:
-            _check_not_preset(path)
+        for path in self.parameters:
+            _check_not_preset(path, f"parameters.{shorten(path, 60, quoted=False)}")
+        for scenario, assignment in self.scenarios.items():
+            for path in assignment:
+                _check_not_preset(path, f"scenarios.{shorten(scenario, 40, quoted=False)}."
+                                  f"{shorten(path, 60, quoted=False)}")
         if self.points is not None and self.design in ("grid", "scenarios"):
             raise _LocatedError("points", f"design {self.design!r} ignores points (only 'lhs' "
                                 "and 'sobol' sample points); remove it, or choose one of those")
