@@ -433,6 +433,17 @@ NOT_SWEEPABLE = ("name", "seed", "replicates", "time", "regions.data", "output",
                  "sweep", "calibration")
 
 
+def _check_not_preset(path: str, where: str) -> None:
+    """A strategy's ``preset`` cannot vary (in a sweep or a calibration): every primitive is
+    resolved from it before a point's values are set, so a point that sets another preset keeps
+    the first one's values and changes only the label."""
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "preset":
+        raise _LocatedError(where, "a strategy's preset cannot vary: its values are resolved "
+                            "before a point is set, so only the label would change; vary the "
+                            "primitives that differ, or add a strategy per preset")
+
+
 def _check_sweepable(path: str, where: str) -> None:
     if not path or any(not part for part in path.split(".")):
         raise _LocatedError(where, f"{shorten(path)} is not a dotted field path")
@@ -440,17 +451,7 @@ def _check_sweepable(path: str, where: str) -> None:
         if path == fixed or path.startswith(fixed + "."):
             raise _LocatedError(where, f"{fixed!r} cannot vary within a sweep (every point "
                                 "shares it; set it in the config instead)")
-
-
-def _check_not_preset(path: str, where: str) -> None:
-    """A strategy's ``preset`` cannot vary within a sweep: every primitive is resolved from it
-    before a point's values are set, so a point that sets another preset keeps the first one's
-    values and changes only the label."""
-    parts = path.split(".")
-    if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "preset":
-        raise _LocatedError(where, "a strategy's preset cannot vary within a sweep: its values are "
-                            "resolved before a point is set, so only the label would change; "
-                            "vary the primitives that differ, or add a strategy per preset")
+    _check_not_preset(path, where)
 
 
 class SweepConfig(_Section):
@@ -516,15 +517,9 @@ class SweepConfig(_Section):
 
     @model_validator(mode="after")
     def _every_setting_counts(self) -> SweepConfig:
-        """Refuse what a sweep would ignore or cannot vary: a strategy's preset (resolved before
-        any point is set, so only its label would change), a dimension of one value, a grid's
-        ``n`` on a sampled design or ``points`` on a grid, a scenario that sets nothing."""
-        for path in self.parameters:
-            _check_not_preset(path, f"parameters.{shorten(path, 60, quoted=False)}")
-        for scenario, assignment in self.scenarios.items():
-            for path in assignment:
-                _check_not_preset(path, f"scenarios.{shorten(scenario, 40, quoted=False)}."
-                                  f"{shorten(path, 60, quoted=False)}")
+        """Refuse what a sweep would ignore or cannot vary: a dimension of one value, a grid's
+        ``n`` on a sampled design or ``points`` on a grid, a scenario that sets nothing (a
+        strategy's preset: ``_check_not_preset``)."""
         if self.points is not None and self.design in ("grid", "scenarios"):
             raise _LocatedError("points", f"design {self.design!r} ignores points (only 'lhs' "
                                 "and 'sobol' sample points); remove it, or choose one of those")

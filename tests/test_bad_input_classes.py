@@ -21,6 +21,7 @@ from test_bad_input_fuzz import (
     _sweeping,
     _writes,
     check_refused,
+    replaced,
     run_cases,
     with_table,
 )
@@ -52,15 +53,6 @@ def _rows(count: int, regions: int = 1) -> list[str]:
     return [HEADER, *(f"{100000 + i},P{i},1000000,{regions},50000,no" for i in range(count))]
 
 
-def _cell(row: int, column: int, value: str) -> list[str]:
-    """The bundled table with one cell replaced (row 0 is the first province)."""
-    rows = list(ROWS)
-    cells = rows[row].split(",")
-    cells[column] = value
-    rows[row] = ",".join(cells)
-    return [HEADER, *rows]
-
-
 def _target(raw: dict[str, Any], i: int, **values: Any) -> dict[str, Any]:
     out = copy.deepcopy(raw)
     out["calibration"]["targets"][i].update(values)
@@ -71,12 +63,12 @@ def _target(raw: dict[str, Any], i: int, **values: Any) -> dict[str, Any]:
 def _table_cases() -> Iterator[Case]:
     raw = _set(_national(), "regions.data", "provinces.csv")
     for key, content, command, words in [
-        ("control", _cell(2, 1, "He\x01bei"), "validate", ["U+0001"]),
-        ("nul", _cell(2, 1, "He\x00bei"), "run", ["U+0000", "NUL"]),
-        ("line-separator", _cell(2, 1, "He\u2028bei"), "plan", ["U+2028"]),
-        ("flag", _cell(2, 5, "maybe"), "run", ["municipality", "yes or no"]),
+        ("control", replaced(2, 1, "He\x01bei"), "validate", ["U+0001"]),
+        ("nul", replaced(2, 1, "He\x00bei"), "run", ["U+0000", "NUL"]),
+        ("line-separator", replaced(2, 1, "He\u2028bei"), "plan", ["U+2028"]),
+        ("flag", replaced(2, 5, "maybe"), "run", ["municipality", "yes or no"]),
         ("provinces", _rows(1000), "validate", ["1,000 provinces", "at most 500"]),
-        ("regions", _cell(2, 3, "100000"), "run", ["100,000 coordinating regions"]),
+        ("regions", replaced(2, 3, "100000"), "run", ["100,000 coordinating regions"]),
         ("regions-in-all", _rows(31, 400), "plan", ["12,400", "in all"]),
     ]:
         yield Case(f"table-{key}", with_table(raw, content), command, ["regions.data", *words])
@@ -208,25 +200,25 @@ def _read(tmp_path: Path, lines: list[str]):
                                   "\u2028", "\u2029"])
 def test_a_table_with_a_control_character_is_refused_with_its_line(tmp_path, char) -> None:
     with pytest.raises(ConfigError, match=rf"regions\.data: .*line 4 holds U\+{ord(char):04X}"):
-        _read(tmp_path, _cell(2, 1, f"He{char}bei"))
+        _read(tmp_path, replaced(2, 1, f"He{char}bei"))
 
 
 @pytest.mark.parametrize("cell, name", [("河北 Héběi", "河北 Héběi"),
                                         ('"Hebei, 河北"', "Hebei, 河北")])
 def test_a_table_with_non_ascii_names_and_quoted_commas_is_read(tmp_path, cell, name) -> None:
-    assert _read(tmp_path, _cell(2, 1, cell)).name[2] == name
+    assert _read(tmp_path, replaced(2, 1, cell)).name[2] == name
 
 
 @pytest.mark.parametrize("flag, municipality", [("yes", True), ("no", False), (" Yes ", True),
                                                 ("NO", False)])
 def test_municipality_flags_are_yes_or_no_in_any_case(tmp_path, flag, municipality) -> None:
-    assert _read(tmp_path, _cell(2, 5, flag)).municipality[2] == municipality
+    assert _read(tmp_path, replaced(2, 5, flag)).municipality[2] == municipality
 
 
 @pytest.mark.parametrize("flag", ["maybe", "true", "1", "", "y"])
 def test_any_other_flag_is_refused_naming_its_row(tmp_path, flag) -> None:
     with pytest.raises(ConfigError, match=r"row 4: municipality must be yes or no"):
-        _read(tmp_path, _cell(2, 5, flag))
+        _read(tmp_path, replaced(2, 5, flag))
 
 
 @pytest.mark.parametrize("count, regions, words", [
@@ -350,6 +342,14 @@ def test_an_empty_release_list_under_pinned_freezes_the_track() -> None:
 def test_sweep_settings_that_cannot_vary_or_are_ignored_are_refused(sweep, field,
                                                                     words) -> None:
     _refused({"sweep": sweep}, field, words)
+
+
+def test_a_calibration_prior_on_a_preset_is_refused() -> None:
+    calibration = {"strategy": "phased", "parameters": {
+        "strategies.phased.preset": {"low": 0.0, "high": 1.0}}, "targets": [
+        {"statistic": "started_share", "by": "2020-01", "low": 0.0, "high": 0.5, "scale": 0.1}]}
+    _refused({"calibration": calibration}, "calibration.parameters.strategies.phased.preset",
+             "only the label")
 
 
 def test_sweep_settings_that_vary_are_accepted() -> None:

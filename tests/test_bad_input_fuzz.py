@@ -195,6 +195,15 @@ def with_table(raw: dict[str, Any], content: list[str] | bytes) -> Callable[[Pat
     return build
 
 
+def replaced(row: int, column: int, value: str) -> list[str]:
+    """The bundled table's lines with one cell replaced (row 0 is the first province)."""
+    header, *rows = DATA.read_text(encoding="utf-8").splitlines()
+    cells = rows[row].split(",")
+    cells[column] = value
+    rows[row] = ",".join(cells)
+    return [header, *rows]
+
+
 def _data_cases() -> Iterator[Case]:
     """Province tables that are damaged or wrong, each named by the config that reads it."""
     raw = _raw(REPO / "configs" / "national.toml")
@@ -204,13 +213,6 @@ def _data_cases() -> Iterator[Case]:
 
     def table(content: list[str] | bytes) -> Callable[[Path], None]:
         return with_table(raw, content)
-
-    def replaced(row: int, column: int, value: str) -> list[str]:
-        out = list(rows)
-        cells = out[row].split(",")
-        cells[column] = value
-        out[row] = ",".join(cells)
-        return [header, *out]
 
     yield Case("data-not-utf8", table((header + "\n" + "\n".join(rows)).encode() + b"\xff\xfe\n"),
                "run", ["regions.data"])
