@@ -590,6 +590,7 @@ class CalibrationTarget(_Section):
 
     @model_validator(mode="after")
     def _in_domain(self) -> CalibrationTarget:
+        """A range its statistic can reach (``_check_target_domain``)."""
         _check_target_domain(self)
         return self
 
@@ -769,6 +770,7 @@ class RolloutConfig(_Section):
 
     @model_validator(mode="after")
     def _pinned_releases_in_run(self) -> RolloutConfig:
+        """Pinned release dates need the run's start, so they are checked here, per track."""
         for name, strat in self.strategies.items():
             for track, dates in (strat.pinned_releases or {}).items():
                 _check_release_dates(dates, self.time.start, strat.release_policy or "pinned",
