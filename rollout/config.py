@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from .calendar import LAST_YEAR, parse_month
+from .calendar import LAST_YEAR, months_between, parse_month
 from .data import DEFAULT_DATA, Provinces, load_provinces
 from .errors import ConfigError, shorten
 from .strategies.presets import PRESETS, preset
@@ -396,6 +396,21 @@ class StrategyConfig(_Section):
             raise ValueError(f"release_policy '{self.release_policy}' needs pinned_releases")
         return self
 
+    @model_validator(mode="after")
+    def _pilots_as_preset(self) -> StrategyConfig:
+        """A preset that pilots (phased, dual_track, adaptive, historical) needs pilots, and a
+        pilot group at least one: without them the design silently becomes another one (big
+        bang in waves), and a dual track with an empty group has no evidence on that track."""
+        for i, group in enumerate(self.pilots):
+            if group.count == 0:
+                raise _LocatedError(f"pilots.{i}.count", "0 pilots: a pilot group needs at "
+                                    "least 1 (remove the group for no pilots on its track)")
+        if not self.pilots and PRESETS[self.preset]["pilots"]:
+            raise _LocatedError("pilots", f"preset {self.preset!r} starts with pilots, but no "
+                                "pilot group is given; a design without pilots is preset "
+                                "'big_bang' (with waves, if you want waves)")
+        return self
+
 
 def _default_strategies() -> dict[str, dict[str, Any]]:
     return {name: {} for name in ("big_bang", "phased", "dual_track", "adaptive")}
@@ -432,6 +447,17 @@ NOT_SWEEPABLE = ("name", "seed", "replicates", "time", "regions.data", "output",
                  "sweep", "calibration")
 
 
+def _check_not_preset(path: str, where: str) -> None:
+    """A strategy's ``preset`` cannot vary (in a sweep or a calibration): every primitive is
+    resolved from it before a point's values are set, so a point that sets another preset keeps
+    the first one's values and changes only the label."""
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "preset":
+        raise _LocatedError(where, "a strategy's preset cannot vary: its values are resolved "
+                            "before a point is set, so only the label would change; vary the "
+                            "primitives that differ, or add a strategy per preset")
+
+
 def _check_sweepable(path: str, where: str) -> None:
     if not path or any(not part for part in path.split(".")):
         raise _LocatedError(where, f"{shorten(path)} is not a dotted field path")
@@ -439,6 +465,7 @@ def _check_sweepable(path: str, where: str) -> None:
         if path == fixed or path.startswith(fixed + "."):
             raise _LocatedError(where, f"{fixed!r} cannot vary within a sweep (every point "
                                 "shares it; set it in the config instead)")
+    _check_not_preset(path, where)
 
 
 class SweepConfig(_Section):
@@ -502,6 +529,36 @@ class SweepConfig(_Section):
                              "(split the sweep, or sample fewer points)")
         return self
 
+    @model_validator(mode="after")
+    def _every_setting_counts(self) -> SweepConfig:
+        """Refuse what a sweep would ignore or cannot vary: a dimension of one value, a grid's
+        ``n`` on a sampled design or ``points`` on a grid, a scenario that sets nothing (a
+        strategy's preset: ``_check_not_preset``)."""
+        if self.points is not None and self.design in ("grid", "scenarios"):
+            raise _LocatedError("points", f"design {self.design!r} ignores points (only 'lhs' "
+                                "and 'sobol' sample points); remove it, or choose one of those")
+        for name, values in self.parameters.items():
+            where = f"parameters.{shorten(name, 40, quoted=False)}"
+            if isinstance(values, ParameterRange) and values.n is not None:
+                if self.design != "grid":
+                    raise _LocatedError(f"{where}.n", f"design {self.design!r} samples "
+                                        "'points' values of every range and ignores n (a "
+                                        "grid's count); remove it")
+                if values.n == 1:
+                    raise _LocatedError(f"{where}.n", "n = 1 is one value (low; high would be "
+                                        "ignored), a dimension that cannot vary: set the value "
+                                        "in the config, or give n >= 2")
+            if isinstance(values, list) and len(values) == 1:
+                raise _LocatedError(where, f"one value ({shorten(values[0], 40)}), a dimension "
+                                    "that cannot vary: set it in the config instead")
+        for scenario, assignment in self.scenarios.items():
+            if not assignment:
+                raise _LocatedError(f"scenarios.{shorten(scenario, 40, quoted=False)}",
+                                    "sets no field, so it would run the config unchanged; a "
+                                    "reference scenario sets a field to its value in the config "
+                                    "(as configs/mechanisms.toml's 'none' does)")
+        return self
+
     def n_points(self) -> int:
         """Design points, counted without building them (grid: the product of the axes; LHS:
         points times every combination of listed factors; Sobol: N (D + 2))."""
@@ -544,6 +601,31 @@ class CalibrationTarget(_Section):
         if not self.statistic.startswith("pilots_") and self.track is not None:
             raise _LocatedError("track", f"statistic {self.statistic!r} takes no track")
         return self
+
+    @model_validator(mode="after")
+    def _in_domain(self) -> CalibrationTarget:
+        """A range its statistic can reach (``_check_target_domain``)."""
+        _check_target_domain(self)
+        return self
+
+
+#: Statistics that are shares of regions (the others count pilot regions).
+SHARE_STATISTICS = ("started_share", "paying_share", "pilots_operating")
+
+
+def _check_target_domain(target: CalibrationTarget) -> None:
+    """A target's range must lie where its statistic can: a share in [0, 1], a count at 0 or
+    above (its upper end is checked against the pilots in ``RolloutConfig``). A range outside
+    can never be met, and a bound like 1e308 hides a typing error."""
+    kind = "a share" if target.statistic in SHARE_STATISTICS else "a count"
+    for bound in ("low", "high"):
+        value = getattr(target, bound)
+        if value < 0:
+            raise _LocatedError(bound, f"{value:g} is negative; {target.statistic!r} is {kind}, "
+                                "at least 0")
+        if target.statistic in SHARE_STATISTICS and value > 1:
+            raise _LocatedError(bound, f"{value:g} is above 1; {target.statistic!r} is a "
+                                "share, in [0, 1]")
 
 
 class CalibrationConfig(_Section):
@@ -687,6 +769,50 @@ class RolloutConfig(_Section):
                                 f"({', '.join(self.strategies)})")
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _name_as_file_name(cls, value: str) -> str:
+        """The name makes the default output's file name (results/NAME.zarr): a leading '-'
+        reads as an option to every shell tool, a leading '.' hides the file ('.' and '..' are
+        folders' names)."""
+        if value.startswith(("-", ".")):
+            raise ValueError(f"{value!r} starts with {value[0]!r}; the name makes the default "
+                             "output's file name (results/NAME.zarr), where a leading '-' reads "
+                             "as an option and a leading '.' hides it: start with a letter, digit "
+                             "or '_' (a config without a name takes its file's name)")
+        return value
+
+    @model_validator(mode="after")
+    def _pinned_releases_in_run(self) -> RolloutConfig:
+        """Pinned release dates need the run's start, so they are checked here, per track."""
+        for name, strat in self.strategies.items():
+            for track, dates in (strat.pinned_releases or {}).items():
+                _check_release_dates(dates, self.time.start, strat.release_policy or "pinned",
+                                     f"strategies.{name}.pinned_releases.{track}")
+        return self
+
+    @model_validator(mode="after")
+    def _targets_within_pilots(self) -> RolloutConfig:
+        """A pilots_* target's track needs pilots in the calibrated strategy, and a count of
+        paying pilots is at most the pilots on that track."""
+        if self.calibration is None:
+            return self
+        strategy = self.strategies[self.calibration.strategy]
+        pilots = {group.track: group.count for group in strategy.pilots}
+        for i, target in enumerate(self.calibration.targets):
+            if target.track is None:
+                continue
+            if target.track not in pilots:
+                raise _LocatedError(f"calibration.targets.{i}.track", f"strategy "
+                                    f"{self.calibration.strategy!r} has no {target.track} "
+                                    "pilots, so the statistic is undefined")
+            if target.statistic == "pilots_paying" and target.high > pilots[target.track]:
+                raise _LocatedError(f"calibration.targets.{i}.high", f"{target.high:g} is above "
+                                    f"the {pilots[target.track]} {target.track} pilots of "
+                                    f"strategy {self.calibration.strategy!r} (pilots_paying "
+                                    "counts them)")
+        return self
+
     def canonical_json(self) -> str:
         """The resolved configuration as canonical JSON (sorted keys, no whitespace)."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -694,6 +820,29 @@ class RolloutConfig(_Section):
     def config_hash(self) -> str:
         """sha256 of the canonical JSON: two runs with the same hash simulated the same model."""
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+def _check_release_dates(dates: list[str], start: str, policy: str, where: str) -> None:
+    """A track's pinned release dates: after the start (version 1 is the rule set in force at
+    the start; a date at or before it was dropped silently), one a month (dates are months, so
+    two on one date are cut at the same instant), and not an empty list under
+    'pinned_then_on_demand' (it pins nothing). An empty list under 'pinned' is accepted: the
+    track's rules never change (docs/model.md section 5)."""
+    if not dates and policy == "pinned_then_on_demand":
+        raise _LocatedError(where, "no dates: under 'pinned_then_on_demand' an empty list pins "
+                            "nothing and the track is released on demand from the start; leave "
+                            "the track out")
+    seen: set[str] = set()
+    for date in dates:
+        if months_between(start, date) <= 0:
+            raise _LocatedError(where, f"{date} is not after time.start ({start}): version 1 "
+                                "is the rule set in force at the start, and a release at or "
+                                "before it would be dropped; remove it")
+        if date in seen:
+            raise _LocatedError(where, f"{date} appears {dates.count(date)} times; a track has "
+                                "at most one release a month (dates are months, and releases on "
+                                "one date would be cut at the same instant)")
+        seen.add(date)
 
 
 _STRATEGY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -30,6 +33,27 @@ DEFAULT_DATA = f"{BUNDLED_PREFIX}provinces.csv"
 
 _COLUMNS = ("code", "name", "population_2020", "coordinating_regions", "gdp_per_capita_cny",
             "municipality")
+
+#: Limits on a province table's size, generous for any country: China has 31 provinces (34 with
+#: Hong Kong, Macao and Taiwan) and 337 prefecture-level regions, at most 21 in one province, and
+#: about 2,850 county-level divisions, at most about 180 in one province. A table past them is
+#: damaged or not a province table, and would make runs that never end.
+MAX_PROVINCES = 500
+MAX_REGIONS_PER_PROVINCE = 1_000
+MAX_REGIONS = 10_000
+
+#: A table larger than this is refused unread (the bundled one is under 2 kB).
+MAX_TABLE_BYTES = 1_000_000
+
+#: Characters a table must not hold: C0 and C1 controls (NUL included) and DEL, except the
+#: line ends, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+_CONTROL_NAMES = {"\0": "NUL", "\t": "TAB", "\x0b": "VT", "\x0c": "FF", "\x1b": "ESC",
+                  "\x7f": "DEL"}
+
+#: The values of the yes/no column ``municipality`` (case and surrounding spaces aside).
+_FLAGS = {"yes": True, "no": False}
 
 
 @dataclass(frozen=True)
@@ -119,10 +143,13 @@ def read_provinces(path: Path | Traversable, source: str = "<config>") -> Provin
         raw = path.read_bytes()
     except OSError as err:
         raise bad(f"cannot read ({err.strerror or err})") from None
+    if len(raw) > MAX_TABLE_BYTES:
+        raise bad(f"is {len(raw):,} bytes; a province table is at most {MAX_TABLE_BYTES:,}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise bad(f"not UTF-8 text (byte {err.start})") from None
+    _check_characters(text, bad)
     try:
         reader = csv.DictReader(text.splitlines(), strict=True)
         rows = list(reader)
@@ -133,6 +160,10 @@ def read_provinces(path: Path | Traversable, source: str = "<config>") -> Provin
     for i, row in enumerate(rows):
         if None in row or any(row[c] is None for c in _COLUMNS):
             raise bad(f"row {i + 2} has {'too many' if None in row else 'too few'} fields")
+    if len(rows) > MAX_PROVINCES:
+        raise bad(f"{len(rows):,} provinces; a table holds at most {MAX_PROVINCES:,} (China has "
+                  "31; the bound leaves room for any country's first-level divisions)")
+    _check_flags(rows, bad)
     try:
         table = Provinces(
             code=np.array([int(r["code"]) for r in rows]),
@@ -140,7 +171,7 @@ def read_provinces(path: Path | Traversable, source: str = "<config>") -> Provin
             population=np.array([float(r["population_2020"]) for r in rows]),
             n_regions=np.array([int(r["coordinating_regions"]) for r in rows]),
             gdp_per_capita=np.array([float(r["gdp_per_capita_cny"]) for r in rows]),
-            municipality=np.array([r["municipality"].strip().lower() == "yes" for r in rows]),
+            municipality=np.array([_FLAGS[r["municipality"].strip().lower()] for r in rows]),
             path=str(path),
             sha256=hashlib.sha256(raw).hexdigest(),
         )
@@ -161,7 +192,42 @@ def read_provinces(path: Path | Traversable, source: str = "<config>") -> Provin
             raise bad(f"{column} {unique[counts > 1][0]!r} appears more than once")
     if (np.char.str_len(table.name) == 0).any():
         raise bad("a name is empty")
+    _check_size(table, bad)
     return table
+
+
+def _check_characters(text: str, bad: Callable[[str], ConfigError]) -> None:
+    """Refuse control characters (NUL included) and line or paragraph separators anywhere but
+    as line ends: they are invisible in a name and in a message, end C strings early in the
+    cube's readers, and ``splitlines`` would break a row at some of them."""
+    found = _CONTROL.search(text)
+    if found:
+        char = found.group()
+        line = text.count("\n", 0, found.start()) + 1
+        name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "a control character")
+        raise bad(f"line {line} holds U+{ord(char):04X} ({name}); a province table is plain "
+                  "text, one row a line")
+
+
+def _check_flags(rows: list[dict[str, str]], bad: Callable[[str], ConfigError]) -> None:
+    """``municipality`` is yes or no: anything else used to count as no, silently."""
+    for i, row in enumerate(rows):
+        if row["municipality"].strip().lower() not in _FLAGS:
+            raise bad(f"row {i + 2}: municipality must be yes or no, got "
+                      f"{shorten(row['municipality'], 40)}")
+
+
+def _check_size(table: Provinces, bad: Callable[[str], ConfigError]) -> None:
+    """Regions per province and in all: bounds far above any real table (see MAX_REGIONS)."""
+    if (table.n_regions > MAX_REGIONS_PER_PROVINCE).any():
+        i = int(np.argmax(table.n_regions > MAX_REGIONS_PER_PROVINCE))
+        raise bad(f"row {i + 2}: {int(table.n_regions[i]):,} coordinating regions in one "
+                  f"province; at most {MAX_REGIONS_PER_PROVINCE:,} (China's largest has 21 "
+                  "prefecture-level regions, under 200 counties)")
+    if int(table.n_regions.sum()) > MAX_REGIONS:
+        raise bad(f"{int(table.n_regions.sum()):,} coordinating regions in all; at most "
+                  f"{MAX_REGIONS:,} (China has 337 prefecture-level regions, about 2,850 "
+                  "counties)")
 
 
 def select_provinces(table: Provinces, wanted: list[str] | None, source: str) -> Provinces:

@@ -182,6 +182,28 @@ def _file_cases() -> Iterator[Case]:
     yield Case("config-directory", directory, "validate")
 
 
+def with_table(raw: dict[str, Any], content: list[str] | bytes) -> Callable[[Path], None]:
+    """Writes ``raw`` as the config and ``content`` (lines, or bytes as they are) as the
+    province table it names, ``provinces.csv`` beside it."""
+    def build(folder: Path) -> None:
+        _writes(raw)(folder)
+        target = folder / "provinces.csv"
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text("\n".join(content) + "\n", encoding="utf-8")
+    return build
+
+
+def replaced(row: int, column: int, value: str) -> list[str]:
+    """The bundled table's lines with one cell replaced (row 0 is the first province)."""
+    header, *rows = DATA.read_text(encoding="utf-8").splitlines()
+    cells = rows[row].split(",")
+    cells[column] = value
+    rows[row] = ",".join(cells)
+    return [header, *rows]
+
+
 def _data_cases() -> Iterator[Case]:
     """Province tables that are damaged or wrong, each named by the config that reads it."""
     raw = _raw(REPO / "configs" / "national.toml")
@@ -190,21 +212,7 @@ def _data_cases() -> Iterator[Case]:
     header, rows = lines[0], lines[1:]
 
     def table(content: list[str] | bytes) -> Callable[[Path], None]:
-        def build(folder: Path) -> None:
-            _writes(raw)(folder)
-            target = folder / "provinces.csv"
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text("\n".join(content) + "\n", encoding="utf-8")
-        return build
-
-    def replaced(row: int, column: int, value: str) -> list[str]:
-        out = list(rows)
-        cells = out[row].split(",")
-        cells[column] = value
-        out[row] = ",".join(cells)
-        return [header, *out]
+        return with_table(raw, content)
 
     yield Case("data-not-utf8", table((header + "\n" + "\n".join(rows)).encode() + b"\xff\xfe\n"),
                "run", ["regions.data"])
@@ -316,11 +324,11 @@ def _argv(case: Case) -> list[str]:
     if case.command == "validate":
         return [*base, "validate", "config.toml"]
     if case.command == "plan":
-        return [*base, "plan", "config.toml", "-w", "1"]
+        return [*base, "plan", "config.toml", "-w", "1", *case.extra]
     if case.command == "run":
         return [*base, "run", "config.toml", "-o", "out/cube.zarr", "-w", "1", *case.extra]
     if case.command == "sweep":
-        return [*base, "sweep", "config.toml", "-o", "out/cube.zarr", "--serial"]
+        return [*base, "sweep", "config.toml", "-o", "out/cube.zarr", "--serial", *case.extra]
     return [*base, "calibrate", "config.toml", "-o", "out/fitted.toml", "--serial"]
 
 
@@ -357,13 +365,17 @@ def _run(case: Case, folder: Path) -> Outcome:
 CASES = all_cases()
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    root = tmp_path_factory.mktemp("fuzz")
+def run_cases(cases: list[Case], root: Path) -> dict[str, Outcome]:
+    """Every case through the CLI, as many at once as there are cores, each in its folder."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {case.key: pool.submit(_run, case, root / f"case{i}")
-                   for i, case in enumerate(CASES)}
+                   for i, case in enumerate(cases)}
         return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    return run_cases(CASES, tmp_path_factory.mktemp("fuzz"))
 
 
 def test_the_generator_covers_every_class_with_hundreds_of_cases() -> None:
@@ -379,7 +391,12 @@ def test_the_generator_covers_every_class_with_hundreds_of_cases() -> None:
 
 @pytest.mark.parametrize("key", [case.key[:80] for case in CASES])
 def test_bad_input_is_refused_in_one_line_and_writes_nothing(key: str, outcomes: dict) -> None:
-    outcome = next(o for k, o in outcomes.items() if k[:80] == key)
+    check_refused(next(o for k, o in outcomes.items() if k[:80] == key))
+
+
+def check_refused(outcome: Outcome) -> None:
+    """Exit status 2, one line on stderr naming the file and then the case's fields, no
+    traceback, nothing on stdout, nothing written, within the time bound."""
     case, proc = outcome.case, outcome.proc
     assert proc is not None, f"{case.command} took over {TIME_BOUND} s"
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]

@@ -136,7 +136,8 @@ def test_bad_sweeps_are_named(sweep, field, words):
 def test_check_design_names_unknown_and_invalid_parameters():
     for params, words in [({"defects.nope": [1, 2]}, "unknown parameter"),
                           ({"defects.mean_count": [-1, 2]}, "value -1"),
-                          ({"strategies.phased.selection": ["best"]}, "value 'best'")]:
+                          ({"strategies.phased.selection": ["random", "best"]},
+                           "value 'best'")]:
         cfg = validate_dict({"sweep": {"parameters": params}})
         with pytest.raises(ConfigError, match=words) as err:
             check_design(cfg, build_design(cfg), "s.toml")
