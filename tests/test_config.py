@@ -153,7 +153,8 @@ def test_shipped_configs_validate():
 
     national = load_config(REPO / "configs" / "national.toml")
     assert national.name == "national"
-    assert set(national.strategies) == {"big_bang", "phased", "dual_track", "adaptive"}
+    assert set(national.strategies) == {"big_bang", "big_bang_matched", "phased", "dual_track",
+                                        "adaptive"}
     historical = load_config(REPO / "configs" / "historical.toml")
     assert historical.strategies["historical"].pinned_releases["DRG"] == [
         "2020-06", "2021-05", "2024-07"]
