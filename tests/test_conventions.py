@@ -1,6 +1,10 @@
 """Conventions other readers rely on: CF-1.10 compliance of the NetCDF output (IOOS compliance
 checker), the Zarr store read by netCDF-C (a reader with no notion of Python objects),
-fixed-width labels, compression, CF-valid names, and no bookkeeping in a sweep's root group.
+fixed-width labels, compression, CF-valid names, and no bookkeeping in a sweep's root group;
+and readers outside Python: R's ncdf4 on the NetCDF output, GDAL's multidimensional API
+(``gdalmdiminfo``) on the Zarr store. R and GDAL are Debian packages (``r-base-core
+r-cran-ncdf4 gdal-bin``, installed by ``.ci/run``); their tests skip, saying so, where the tools
+are absent.
 
 netCDF4 and the compliance checker run in their own processes: netCDF4 links its own HDF5,
 which must not meet h5py's in one process."""
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +169,78 @@ print(json.dumps({"strategy": [str(x) for x in d["strategy"][:]],
     assert seen["groups"] == ["blocks"]
     verified = _cli("verify", outputs["sweep.nc"], "--sample", 2, cwd=path.parent)
     assert "all 2 recomputed blocks match bit for bit" in verified.stdout
+
+
+def _outside_tool(program: str, package: str) -> str:
+    """The path of a reader outside Python, or skip: installed by .ci/run, maybe not here."""
+    path = shutil.which(program)
+    if path is None:
+        pytest.skip(f"{program} is not installed (Debian: apt-get install {package}; "
+                    ".ci/run installs it)")
+    return path
+
+
+R_MEDIANS = """
+library(ncdf4)
+nc <- nc_open(commandArgs(trailingOnly = TRUE)[1])
+strategy <- ncvar_get(nc, "strategy")
+for (name in c("t_full", "t_stable", "net_benefit")) {
+  values <- ncvar_get(nc, name)          # R's order: replicate x strategy
+  medians <- apply(values, 2, median)
+  for (i in seq_along(strategy)) cat(name, strategy[i], format(medians[i], digits = 17), "\\n")
+}
+nc_close(nc)
+"""
+
+
+def test_r_ncdf4_reads_the_netcdf_and_gets_the_headline_medians(outputs: dict[str, Path]
+                                                                 ) -> None:
+    """R's ncdf4, on a run's NetCDF file, reads the strategy labels as text and computes, with
+    plain ``median`` over replicates, the same per-strategy medians of t_full, t_stable and
+    net_benefit as xarray and the headline table (a time never reached is stored as +inf, which
+    R reads as Inf)."""
+    rscript = _outside_tool("Rscript", "r-base-core r-cran-ncdf4")
+    probe = subprocess.run([rscript, "-e", "library(ncdf4)"], capture_output=True, text=True,
+                           timeout=120)
+    if probe.returncode != 0:
+        pytest.skip("R's ncdf4 is not installed (Debian: apt-get install r-cran-ncdf4)")
+    path = outputs["run.nc"]
+    script = path.with_suffix(".R")
+    script.write_text(R_MEDIANS)
+    proc = subprocess.run([rscript, str(script), str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    seen = {(name, strategy): float(value)
+            for name, strategy, value in (line.split() for line in proc.stdout.splitlines())}
+    from rollout.analysis import METRICS, headline
+
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        strategies = [str(s) for s in ds["strategy"].values]
+        assert {s for _, s in seen} == set(strategies)
+        rows = {row.strategy: row for row in headline(ds)}
+        for name in METRICS:
+            plain = ds[name].median("replicate")
+            for s in strategies:
+                assert seen[name, s] == pytest.approx(float(plain.sel(strategy=s)),
+                                                      rel=1e-12), (name, s)
+                assert seen[name, s] == pytest.approx(rows[s].medians[name], rel=1e-12), \
+                    (name, s)
+
+
+@pytest.mark.parametrize("name", ["run.zarr", "sweep.zarr"])
+def test_gdal_lists_the_strategy_labels_of_the_zarr_store(outputs: dict[str, Path],
+                                                          name: str) -> None:
+    """GDAL's multidimensional Zarr driver (``gdalmdiminfo -detailed``, JSON) lists the store's
+    arrays, and the values of the label coordinates are the strategy (and province, track)
+    names as text, as xarray reads them."""
+    gdalmdiminfo = _outside_tool("gdalmdiminfo", "gdal-bin")
+    path = outputs[name]
+    proc = subprocess.run([gdalmdiminfo, "-detailed", str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    arrays = json.loads(proc.stdout)["arrays"]
+    with xr.open_zarr(path) as ds:
+        for label in ("strategy", "province", "track"):
+            assert arrays[label]["datatype"] == "String", label
+            assert arrays[label]["values"] == [str(x) for x in ds[label].values], label
+        assert {"t_full", "net_benefit", "national_coverage"} <= set(arrays)
