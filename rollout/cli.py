@@ -120,9 +120,11 @@ def validate(config: str) -> None:
 @cli.command()
 @_config_argument
 @_run_options
+@click.option("--report", "with_report", is_flag=True,
+              help="Also write the HTML report beside the cube (<cube name>.html).")
 def run(config: str, replicates: int | None, seed: int | None, workers: int | None,
         scheduler: str | None, out: str | None, fmt: str | None, sets: tuple[str, ...],
-        overwrite: bool, quiet: bool) -> None:
+        overwrite: bool, quiet: bool, with_report: bool) -> None:
     """Run every strategy of CONFIG, write the result cube, print the headline comparison."""
     from .experiment.inputs import default_workers, load_run
     from .experiment.outputs import check_output, cube_format, default_output
@@ -135,6 +137,10 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     cfg, provinces = load_run(config, _overrides(replicates, seed) | singles)
     path = Path(out) if out else default_output(cfg, fmt)
     check_output(path, overwrite)
+    if with_report:
+        from .report import check_target, default_path
+
+        check_target(default_path(path), overwrite, path)
     workers = min(workers or default_workers(), cfg.replicates)
     n_runs = cfg.replicates * len(cfg.strategies)
 
@@ -157,6 +163,10 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
     baseline = cfg.analysis.baseline
     click.echo(format_headline(headline(outcome.cube, baseline, cfg.analysis.confidence),
                                baseline, cfg.analysis.confidence))
+    if with_report:
+        from .report import write_report
+
+        click.echo(f"wrote {write_report(path, None, overwrite)} (report)")
 
 
 def _sweep_options(fn: Callable) -> Callable:
@@ -633,6 +643,20 @@ def export(path: str, what: str | None, fmt: str, out: str | None, overwrite: bo
             raise RolloutError(f"{target}: exists; use --overwrite to replace it")
         rows = export_table(ds, what, target, fmt)
     click.echo(f"wrote {target}: {rows:,} rows ({what}, {fmt})")
+
+
+@cli.command()
+@click.argument("path", metavar="CUBE")
+@click.option("--out", "-o", "out", type=click.Path(), default=None,
+              help="The page (.html) [default: beside the cube, <cube name>.html].")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+def report(path: str, out: str | None, baseline: str | None, overwrite: bool) -> None:
+    """Write one self-contained HTML page of a cube for readers: what was run, the headline
+    comparison with intervals, a sweep's decided points and boxes, and the figures."""
+    from .report import write_report
+
+    click.echo(f"wrote {write_report(path, out, overwrite, baseline)}")
 
 
 @cli.command()
