@@ -43,7 +43,10 @@ def build_report(ds: Any, source: str, baseline: str | None = None,
     if baseline is None:
         analysis = json.loads(ds.attrs["config"]).get("analysis") or {}
         baseline = analysis.get("baseline", "big_bang")
-    check_baseline(ds, baseline)
+    try:
+        check_baseline(ds, baseline)
+    except RolloutError as err:
+        raise RolloutError(f"{source}: {err}") from None
     ctx = Context(ds, source, baseline, confidence)
     name = str(ds.attrs.get("config_name", "?"))
     parts = [f"<h1>rollout: {html.esc(name)}</h1>",
@@ -64,7 +67,8 @@ def build_report(ds: Any, source: str, baseline: str | None = None,
                      f"</h2>{body}</section>")
     if absent:
         parts.append('<section id="absent"><h2>Not in this cube</h2>' + html.table(
-            ["section", "needs"], [[s.title, s.needs] for s in absent]) + "</section>")
+            ["section", "needs"], [[s.title, s.needs] for s in absent], left=(0, 1))
+                     + "</section>")
     footer = html.paragraph(
         f"rollout report of {source}: config {name}, config sha256 "
         f"{ds.attrs.get('config_sha256', '?')}, seed {ds.attrs.get('seed', '?')}, province "
