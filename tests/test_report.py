@@ -170,6 +170,23 @@ def test_the_headline_table_holds_the_headline_numbers(reports: Reports) -> None
         assert median in cells[1]
 
 
+def test_the_headline_in_words() -> None:
+    """A difference whose interval holds 0 is 'no clear difference'; one with no spread at all
+    is the same in every world; otherwise its size and direction, with the interval."""
+    from rollout.analysis import PairedDifference
+    from rollout.report.sections import _verdict
+
+    def words(mean: float, low: float, high: float) -> str:
+        return _verdict("full coverage", PairedDifference(mean, low, high, 10, 0), "months",
+                        "later", "sooner", "95%")
+
+    assert words(6.0, 2.5, 9.5) == "full coverage 6.0 months later (95% CI +2.5 to +9.5)"
+    assert words(-6.0, -9.5, -2.5) == "full coverage 6.0 months sooner (95% CI -9.5 to -2.5)"
+    assert words(1.0, -0.5, 2.5).startswith("no clear difference in full coverage (+1.0")
+    assert words(0.0, 0.0, 0.0) == "the same full coverage in every world"
+    assert words(3.0, 3.0, 3.0) == "full coverage 3.0 months later in every world"
+
+
 def test_the_sweep_page_counts_decided_points_like_compare_summary(reports: Reports) -> None:
     from rollout.analysis.compare import compare, design_summary
 

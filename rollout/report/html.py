@@ -23,7 +23,8 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, Helvetica, sans-ser
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
 p.lead { color: #444; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+div.wide { overflow-x: auto; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.55em; text-align: right; vertical-align: top; }
 th { background: #f2f2f2; }
 th.l, td.l { text-align: left; }
@@ -70,7 +71,8 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], cls: str = "",
     body = "".join("<tr>" + "".join(f"<td{align(j)}>{cell(c)}</td>" for j, c in enumerate(row))
                    + "</tr>" for row in rows)
     attr = f' class="{esc(cls)}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="wide"><table{attr}><thead><tr>{head}</tr></thead><tbody>{body}'
+            "</tbody></table></div>")
 
 
 def bullets(items: Iterable[str]) -> str:

@@ -158,6 +158,11 @@ def _verdict(name: str, d, unit: str, more: str, less: str, pct: str) -> str:
     difference when the interval holds 0."""
     if not math.isfinite(d.mean):
         return f"{name}: not computable"
+    if d.low == d.high == d.mean:                 # no spread: the same difference everywhere
+        if d.mean == 0.0:
+            return f"the same {name} in every world"
+        return (f"{name} {abs(d.mean):.1f} {unit} {more if d.mean > 0 else less} in every "
+                "world")
     ci = f"{pct} CI {d.low:+.1f} to {d.high:+.1f}" if math.isfinite(d.low) else "no interval"
     if math.isfinite(d.low) and d.low <= 0.0 <= d.high:
         return f"no clear difference in {name} ({d.mean:+.1f} {unit}, {ci})"
@@ -202,8 +207,8 @@ def _headline(ctx: Context) -> str:
             low, high = r.median_ci[m]
             if math.isinf(r.medians[m]):
                 return "never"
-            return (ctx.date(r.medians[m]),
-                    f"month {r.medians[m]:.1f} [{_short_time(low)}, {_short_time(high)}]")
+            return (ctx.date(r.medians[m]), f"month {r.medians[m]:.1f}",
+                    f"[{_short_time(low)}, {_short_time(high)}]")
 
         table.append([
             r.strategy + (" (baseline)" if base else ""),
