@@ -174,7 +174,7 @@ def test_the_headline_in_words() -> None:
     """A difference whose interval holds 0 is 'no clear difference'; one with no spread at all
     is the same in every world; otherwise its size and direction, with the interval."""
     from rollout.analysis import PairedDifference
-    from rollout.report.sections import _verdict
+    from rollout.report.headline import _verdict
 
     def words(mean: float, low: float, high: float) -> str:
         return _verdict("full coverage", PairedDifference(mean, low, high, 10, 0), "months",
