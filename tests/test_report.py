@@ -41,12 +41,13 @@ class Reports:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Reports:
-    """A small run with --report, and a small sweep (a grid over steering and a mechanism
-    switch) reported by rollout report; started together."""
+    """A small run with --report, and a small sweep (a grid over steering, defect severity and
+    a mechanism switch) reported by rollout report; started together."""
     folder = tmp_path_factory.mktemp("report")
     run = write_config(folder / "run.toml", small_dict(replicates=REPLICATES))
     sweep = write_config(folder / "sweep.toml", small_dict(replicates=2, sweep={
-        "parameters": {"adoption.steering": [0.2, 0.8], "support.enabled": [True, False]},
+        "parameters": {"adoption.steering": [0.2, 0.8], "defects.severity_median": [0.1, 0.5],
+                       "support.enabled": [True, False]},
         "block_size": 2}))
     batch = Batch()
     batch.start("run", "run", run, "-o", folder / "run.zarr", "-w", 1, "-q", "--report",
@@ -208,6 +209,23 @@ def test_the_sweep_page_counts_decided_points_like_compare_summary(reports: Repo
     assert set(ablation) == {"phased", "dual_track", "adaptive"}
     absent = [row[0] for row in sections["absent"][0][1:]]
     assert any(name.startswith("Headline") for name in absent)
+    assert "phase" in sections                     # two numeric parameters: phase maps
+
+
+def test_a_sweep_over_one_number_has_no_phase_map(reports: Reports) -> None:
+    from rollout.report import build_report, sections
+
+    with open_cube(reports.sweep) as ds:
+        one = ds.isel(defects__severity_median=[0]).load()
+    one.attrs["design"] = json.dumps(json.loads(one.attrs["design"]) | {
+        "dims": ["adoption__steering", "support__enabled"]})
+    one = one.squeeze("defects__severity_median", drop=True)
+    kept = [s for s in sections.SECTIONS if s.key in ("provenance", "phase")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", kept)
+        found = parse(build_report(one, "one.zarr")).sections
+    assert "phase" not in found
+    assert [row[0] for row in found["absent"][0][1:]] == [kept[1].title]
 
 
 @pytest.mark.parametrize("which", ["run", "sweep"])
@@ -219,7 +237,8 @@ def test_figures_are_inline_pngs_and_nothing_points_outside(reports: Reports,
 
     page = reports.run_page if which == "run" else reports.sweep_page
     found = parse(page)
-    assert len(found.images) == 4                # coverage, harm, two stage figures
+    # coverage, harm, two stage figures; a sweep's phase maps of three strategies
+    assert len(found.images) == (4 if which == "run" else 7)
     for src in found.images:
         assert src.startswith("data:image/png;base64,"), src[:60]
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from .context import Context
 from .headline import headline_section, other_metrics, others
 from .overview import coverage, harm, provenance, stages
-from .sweep import SWEEP_METRICS, ablation, boxes, decided, switches
+from .sweep import SWEEP_METRICS, ablation, boxes, decided, phase, phase_parameters, switches
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ for _section in (
     Section("boxes", "Where the claims hold (scenario discovery)",
             lambda ctx: ctx.is_sweep and all(m in ctx.ds for m in SWEEP_METRICS),
             boxes, "a sweep"),
+    Section("phase", "Where the slower design is stable first (phase maps)",
+            lambda ctx: "t_stable" in ctx.ds and len(phase_parameters(ctx)) >= 2, phase,
+            "a sweep over at least two numeric parameters"),
     Section("ablation", "Which mechanisms the claim needs (switch ablation)",
             lambda ctx: ctx.is_sweep and bool(switches(ctx)), ablation,
             "a sweep with switch (true/false) dimensions"),

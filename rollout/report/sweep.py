@@ -116,3 +116,29 @@ def ablation(ctx: Context) -> str:
         "point where it does not with every switch off.")
 
 
+
+
+def phase_parameters(ctx: Context) -> list[str]:
+    """The sweep's numeric parameters (a phase map needs two)."""
+    from ..analysis.phase_map import design_parameters
+
+    return design_parameters(ctx.ds, ctx.dims) if ctx.is_sweep else []
+
+
+def phase(ctx: Context) -> str:
+    from ..analysis.figures import plot_phase
+    from ..experiment.names import config_field
+
+    x, y = (config_field(n) for n in phase_parameters(ctx)[:2])
+    parts = [html.figure(plot_phase(ctx.ds, s, ctx.baseline),
+                         f"Where {s} reaches stable coverage before {ctx.baseline}, over {x} "
+                         f"and {y}", "")
+             for s in ctx.strategies if s != ctx.baseline]
+    return "".join(parts) + html.paragraph(
+        f"Over the first two swept numeric parameters ({x} across, {y} up; switches, scenarios "
+        "and the other parameters of a grid at their first value, as each figure's footer "
+        "says; the other sampled parameters of a Latin hypercube as sampled): the share of "
+        f"worlds in which the strategy reaches stable coverage before {ctx.baseline}, blue "
+        "where the slower design is first in most worlds, red where the baseline is; points "
+        "ringed in black are those where that share is clearly different from one half. "
+        "rollout plot --kind phase --x --y draws other pairs.")
