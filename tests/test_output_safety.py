@@ -219,3 +219,14 @@ def test_ctrl_c_during_a_dask_sweep_is_quiet_and_resumable(tmp_path: Path) -> No
     again = _cli("sweep", config, "-o", out, "--serial", "-q", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert zarr.open_group(out, mode="r").attrs["complete"] == "true"
+
+
+def test_an_output_folder_where_no_file_can_be_made_is_refused_not_awaited(tmp_path: Path):
+    """/proc answers "not found" to creating any file: the lock used to retry forever (a hung
+    `rollout report -o /proc/x.html`); now one line, exit 2."""
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc on this system")
+    proc = _cli("run", _config(tmp_path), "-o", "/proc/rollout-test.zarr", "-w", "1", "-q",
+                cwd=tmp_path)
+    line = _one_error_line(proc)
+    assert "/proc/rollout-test.zarr" in line and "lock" in line

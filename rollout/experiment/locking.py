@@ -43,8 +43,14 @@ def output_lock(path: Path) -> Iterator[None]:
         _remove_empty(made)
 
 
+#: attempts to create the lock file while its folder keeps vanishing (another writer removing
+#: the new folder just now) before giving up: a folder where no file can be created (/proc)
+#: answers "not found" every time, and used to loop forever
+LOCK_ATTEMPTS = 100
+
+
 def _acquire(lock: Path, path: Path, made: list[Path]) -> int:
-    while True:
+    for _ in range(LOCK_ATTEMPTS):
         lock.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -70,6 +76,9 @@ def _acquire(lock: Path, path: Path, made: list[Path]) -> int:
             os.write(fd, f"{os.getpid()}\n".encode("ascii"))
             return fd
         os.close(fd)
+    _remove_empty(made)
+    raise RolloutError(f"{path}: cannot create a lock file in {lock.parent} (tried "
+                       f"{LOCK_ATTEMPTS} times); choose another output folder")
 
 
 def remove_leftovers(path: Path) -> None:
