@@ -335,26 +335,32 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--baseline", "-b", default=None, help="Strategy to compare with [default: the "
               "config's analysis.baseline].")
 @click.option("--metric", "-m", "metrics", multiple=True,
-              help="Per-replicate variable (repeatable) [default: t_full t_stable harm_total "
-                   "net_benefit].")
+              help="Per-replicate variable (repeatable) [default: t_full t_stable t_overtake "
+                   "(when the cube can give it) harm_total net_benefit].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--summary", is_flag=True,
               help="Count design points where each strategy is slower at first and faster in "
                    "the end (t_full, t_stable, net_benefit), instead of one row per point.")
+@click.option("--outcomes", is_flag=True,
+              help="Add the outcomes beyond one horizon: net benefit at analysis.horizons_years "
+                   "x analysis.discount_rates, stable first by harm threshold with the "
+                   "long-run floor, downside risk and (sweeps) regret (docs/model.md section 6).")
 @_reads_cube
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
-            confidence: float, summary: bool) -> None:
+            confidence: float, summary: bool, outcomes: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
 
-    from .analysis.compare import DEFAULT_METRICS, format_table, to_records
+    from .analysis.compare import DEFAULT_METRICS, default_metrics, format_table, to_records
     from .analysis.compare import compare as compare_cube
     from .experiment.cube import open_cube
 
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
-    metrics = list(metrics) or list(DEFAULT_METRICS)
+    if summary and outcomes:
+        raise RolloutError("--summary and --outcomes: choose one")
+    metrics = list(metrics) or (list(DEFAULT_METRICS) if summary else default_metrics(ds))
     if summary:
         from .analysis.compare import design_summary, format_design_summary
 
@@ -368,10 +374,24 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             _echo_records(rows, fmt)
         return
     result = compare_cube(ds, baseline, metrics, confidence, km=fmt != "table")
+    extra = None
+    if outcomes:
+        from .analysis.outcomes import outcomes as outcomes_of
+
+        extra = outcomes_of(ds, baseline, confidence)
     if fmt == "table":
         click.echo(format_table(result, metrics))
+        if extra is not None:
+            from .analysis.outcomes import format_outcomes
+
+            click.echo("\n" + format_outcomes(extra, ds))
     else:
-        _echo_records(to_records(result, metrics), fmt)
+        records = to_records(result, metrics)
+        if extra is not None:
+            from .analysis.outcomes import outcome_records
+
+            records += outcome_records(extra, ds)
+        _echo_records(records, fmt)
 
 
 def _check_figure_path(path: str) -> None:
@@ -396,7 +416,9 @@ def _echo_records(records: list[dict], fmt: str) -> None:
         click.echo(json.dumps(records, indent=1))
         return
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    # every key of any record, in first-seen order (outcome records add their own columns)
+    fields = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(records)
     click.echo(buffer.getvalue(), nl=False)

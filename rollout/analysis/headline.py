@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ..experiment.names import config_field
-from .compare import TIME_METRICS, check_baseline, compare, design_dims
+from .compare import TIME_METRICS, check_baseline, compare, default_metrics, design_dims
 
 METRICS = ("t_full", "t_stable", "net_benefit")
 
@@ -56,23 +56,25 @@ def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.9
              ) -> list[HeadlineRow]:
     """Per strategy: medians, paired differences against ``baseline``, share stable first."""
     strategies = check_baseline(ds, baseline)
-    result = compare(ds, baseline, METRICS, confidence, km=True)
+    metrics = [*METRICS, *(["t_overtake"] if "t_overtake" in default_metrics(ds) else [])]
+    times = [m for m in metrics if m in TIME_METRICS]
+    result = compare(ds, baseline, metrics, confidence, km=True)
     values = {m: ds[m].load().values for m in METRICS}
     n = ds.sizes["replicate"]
     rows = []
     for i, name in enumerate(strategies):
         own = result.isel(strategy=i)
         med = {m: float(own[f"km_median_{m}"]) if m in TIME_METRICS
-               else never_median(values[m][i]) for m in METRICS}
-        ci = {m: (float(own[f"km_low_{m}"]), float(own[f"km_high_{m}"])) for m in TIME_METRICS}
-        reached = {m: n - int(own[f"never_{m}"]) for m in TIME_METRICS}
+               else never_median(values[m][i]) for m in metrics}
+        ci = {m: (float(own[f"km_low_{m}"]), float(own[f"km_high_{m}"])) for m in times}
+        reached = {m: n - int(own[f"never_{m}"]) for m in times}
         diff = {m: PairedDifference(float(own[f"diff_{m}"]), float(own[f"low_{m}"]),
                                     float(own[f"high_{m}"]), int(own[f"pairs_{m}"]),
                                     int(own[f"excluded_{m}"]))
-                for m in METRICS}
+                for m in metrics}
         restricted = {m: PairedDifference(float(own[f"rdiff_{m}"]), float(own[f"rlow_{m}"]),
                                           float(own[f"rhigh_{m}"]), n, 0)
-                      for m in TIME_METRICS}
+                      for m in times}
         rows.append(HeadlineRow(name, med, ci, reached, diff, restricted,
                                 float(own["stable_first"]),
                                 (float(own["stable_first_low"]),
@@ -102,13 +104,17 @@ def _fmt_median(r: HeadlineRow, m: str) -> str:
 def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 0.95) -> str:
     """The table printed at the end of a run."""
     pct = f"{confidence:.0%}"
+    overtake = any("t_overtake" in r.medians for r in rows)
     header = ["strategy", "t_full", "t_stable", "net_benefit",
               f"d t_full ({pct} CI)", f"d t_stable ({pct} CI)", f"d net_benefit ({pct} CI)",
-              "stable first", "d t_full, both reached", "d t_stable, both reached"]
+              "stable first", *(["overtakes"] if overtake else []),
+              "d t_full, both reached", "d t_stable, both reached"]
     table = [header]
     notes = []
     for r in rows:
         base = r.strategy == baseline
+        over = (["-" if base else _fmt_median(r, "t_overtake")
+                 + f" ({r.reached['t_overtake']}/{r.replicates})"] if overtake else [])
         table.append([
             r.strategy + (" (baseline)" if base else ""),
             _fmt_median(r, "t_full"), _fmt_median(r, "t_stable"),
@@ -118,6 +124,7 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
             "-" if base else _fmt_diff(r.diff["net_benefit"]),
             "-" if base else f"{r.stable_first:.0%} [{r.stable_first_ci[0]:.0%}, "
                              f"{r.stable_first_ci[1]:.0%}]",
+            *over,
             "-" if base else _fmt_diff(r.diff["t_full"]) + f" ({r.diff['t_full'].n})",
             "-" if base else _fmt_diff(r.diff["t_stable"]) + f" ({r.diff['t_stable'].n})",
         ])
@@ -138,7 +145,11 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
              "times: sooner), times restricted to the horizon (a time never reached counts the "
              "horizon); both reached: the mean over the pairs (count) where both reached it, a "
              "biased subset shown for reference; stable first = share of replicates reaching "
-             "stable coverage before the baseline.")
+             "stable coverage before the baseline" + (
+                 "; overtakes: Kaplan-Meier median [interval] of t_overtake, the first month "
+                 "from which the strategy's cumulative net benefit stays at or above the "
+                 "baseline's to the horizon ('never': not in most runs), with the runs "
+                 "(of all) that overtake by the horizon." if overtake else "."))
     if notes:
         text += "\n" + "\n".join("note: " + n for n in notes)
     return text

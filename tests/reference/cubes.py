@@ -64,6 +64,12 @@ block_size = 2
 #: Stored but not results: checksums of the variables compared here (added after recording),
 #: and the block flags (moved out of the root group into the subgroup ``blocks``).
 BOOKKEEPING = {"block_checksum", "block_done"}
+#: Outcomes added after the reference was recorded (issue 21): derived from the recorded series
+#: and summaries (no mechanism changed), reported by ``unrecorded`` and not compared until the
+#: reference is next re-recorded, when this set is emptied. Every other variable stays
+#: bit-identical.
+UNRECORDED = {"t_overtake", "t_stable_at", "stable_threshold", "end_harm_rate",
+              "end_benefit_rate"}
 
 
 def run_case(name: str, workdir: Path) -> dict[str, np.ndarray]:
@@ -104,6 +110,8 @@ def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: 
     for key in sorted(set(reference) | set(now)):
         if key.rsplit("/", 1)[-1] in BOOKKEEPING:
             continue
+        if key not in reference and key.rsplit("/", 1)[-1] in UNRECORDED:
+            continue                      # listed by ``unrecorded``
         if key not in now:
             problems.append(f"{key}: missing now")
             continue
@@ -126,6 +134,11 @@ def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: 
     return problems
 
 
+def unrecorded(reference: dict[str, np.ndarray], now: dict[str, np.ndarray]) -> list[str]:
+    """Arrays of this run that the reference does not hold yet (names in ``UNRECORDED``)."""
+    return sorted(k for k in now if k not in reference and k.rsplit("/", 1)[-1] in UNRECORDED)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["record", "check"])
@@ -142,6 +155,8 @@ def main() -> int:
     problems = compare(reference, now, args.rtol)
     for line in problems:
         print(line)
+    for key in unrecorded(reference, now):
+        print(f"{key}: new since the recording (not compared)")
     print(f"{len(reference)} arrays: {'identical' if not problems else f'{len(problems)} differ'}"
           f"{f' (rtol {args.rtol})' if args.rtol else ''}")
     return 1 if problems else 0
