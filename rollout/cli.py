@@ -428,7 +428,7 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 @click.argument("path", metavar="PATH")
 @click.option("--kind", "-k", required=True,
               type=click.Choice(["coverage", "harm", "stages", "phase", "versions",
-                                 "sensitivity"]))
+                                 "sensitivity", "overtake", "stable-curve"]))
 @click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False),
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--at", "at", multiple=True, metavar="DIM=VALUE",
@@ -438,7 +438,8 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 @click.option("--strategy", "-s", default=None,
               help="Strategy (versions; phase: the slower one; sensitivity: one only) "
                    "[default: the first / first non-baseline / all].")
-@click.option("--baseline", "-b", default=None, help="Baseline for the phase map.")
+@click.option("--baseline", "-b", default=None,
+              help="Baseline (phase map, sensitivity, overtake, stable-curve).")
 @click.option("--x", "x", default=None, help="Phase map: parameter on the x axis.")
 @click.option("--y", "y", default=None, help="Phase map: parameter on the y axis.")
 @click.option("--metric", "-m", default="net_benefit", show_default=True,
@@ -447,7 +448,8 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
          strategy: str | None, baseline: str | None, x: str | None, y: str | None,
          metric: str) -> None:
-    """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity)."""
+    """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity, overtake,
+    stable-curve)."""
 
     from .analysis import figures
     from .experiment.cube import open_cube
@@ -466,6 +468,12 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
         fig = figures.plot_versions(ds, where, replicate, strategy)
     elif kind == "sensitivity":
         fig = figures.plot_sensitivity(ds, metric, baseline, [strategy] if strategy else None)
+    elif kind in ("overtake", "stable-curve"):
+        from .analysis import outcome_figures
+
+        draw = (outcome_figures.plot_overtake if kind == "overtake"
+                else outcome_figures.plot_stable_curve)
+        fig = draw(ds, baseline, where)
     else:
         fig = figures.plot_phase(ds, strategy, baseline, x, y, where)
     click.echo(f"wrote {figures.save(fig, output)}")
@@ -496,8 +504,10 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 @click.argument("path", metavar="PATH")
 @click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
 @click.option("--claim", "-c", required=True,
-              help="stable_first, net_benefit_higher, full_later, faster_full, or 'VARIABLE OP "
-                   "VALUE' on a compare variable (for example 'rdiff_t_stable < -6').")
+              help="stable_first, net_benefit_higher, full_later, faster_full, "
+                   "slower_is_faster, overtakes, overtakes_within_Ny (N years, e.g. "
+                   "overtakes_within_20y), or 'VARIABLE OP VALUE' on a compare variable (for "
+                   "example 'rdiff_t_stable < -6').")
 @click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
 @click.option("--min-density", type=click.FloatRange(0.0, 1.0), default=0.8, show_default=True,
               help="Report the widest box whose density reaches this.")

@@ -288,3 +288,55 @@ def test_an_old_cube_still_compares_and_reports_what_is_absent(real):
     assert any("last grid step" in n for n in result.notes)
     records = outcome_records(result, old)
     assert {r["metric"] for r in records} == {"net_benefit_at", "stable_first_at", "risk"}
+
+
+# ------------------------------------------------------------------------------ a real sweep
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A real grid sweep, serial: entrenchment off/on (a switch) x two severities, 3
+    replicates, 120 months (seed 7). The sweep's workers receive the config as canonical JSON,
+    which sorts the strategies: t_overtake must still pair each with big_bang."""
+    from rollout import open_cube
+    from rollout.experiment.designs import build_design
+    from rollout.experiment.executors import SerialExecutor
+    from rollout.experiment.sweep import run_sweep
+
+    cfg = make_config(small_dict(replicates=3, time={"horizon_months": 120}, sweep={
+        "parameters": {"entrenchment.enabled": [False, True],
+                       "defects.severity_median": [0.05, 0.3]}, "block_size": 3}))
+    path = tmp_path_factory.mktemp("sweep") / "sweep.zarr"
+    run_sweep(cfg, load_provinces(cfg), build_design(cfg), path, SerialExecutor())
+    return open_cube(path)
+
+
+def test_sweep_stores_t_overtake_paired_with_the_baseline(sweep):
+    assert [str(s) for s in sweep["strategy"].values][0] == "big_bang"
+    stored = sweep["t_overtake"].load()
+    np.testing.assert_array_equal(stored.values,
+                                  computed_overtake(sweep, "big_bang").load().values)
+    assert (stored.sel(strategy="big_bang") == 0).all()
+    assert sweep["t_stable_at"].dims[-1] == "stable_threshold"
+
+
+def test_sweep_regret_per_switch_and_overtake_claims(sweep):
+    from rollout.analysis.discover import claim_data
+
+    rows = regret_table(sweep, 1.0)
+    combos = {r["switches"] for r in rows}
+    assert combos == {"pooled", "entrenchment.enabled=False", "entrenchment.enabled=True"}
+    for label in combos:          # one minimax strategy per combination and outcome
+        for outcome in ("net_benefit", "t_stable"):
+            chosen = [r for r in rows if r["switches"] == label and r["outcome"] == outcome
+                      and r["minimax"]]
+            assert len(chosen) == 1
+    direct = (overtake_times(sweep, "big_bang") <= 60).mean("replicate").sel(
+        strategy="phased").transpose(*json.loads(sweep.attrs["design"])["dims"])
+    got = claim_data(sweep, "phased", "overtakes_within_5y", "big_bang").y
+    np.testing.assert_array_equal(got, (direct.values.ravel() > 0.5).astype(int))
+    never = np.isinf(sweep["t_overtake"].sel(strategy="phased")).mean("replicate")
+    got = claim_data(sweep, "phased", "overtakes", "big_bang").y
+    np.testing.assert_array_equal(got, (never.transpose(*direct.dims).values.ravel() < 0.5)
+                                  .astype(int))
+    from rollout.errors import RolloutError
+    with pytest.raises(RolloutError, match="end at month 120"):
+        claim_data(sweep, "phased", "overtakes_within_20y", "big_bang")

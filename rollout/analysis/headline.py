@@ -12,7 +12,7 @@ implementation of each); this module lays out the table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -45,6 +45,10 @@ class HeadlineRow:
     stable_first: float                 # share of replicates reaching stable coverage first
     stable_first_ci: tuple[float, float]
     replicates: int
+    # stable first by harm threshold: share -> (stable first, both stable and earlier, baseline
+    # never stable); empty for a cube without t_stable_at (stability_curve.py)
+    stable_curve: dict[float, tuple[float, float, float]] = field(default_factory=dict)
+    floor: float = math.nan             # median harm/benefit rate ratio at the horizon
 
 
 def never_median(values: np.ndarray) -> float:
@@ -61,6 +65,7 @@ def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.9
     result = compare(ds, baseline, metrics, confidence, km=True)
     values = {m: ds[m].load().values for m in METRICS}
     n = ds.sizes["replicate"]
+    curve, floors = _curve(ds, baseline, confidence)
     rows = []
     for i, name in enumerate(strategies):
         own = result.isel(strategy=i)
@@ -78,8 +83,31 @@ def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.9
         rows.append(HeadlineRow(name, med, ci, reached, diff, restricted,
                                 float(own["stable_first"]),
                                 (float(own["stable_first_low"]),
-                                 float(own["stable_first_high"])), n))
+                                 float(own["stable_first_high"])), n,
+                                curve.get(name, {}), floors.get(name, math.nan)))
     return rows
+
+
+def _curve(ds: xr.Dataset, baseline: str, confidence: float
+           ) -> tuple[dict[str, dict[float, tuple[float, float, float]]], dict[str, float]]:
+    """Stable first by threshold (cubes with t_stable_at) and the median floor (cubes with the
+    rates at the horizon or the series), per strategy."""
+    from .stability_curve import floor_ratio, stable_first_curve
+
+    curves: dict[str, dict[float, tuple[float, float, float]]] = {}
+    floors: dict[str, float] = {}
+    if "t_stable_at" in ds:
+        c = stable_first_curve(ds, baseline, confidence)
+        for s in c["strategy"].values:
+            row = c.sel(strategy=s)
+            curves[str(s)] = {float(k): (float(row["stable_first"].sel(stable_threshold=k)),
+                                         float(row["earlier"].sel(stable_threshold=k)),
+                                         float(row["baseline_never"].sel(stable_threshold=k)))
+                              for k in row["stable_threshold"].values}
+    if "end_harm_rate" in ds or ("harm" in ds and "benefit" in ds):
+        ratio = floor_ratio(ds)[0].median("replicate").load()
+        floors = {str(s): float(ratio.sel(strategy=s)) for s in ratio["strategy"].values}
+    return curves, floors
 
 
 def _fmt_time(value: float) -> str:
@@ -150,9 +178,27 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
                  "from which the strategy's cumulative net benefit stays at or above the "
                  "baseline's to the horizon ('never': not in most runs), with the runs "
                  "(of all) that overtake by the horizon." if overtake else "."))
+    text += _curve_lines(rows, baseline)
     if notes:
         text += "\n" + "\n".join("note: " + n for n in notes)
     return text
+
+
+def _curve_lines(rows: list[HeadlineRow], baseline: str) -> str:
+    """Stable first as a curve over the harm thresholds, and the floor that decides it."""
+    lines = []
+    curved = [r for r in rows if r.stable_curve and r.strategy != baseline]
+    if curved:
+        lines.append(f"stable first by harm threshold (share of the benefit rate): share of "
+                     f"replicates = both stable and strictly earlier + {baseline} never stable")
+        for r in curved:
+            lines.append(f"  {r.strategy}: " + "; ".join(
+                f"{k:g}: {a:.0%} = {b:.0%} + {c:.0%}" for k, (a, b, c) in r.stable_curve.items()))
+    if any(not math.isnan(r.floor) for r in rows):
+        lines.append("long-run floor (median harm-to-benefit rate ratio at the horizon; never "
+                     "stable below it): " + ", ".join(f"{r.strategy} {r.floor:.3g}"
+                                                      for r in rows))
+    return ("\n" + "\n".join(lines)) if lines else ""
 
 
 def format_sweep_summary(ds: xr.Dataset, baseline: str, max_points: int = 24) -> str:

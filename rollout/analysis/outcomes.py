@@ -165,16 +165,20 @@ def _blocks(result: Outcomes, where: dict, pct: str) -> list[str]:
               if str(s) != result.baseline]
     if result.horizons is not None:
         h = result.horizons.isel(where)
-        lines.append(f"net benefit at each horizon and discount rate: mean paired difference "
-                     f"against {result.baseline} [{pct} CI], benefit units")
+        lines.append(f"net benefit by horizon and discount rate (a year, continuous): mean "
+                     f"paired difference against {result.baseline} [{pct} CI], benefit units")
+        rates = h["discount_rate"].values
+        table = [["strategy", "horizon", *[f"{r:.0%}" for r in rates]]]
         for s in others:
-            cells = []
             for y in h["horizon_years"].values:
-                for r in h["discount_rate"].values:
-                    c = h.sel(strategy=s, horizon_years=y, discount_rate=r)
-                    cells.append(f"{y:g}y/{r:.0%}: {_fmt(c['diff'])} "
-                                 f"[{_fmt(c['low'])}, {_fmt(c['high'])}]")
-            lines.append(f"  {s}: " + "; ".join(cells))
+                c = h.sel(strategy=s, horizon_years=y)
+                table.append([s, f"{y:g} y", *[
+                    f"{_fmt(c['diff'].sel(discount_rate=r))} "
+                    f"[{_fmt(c['low'].sel(discount_rate=r))}, "
+                    f"{_fmt(c['high'].sel(discount_rate=r))}]" for r in rates]])
+        widths = [max(len(row[j]) for row in table) for j in range(len(table[0]))]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                  for row in table]
     if result.curve is not None:
         c = result.curve.isel(where)
         lines.append("stable first by harm threshold (share of the benefit rate): stable first "
