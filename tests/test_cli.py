@@ -368,6 +368,8 @@ BAD_CASES: dict[str, Callable[[Path], BadCase]] = {
     "unknown_top_level_key": _config_error("frobnicate", frobnicate=1),
     "unknown_nested_key": _config_error("defects.foo", defects={"foo": 1}),
     "value_out_of_range": _config_error("defects.mean_count", defects={"mean_count": -1}),
+    "thresholds_out_of_order": _config_error("outcomes.stable_harm_shares", "increasing",
+                                             outcomes={"stable_harm_shares": [0.1, 0.05]}),
     "unknown_strategy": _config_error("strategies.slowly", strategies={"slowly": {}}),
     "unknown_province": _config_error("regions.provinces", "Atlantis",
                                       regions={"provinces": ["Beijing", "Atlantis"]}),

@@ -66,7 +66,7 @@ def plot_stable_curve(cube: xr.Dataset, baseline: str = "big_bang",
     names = check_baseline(cube, baseline)
     point, label = select_point(cube, at)
     curve = stable_first_curve(point, baseline, confidence)
-    floor, _ = floor_ratio(point)
+    floor = floor_ratio(point)[0].load()
     k_values = np.asarray(curve["stable_threshold"].values, float)
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
