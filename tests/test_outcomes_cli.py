@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
-import xarray as xr
 from conftest import small_dict
 
 from rollout import open_cube
