@@ -117,6 +117,10 @@ def test_stored_t_overtake_agrees_with_the_cube_own_series(real):
     stored = cube["t_overtake"]
     assert stored.attrs["baseline"] == "big_bang"
     np.testing.assert_array_equal(stored.values, computed_overtake(cube, "big_bang").values)
+    # a store chunked by blocks of replicates (a sweep's) computes it chunk by chunk
+    lazy = computed_overtake(cube.chunk({"replicate": 1}), "big_bang")
+    assert lazy.chunks is not None and lazy.dims == ("strategy", "replicate")
+    np.testing.assert_array_equal(stored.values, lazy.values)
     net = (cube["benefit"] - cube["harm"]).sum("province").values   # strategy, replicate, time
     months = cube["month"].values
     for s in range(cube.sizes["strategy"]):

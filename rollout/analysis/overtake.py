@@ -32,16 +32,17 @@ def computed_overtake(cube: xr.Dataset, baseline: str) -> xr.DataArray:
     months = months_of(cube)
 
     def one(benefit: np.ndarray, harm: np.ndarray) -> np.ndarray:
-        # core dims last: (..., strategy, replicate, time, province); strategy moved first
-        ben = np.moveaxis(benefit, -4, 0)
-        har = np.moveaxis(harm, -4, 0)
-        return np.moveaxis(overtake_from_series(ben, har, months, b), 0, -2)
+        # core dims last: (..., strategy, time, province); strategy moved first and back last
+        ben = np.moveaxis(benefit, -3, 0)
+        har = np.moveaxis(harm, -3, 0)
+        return np.moveaxis(overtake_from_series(ben, har, months, b), 0, -1)
 
+    # replicate is not a core dimension: a store chunked by blocks of replicates stays so
     out = xr.apply_ufunc(
         one, cube["benefit"], cube["harm"],
-        input_core_dims=[["strategy", "replicate", "time", "province"]] * 2,
-        output_core_dims=[["strategy", "replicate"]], dask="parallelized",
-        output_dtypes=[float])
+        input_core_dims=[["strategy", "time", "province"]] * 2,
+        output_core_dims=[["strategy"]], dask="parallelized", output_dtypes=[float])
+    out = out.transpose(..., "strategy", "replicate")       # the cube's order of a run
     return out.assign_attrs(units="months", baseline=baseline,
                             long_name="t_overtake, computed from the cube's harm and benefit")
 
