@@ -151,7 +151,9 @@ def test_run_prints_headline_and_writes_zarr(runs: Runs) -> None:
 def test_cube_dimensions_and_variables(base: xr.Dataset) -> None:
     ds = base
     assert dict(ds.sizes) == {"strategy": len(STRATEGIES), "replicate": REPLICATES, "time": 60,
-                              "province": 4, "track": 2}
+                              "province": 4, "track": 2, "stable_threshold": 4}   # issue 21
+    assert ds["t_stable_at"].dims == ("strategy", "replicate", "stable_threshold")
+    assert ds["t_overtake"].dims == ("strategy", "replicate")
     assert [str(s) for s in ds["strategy"].values] == STRATEGIES
     assert [str(t) for t in ds["track"].values] == ["DRG", "DIP"]
     assert sorted(str(p) for p in ds["province"].values) == \
