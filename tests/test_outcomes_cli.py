@@ -58,6 +58,15 @@ def runs(tmp_path_factory):
     for kind in ("overtake", "stable-curve"):
         out[kind] = _cli("plot", cube, "--kind", kind, "-o", folder / f"{kind}.png",
                          cwd=folder)
+    # a small sweep: entrenchment off/on (a switch) x two severities, 2 replicates, 60 months
+    sweep_config = folder / "sweep.toml"
+    sweep_config.write_text(tomli_w.dumps(small_dict(replicates=2, sweep={
+        "parameters": {"entrenchment.enabled": [False, True],
+                       "defects.severity_median": [0.05, 0.3]}, "block_size": 2})))
+    store = folder / "sweep.zarr"
+    out["sweep"] = _cli("sweep", sweep_config, "--serial", "-o", store, cwd=folder)
+    out["sweep_json"] = _cli("compare", store, "--outcomes", "--format", "json", cwd=folder)
+    out["sweep_table"] = _cli("compare", store, "--outcomes", cwd=folder)
     return folder, cube, old, out
 
 
@@ -133,3 +142,21 @@ def test_plots_are_written(runs):
         from matplotlib.image import imread
         image = imread(folder / f"{kind}.png")
         assert image.shape[0] > 300 and image.std() > 0.01     # drawn, not blank
+
+
+def test_a_sweep_gets_regret_pooled_and_per_switch_combination(runs):
+    _, _, _, out = runs
+    for key in ("sweep", "sweep_json", "sweep_table"):
+        assert out[key].returncode == 0, out[key].stderr
+    rows = [r for r in json.loads(out["sweep_json"].stdout)
+            if r["metric"].startswith("regret_")]
+    combos = {r["switches"] for r in rows}
+    assert combos == {"pooled", "entrenchment.enabled=False", "entrenchment.enabled=True"}
+    for combo in combos:
+        for metric in ("regret_net_benefit", "regret_t_stable"):
+            group = [r for r in rows if r["switches"] == combo and r["metric"] == metric]
+            assert len(group) == 4 and sum(r["minimax"] for r in group) == 1
+            best = min(group, key=lambda r: r["max_regret"])
+            assert best["minimax"] and all(r["max_regret"] >= 0 for r in group)
+            assert all(r["points"] == (4 if combo == "pooled" else 2) for r in group)
+    assert "regret across the design" in out["sweep_table"].stdout
