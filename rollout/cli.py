@@ -345,26 +345,32 @@ def _parse_at(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--baseline", "-b", default=None, help="Strategy to compare with [default: the "
               "config's analysis.baseline].")
 @click.option("--metric", "-m", "metrics", multiple=True,
-              help="Per-replicate variable (repeatable) [default: t_full t_stable harm_total "
-                   "net_benefit].")
+              help="Per-replicate variable (repeatable) [default: t_full t_stable t_overtake "
+                   "(when the cube can give it) harm_total net_benefit].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--summary", is_flag=True,
               help="Count design points where each strategy is slower at first and faster in "
                    "the end (t_full, t_stable, net_benefit), instead of one row per point.")
+@click.option("--outcomes", is_flag=True,
+              help="Add the outcomes beyond one horizon: net benefit at analysis.horizons_years "
+                   "x analysis.discount_rates, stable first by harm threshold with the "
+                   "long-run floor, downside risk and (sweeps) regret (docs/model.md section 6).")
 @_reads_cube
 def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
-            confidence: float, summary: bool) -> None:
+            confidence: float, summary: bool, outcomes: bool) -> None:
     """Paired differences against a baseline at every design point, with intervals."""
 
-    from .analysis.compare import DEFAULT_METRICS, format_table, to_records
+    from .analysis.compare import DEFAULT_METRICS, default_metrics, format_table, to_records
     from .analysis.compare import compare as compare_cube
     from .experiment.cube import open_cube
 
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
-    metrics = list(metrics) or list(DEFAULT_METRICS)
+    if summary and outcomes:
+        raise RolloutError("--summary and --outcomes: choose one")
+    metrics = list(metrics) or (list(DEFAULT_METRICS) if summary else default_metrics(ds))
     if summary:
         from .analysis.compare import design_summary, format_design_summary
 
@@ -378,10 +384,24 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             _echo_records(rows, fmt)
         return
     result = compare_cube(ds, baseline, metrics, confidence, km=fmt != "table")
+    extra = None
+    if outcomes:
+        from .analysis.outcomes import outcomes as outcomes_of
+
+        extra = outcomes_of(ds, baseline, confidence)
     if fmt == "table":
         click.echo(format_table(result, metrics))
+        if extra is not None:
+            from .analysis.outcomes import format_outcomes
+
+            click.echo("\n" + format_outcomes(extra, ds))
     else:
-        _echo_records(to_records(result, metrics), fmt)
+        records = to_records(result, metrics)
+        if extra is not None:
+            from .analysis.outcomes import outcome_records
+
+            records += outcome_records(extra, ds)
+        _echo_records(records, fmt)
 
 
 def _check_figure_path(path: str) -> None:
@@ -406,7 +426,9 @@ def _echo_records(records: list[dict], fmt: str) -> None:
         click.echo(json.dumps(records, indent=1))
         return
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    # every key of any record, in first-seen order (outcome records add their own columns)
+    fields = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(records)
     click.echo(buffer.getvalue(), nl=False)
@@ -416,7 +438,7 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 @click.argument("path", metavar="PATH")
 @click.option("--kind", "-k", required=True,
               type=click.Choice(["coverage", "harm", "stages", "phase", "versions",
-                                 "sensitivity"]))
+                                 "sensitivity", "overtake", "stable-curve"]))
 @click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False),
               help="Figure file: .png, .svg or .pdf.")
 @click.option("--at", "at", multiple=True, metavar="DIM=VALUE",
@@ -426,7 +448,8 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 @click.option("--strategy", "-s", default=None,
               help="Strategy (versions; phase: the slower one; sensitivity: one only) "
                    "[default: the first / first non-baseline / all].")
-@click.option("--baseline", "-b", default=None, help="Baseline for the phase map.")
+@click.option("--baseline", "-b", default=None,
+              help="Baseline (phase map, sensitivity, overtake, stable-curve).")
 @click.option("--x", "x", default=None, help="Phase map: parameter on the x axis.")
 @click.option("--y", "y", default=None, help="Phase map: parameter on the y axis.")
 @click.option("--metric", "-m", default="net_benefit", show_default=True,
@@ -435,7 +458,8 @@ def _echo_records(records: list[dict], fmt: str) -> None:
 def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
          strategy: str | None, baseline: str | None, x: str | None, y: str | None,
          metric: str) -> None:
-    """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity)."""
+    """Draw a figure of a cube (coverage, harm, stages, phase, versions, sensitivity, overtake,
+    stable-curve)."""
 
     from .analysis import figures
     from .experiment.cube import open_cube
@@ -454,6 +478,12 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
         fig = figures.plot_versions(ds, where, replicate, strategy)
     elif kind == "sensitivity":
         fig = figures.plot_sensitivity(ds, metric, baseline, [strategy] if strategy else None)
+    elif kind in ("overtake", "stable-curve"):
+        from .analysis import outcome_figures
+
+        draw = (outcome_figures.plot_overtake if kind == "overtake"
+                else outcome_figures.plot_stable_curve)
+        fig = draw(ds, baseline, where)
     else:
         fig = figures.plot_phase(ds, strategy, baseline, x, y, where)
     click.echo(f"wrote {figures.save(fig, output)}")
@@ -484,8 +514,10 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 @click.argument("path", metavar="PATH")
 @click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
 @click.option("--claim", "-c", required=True,
-              help="stable_first, net_benefit_higher, full_later, faster_full, or 'VARIABLE OP "
-                   "VALUE' on a compare variable (for example 'rdiff_t_stable < -6').")
+              help="stable_first, net_benefit_higher, full_later, faster_full, "
+                   "slower_is_faster, overtakes, overtakes_within_Ny (N years, e.g. "
+                   "overtakes_within_20y), or 'VARIABLE OP VALUE' on a compare variable (for "
+                   "example 'rdiff_t_stable < -6').")
 @click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
 @click.option("--min-density", type=click.FloatRange(0.0, 1.0), default=0.8, show_default=True,
               help="Report the widest box whose density reaches this.")

@@ -317,10 +317,24 @@ class TrackFitConfig(_Section):
         return merged
 
 
+def _distinct_sorted(value: list[float]) -> list[float]:
+    """A list of levels (thresholds, horizons, rates): each once, in increasing order."""
+    if len(set(value)) != len(value):
+        raise ValueError("values must be distinct")
+    if value != sorted(value):
+        raise ValueError("values must be in increasing order")
+    return value
+
+
 class OutcomesConfig(_Section):
     coverage_threshold: float = Field(0.99, gt=0.0, le=1.0)
     stable_harm_share: Probability = Field(0.05)
+    stable_harm_shares: list[Probability] = Field(
+        [0.02, 0.05, 0.10, 0.15], min_length=1, max_length=20,
+        description="harm thresholds of t_stable_at (the cube's stable_threshold dimension)")
     discount_rate: float = Field(0.0, ge=0.0, le=1.0, description="annual rate, continuous")
+
+    _levels = field_validator("stable_harm_shares")(_distinct_sorted)
 
 
 class PilotGroup(_Section):
@@ -655,6 +669,17 @@ class CalibrationConfig(_Section):
 class AnalysisConfig(_Section):
     baseline: str = "big_bang"
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    horizons_years: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        [10.0, 20.0, 30.0, 50.0], min_length=1, max_length=20,
+        description="horizons of net benefit (those within the run's horizon are reported)")
+    discount_rates: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        [0.0, 0.03, 0.05], min_length=1, max_length=10,
+        description="annual rates, continuous, of the net benefit at each horizon")
+    risk_margin: float = Field(1.0, ge=0.0, le=1e6, description="benefit units: P(ending "
+                               "more than this below the baseline), and the satisficing "
+                               "tolerance of regret")
+
+    _levels = field_validator("horizons_years", "discount_rates")(_distinct_sorted)
 
 
 class OutputConfig(_Section):

@@ -151,7 +151,9 @@ def test_run_prints_headline_and_writes_zarr(runs: Runs) -> None:
 def test_cube_dimensions_and_variables(base: xr.Dataset) -> None:
     ds = base
     assert dict(ds.sizes) == {"strategy": len(STRATEGIES), "replicate": REPLICATES, "time": 60,
-                              "province": 4, "track": 2}
+                              "province": 4, "track": 2, "stable_threshold": 4}   # issue 21
+    assert ds["t_stable_at"].dims == ("strategy", "replicate", "stable_threshold")
+    assert ds["t_overtake"].dims == ("strategy", "replicate")
     assert [str(s) for s in ds["strategy"].values] == STRATEGIES
     assert [str(t) for t in ds["track"].values] == ["DRG", "DIP"]
     assert sorted(str(p) for p in ds["province"].values) == \
@@ -368,6 +370,8 @@ BAD_CASES: dict[str, Callable[[Path], BadCase]] = {
     "unknown_top_level_key": _config_error("frobnicate", frobnicate=1),
     "unknown_nested_key": _config_error("defects.foo", defects={"foo": 1}),
     "value_out_of_range": _config_error("defects.mean_count", defects={"mean_count": -1}),
+    "thresholds_out_of_order": _config_error("outcomes.stable_harm_shares", "increasing",
+                                             outcomes={"stable_harm_shares": [0.1, 0.05]}),
     "unknown_strategy": _config_error("strategies.slowly", strategies={"slowly": {}}),
     "unknown_province": _config_error("regions.provinces", "Atlantis",
                                       regions={"provinces": ["Beijing", "Atlantis"]}),

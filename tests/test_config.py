@@ -72,6 +72,19 @@ def test_canonical_json_round_trips_to_the_same_hash():
      "strategies.big_bang", "pinned_releases needs release_policy"),
     ({"strategies": {"big_bang": {"release_policy": "pinned_then_on_demand"}}},
      "strategies.big_bang", "needs pinned_releases"),
+    # issue 21's lists of levels: each value in range, distinct, increasing, not empty
+    ({"outcomes": {"stable_harm_shares": [0.1, 0.05]}}, "outcomes.stable_harm_shares",
+     "increasing order"),
+    ({"outcomes": {"stable_harm_shares": [0.05, 1.5]}}, "outcomes.stable_harm_shares.1",
+     "less than or equal to 1"),
+    ({"analysis": {"horizons_years": [10, 10]}}, "analysis.horizons_years", "distinct"),
+    ({"analysis": {"horizons_years": []}}, "analysis.horizons_years", "at least 1"),
+    ({"analysis": {"horizons_years": [0, 10]}}, "analysis.horizons_years.0", "greater than 0"),
+    ({"analysis": {"discount_rates": [0.0, -0.03]}}, "analysis.discount_rates.1",
+     "greater than or equal to 0"),
+    ({"analysis": {"discount_rates": [0.0, "3%"]}}, "analysis.discount_rates.1",
+     "valid number"),
+    ({"analysis": {"risk_margin": -1.0}}, "analysis.risk_margin", "greater than or equal to 0"),
 ])
 def test_bad_values_name_the_field_and_the_problem(data, field, words):
     with pytest.raises(ConfigError) as err:

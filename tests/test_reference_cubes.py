@@ -26,9 +26,17 @@ def test_reference_cubes_are_bit_identical():
     ref_cubes = _script()
     reference, recorded = ref_cubes.load_reference()
     rtol = ref_cubes.tolerance_for(recorded)
-    problems = ref_cubes.compare(reference, ref_cubes.run_all(), rtol=rtol)
+    now = ref_cubes.run_all()
+    problems = ref_cubes.compare(reference, now, rtol=rtol)
     assert not problems, f"rtol {rtol} (recorded on {recorded}, now {ref_cubes.stack()})\n" \
         + "\n".join(problems[:20])
+    # variables listed as not recorded yet (none since the last recording) are each reported,
+    # in every case
+    new = ref_cubes.unrecorded(reference, now)
+    if new:
+        cases = {k.split("/", 1)[0] for k in now}
+        assert {k.rsplit("/", 1)[-1] for k in new} == ref_cubes.UNRECORDED
+        assert len(new) == len(cases) * len(ref_cubes.UNRECORDED), new
 
 
 def test_the_tolerance_is_exact_on_the_recording_stack_only():
@@ -49,3 +57,8 @@ def test_the_comparison_sees_a_changed_value():
     assert len(ref_cubes.compare(a, b, 0.0)) == 1
     assert ref_cubes.compare(a, b, 1e-12) == []
     assert ref_cubes.compare(a, {"x/harm": a["x/harm"]}, 0.0) == ["x/stage: missing now"]
+    # a variable new since the recording: reported by 'unrecorded' if listed, else a problem
+    ref_cubes.UNRECORDED = {"t_overtake"}
+    c = dict(a, **{"x/t_overtake": np.zeros(2), "x/surprise": np.zeros(2)})
+    assert ref_cubes.compare(a, c, 0.0) == ["x/surprise: new (not in the reference)"]
+    assert ref_cubes.unrecorded(a, c) == ["x/t_overtake"]

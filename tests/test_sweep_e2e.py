@@ -344,7 +344,7 @@ def test_small_sweep_writes_a_complete_cube(small_runs: Runs, serial_cube: xr.Da
     # CF-valid names (no dots), the config field in an attribute; no bookkeeping in sight
     assert dict(ds.sizes) == {"defects__mean_count": len(values), "strategy": 2,
                               "replicate": SMALL_REPLICATES, "time": 60, "province": 4,
-                              "track": 2}
+                              "track": 2, "stable_threshold": 4}   # t_stable_at (issue 21)
     np.testing.assert_array_equal(ds["defects__mean_count"].values, values)
     assert ds["defects__mean_count"].attrs["config_field"] == "defects.mean_count"
     assert ds["harm_total"].dims == ("defects__mean_count", "strategy", "replicate")

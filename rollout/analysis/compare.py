@@ -28,7 +28,18 @@ from ..experiment.names import config_field
 from .survival import horizon_of, km_medians, restricted
 
 DEFAULT_METRICS = ("t_full", "t_stable", "harm_total", "net_benefit")
-TIME_METRICS = ("t_full", "t_stable")
+TIME_METRICS = ("t_full", "t_stable", "t_overtake")
+#: dimensions a run's variable may have beyond (design..., strategy, replicate): not a metric
+RUN_EXTRA_DIMS = ("time", "province", "track", "stable_threshold")
+
+
+def default_metrics(cube: xr.Dataset) -> list[str]:
+    """DEFAULT_METRICS, with t_overtake after t_stable where the cube stores it or the harm and
+    benefit series it is computed from (overtake.py)."""
+    metrics = list(DEFAULT_METRICS)
+    if "t_overtake" in cube or ("benefit" in cube and "harm" in cube):
+        metrics.insert(2, "t_overtake")
+    return metrics
 
 
 def design_dims(cube: xr.Dataset) -> list[str]:
@@ -48,7 +59,7 @@ def cube_name(cube: xr.Dataset, name: str) -> str:
 def check_metrics(cube: xr.Dataset, metrics: Sequence[str]) -> None:
     per_replicate = [name for name, var in cube.data_vars.items()
                      if "replicate" in var.dims and "strategy" in var.dims
-                     and "time" not in var.dims]
+                     and not set(var.dims) & set(RUN_EXTRA_DIMS)]
     for metric in metrics:
         if metric not in per_replicate:
             raise RolloutError(f"metric {metric!r} is not a per-replicate variable of the cube "
@@ -73,6 +84,10 @@ def compare(cube: xr.Dataset, baseline: str = "big_bang",
     once, so they load the times (the rest stays a chunk-by-chunk reduction)."""
     check_baseline(cube, baseline)
     metrics = list(metrics)
+    if "t_overtake" in metrics:
+        from .overtake import with_overtake
+
+        cube = with_overtake(cube, baseline)
     check_metrics(cube, metrics)
     if not 0.0 < confidence < 1.0:
         raise RolloutError(f"confidence must be between 0 and 1, got {confidence}")

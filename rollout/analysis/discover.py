@@ -41,7 +41,12 @@ CLAIMS = {
     "faster_full": "sooner to full coverage, the restricted interval below 0 (rhigh_t_full < 0)",
     "slower_is_faster": "later to full coverage and stable first in most replicates "
                         "(rlow_t_full > 0 and stable_first > 0.5)",
+    "overtakes": "cumulative net benefit overtakes the baseline's for good by the horizon in "
+                 "most replicates (censored_t_overtake < 0.5)",
+    "overtakes_within_20y": "overtakes the baseline's cumulative net benefit for good within "
+                            "20 years in most replicates (any N: overtakes_within_Ny)",
 }
+_WITHIN = re.compile(r"^overtakes_within_(\d+(?:\.\d+)?)y$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
@@ -93,6 +98,10 @@ def claim_outcome(result: xr.Dataset, strategy: str, claim: str, dims: list[str]
         values = row["rhigh_t_full"].values < 0.0
     elif claim == "slower_is_faster":
         values = (row["rlow_t_full"].values > 0.0) & (row["stable_first"].values > 0.5)
+    elif claim == "overtakes":
+        values = row["censored_t_overtake"].values < 0.5
+    elif _WITHIN.match(claim):
+        values = row["overtake_within"].values > 0.5
     else:
         match = _THRESHOLD.match(claim)
         if not match:
@@ -114,6 +123,8 @@ def claim_outcome(result: xr.Dataset, strategy: str, claim: str, dims: list[str]
 def metrics_for(claim: str, cube: xr.Dataset | None = None) -> tuple[str, ...]:
     """The compare metrics a claim needs: the headline ones, and a variable it names."""
     base = ("t_full", "t_stable", "net_benefit")
+    if claim == "overtakes" or _WITHIN.match(claim) or "t_overtake" in claim:
+        return (*base, "t_overtake")
     match = _THRESHOLD.match(claim)
     if match and cube is not None:
         name = match.group(1)
@@ -142,7 +153,22 @@ def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big
     result = compare(cube, baseline, metrics_for(claim, cube), confidence)
     if strategy not in [str(s) for s in result["strategy"].values]:
         raise RolloutError(f"strategy {strategy!r} is not in the cube")
+    within = _WITHIN.match(claim)
+    if within:
+        result["overtake_within"] = _overtake_within(cube, baseline, float(within.group(1)))
     return ClaimData(x, dims, claim_outcome(result, strategy, claim, dims))
+
+
+def _overtake_within(cube: xr.Dataset, baseline: str, years: float) -> xr.DataArray:
+    """Share of replicates whose t_overtake is at most ``years`` (refused beyond the runs'
+    horizon, where 'not yet' cannot be told from 'never')."""
+    from .overtake import overtake_times
+    from .survival import horizon_of
+
+    if 12.0 * years > horizon_of(cube):
+        raise RolloutError(f"claim overtakes_within_{years:g}y: the runs end at month "
+                           f"{horizon_of(cube):g}, before {12 * years:g}")
+    return (overtake_times(cube, baseline) <= 12.0 * years).mean("replicate").compute()
 
 
 def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",

@@ -5,6 +5,8 @@ over every month and province). Here each table has its own grain:
 
 - ``summary``: one row per run (design point x strategy x replicate), the design parameters as
   columns, every per-run variable; a time never reached is +inf, with a ``*_reached`` column;
+  then the outcomes of issue 21 (run_outcomes.py): t_overtake (computed for an older cube),
+  t_stable at each threshold, the floor ratio and net benefit at each horizon and rate;
 - ``series``: one row per run, month and province (or track), the series as columns, the month
   as a calendar date;
 - ``events``: the decoded event log (single runs with ``output.event_log``), kinds, strategies,
@@ -28,10 +30,11 @@ import xarray as xr
 from ..errors import RolloutError
 from .compare import design_dims
 from .design_table import design_frame
+from .run_outcomes import run_columns
 
 WHATS = ("summary", "series", "events")
 FORMATS = ("parquet", "csv")
-TIMES = ("t_full", "t_stable")
+TIMES = ("t_full", "t_stable", "t_overtake")
 
 
 def summary_variables(cube: xr.Dataset) -> list[str]:
@@ -88,6 +91,11 @@ def summary_pieces(cube: xr.Dataset) -> Iterator[pd.DataFrame]:
             values = at[name].transpose("strategy", "replicate").values.ravel()
             columns[name] = values
             if name in TIMES:
+                columns[f"{name}_reached"] = np.isfinite(values)
+        for name, values in run_columns(cube.isel(dict(zip(dims, idx, strict=True))),
+                                        cube).items():
+            columns[name] = values
+            if name == "t_overtake":
                 columns[f"{name}_reached"] = np.isfinite(values)
         yield pd.DataFrame(columns)
 

@@ -21,7 +21,8 @@ from ..errors import RolloutError
 from ..experiment.names import config_field
 from .compare import check_baseline, cube_name, design_dims
 
-KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity")
+KINDS = ("coverage", "harm", "stages", "phase", "versions", "sensitivity", "overtake",
+         "stable-curve")
 FORMATS = (".png", ".svg", ".pdf")
 STAGE_COLOURS = ("#d9d9d9", "#fdb863", "#e08214", "#b35806", "#80cdc1", "#018571", "#d7191c")
 

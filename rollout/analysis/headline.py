@@ -12,13 +12,13 @@ implementation of each); this module lays out the table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from ..experiment.names import config_field
-from .compare import TIME_METRICS, check_baseline, compare, design_dims
+from .compare import TIME_METRICS, check_baseline, compare, default_metrics, design_dims
 
 METRICS = ("t_full", "t_stable", "net_benefit")
 
@@ -45,6 +45,10 @@ class HeadlineRow:
     stable_first: float                 # share of replicates reaching stable coverage first
     stable_first_ci: tuple[float, float]
     replicates: int
+    # stable first by harm threshold: share -> (stable first, both stable and earlier, baseline
+    # never stable); empty for a cube without t_stable_at (stability_curve.py)
+    stable_curve: dict[float, tuple[float, float, float]] = field(default_factory=dict)
+    floor: float = math.nan             # median harm/benefit rate ratio at the horizon
 
 
 def never_median(values: np.ndarray) -> float:
@@ -56,28 +60,54 @@ def headline(ds: xr.Dataset, baseline: str = "big_bang", confidence: float = 0.9
              ) -> list[HeadlineRow]:
     """Per strategy: medians, paired differences against ``baseline``, share stable first."""
     strategies = check_baseline(ds, baseline)
-    result = compare(ds, baseline, METRICS, confidence, km=True)
+    metrics = [*METRICS, *(["t_overtake"] if "t_overtake" in default_metrics(ds) else [])]
+    times = [m for m in metrics if m in TIME_METRICS]
+    result = compare(ds, baseline, metrics, confidence, km=True)
     values = {m: ds[m].load().values for m in METRICS}
     n = ds.sizes["replicate"]
+    curve, floors = _curve(ds, baseline, confidence)
     rows = []
     for i, name in enumerate(strategies):
         own = result.isel(strategy=i)
         med = {m: float(own[f"km_median_{m}"]) if m in TIME_METRICS
-               else never_median(values[m][i]) for m in METRICS}
-        ci = {m: (float(own[f"km_low_{m}"]), float(own[f"km_high_{m}"])) for m in TIME_METRICS}
-        reached = {m: n - int(own[f"never_{m}"]) for m in TIME_METRICS}
+               else never_median(values[m][i]) for m in metrics}
+        ci = {m: (float(own[f"km_low_{m}"]), float(own[f"km_high_{m}"])) for m in times}
+        reached = {m: n - int(own[f"never_{m}"]) for m in times}
         diff = {m: PairedDifference(float(own[f"diff_{m}"]), float(own[f"low_{m}"]),
                                     float(own[f"high_{m}"]), int(own[f"pairs_{m}"]),
                                     int(own[f"excluded_{m}"]))
-                for m in METRICS}
+                for m in metrics}
         restricted = {m: PairedDifference(float(own[f"rdiff_{m}"]), float(own[f"rlow_{m}"]),
                                           float(own[f"rhigh_{m}"]), n, 0)
-                      for m in TIME_METRICS}
+                      for m in times}
         rows.append(HeadlineRow(name, med, ci, reached, diff, restricted,
                                 float(own["stable_first"]),
                                 (float(own["stable_first_low"]),
-                                 float(own["stable_first_high"])), n))
+                                 float(own["stable_first_high"])), n,
+                                curve.get(name, {}), floors.get(name, math.nan)))
     return rows
+
+
+def _curve(ds: xr.Dataset, baseline: str, confidence: float
+           ) -> tuple[dict[str, dict[float, tuple[float, float, float]]], dict[str, float]]:
+    """Stable first by threshold (cubes with t_stable_at) and the median floor (cubes with the
+    rates at the horizon or the series), per strategy."""
+    from .stability_curve import floor_ratio, stable_first_curve
+
+    curves: dict[str, dict[float, tuple[float, float, float]]] = {}
+    floors: dict[str, float] = {}
+    if "t_stable_at" in ds:
+        c = stable_first_curve(ds, baseline, confidence)
+        for s in c["strategy"].values:
+            row = c.sel(strategy=s)
+            curves[str(s)] = {float(k): (float(row["stable_first"].sel(stable_threshold=k)),
+                                         float(row["earlier"].sel(stable_threshold=k)),
+                                         float(row["baseline_never"].sel(stable_threshold=k)))
+                              for k in row["stable_threshold"].values}
+    if "end_harm_rate" in ds or ("harm" in ds and "benefit" in ds):
+        ratio = floor_ratio(ds)[0].median("replicate").load()
+        floors = {str(s): float(ratio.sel(strategy=s)) for s in ratio["strategy"].values}
+    return curves, floors
 
 
 def _fmt_time(value: float) -> str:
@@ -102,13 +132,17 @@ def _fmt_median(r: HeadlineRow, m: str) -> str:
 def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 0.95) -> str:
     """The table printed at the end of a run."""
     pct = f"{confidence:.0%}"
+    overtake = any("t_overtake" in r.medians for r in rows)
     header = ["strategy", "t_full", "t_stable", "net_benefit",
               f"d t_full ({pct} CI)", f"d t_stable ({pct} CI)", f"d net_benefit ({pct} CI)",
-              "stable first", "d t_full, both reached", "d t_stable, both reached"]
+              "stable first", *(["overtakes"] if overtake else []),
+              "d t_full, both reached", "d t_stable, both reached"]
     table = [header]
     notes = []
     for r in rows:
         base = r.strategy == baseline
+        over = (["-" if base else _fmt_median(r, "t_overtake")
+                 + f" ({r.reached['t_overtake']}/{r.replicates})"] if overtake else [])
         table.append([
             r.strategy + (" (baseline)" if base else ""),
             _fmt_median(r, "t_full"), _fmt_median(r, "t_stable"),
@@ -118,6 +152,7 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
             "-" if base else _fmt_diff(r.diff["net_benefit"]),
             "-" if base else f"{r.stable_first:.0%} [{r.stable_first_ci[0]:.0%}, "
                              f"{r.stable_first_ci[1]:.0%}]",
+            *over,
             "-" if base else _fmt_diff(r.diff["t_full"]) + f" ({r.diff['t_full'].n})",
             "-" if base else _fmt_diff(r.diff["t_stable"]) + f" ({r.diff['t_stable'].n})",
         ])
@@ -138,10 +173,32 @@ def format_headline(rows: list[HeadlineRow], baseline: str, confidence: float = 
              "times: sooner), times restricted to the horizon (a time never reached counts the "
              "horizon); both reached: the mean over the pairs (count) where both reached it, a "
              "biased subset shown for reference; stable first = share of replicates reaching "
-             "stable coverage before the baseline.")
+             "stable coverage before the baseline" + (
+                 "; overtakes: Kaplan-Meier median [interval] of t_overtake, the first month "
+                 "from which the strategy's cumulative net benefit stays at or above the "
+                 "baseline's to the horizon ('never': not in most runs), with the runs "
+                 "(of all) that overtake by the horizon." if overtake else "."))
+    text += _curve_lines(rows, baseline)
     if notes:
         text += "\n" + "\n".join("note: " + n for n in notes)
     return text
+
+
+def _curve_lines(rows: list[HeadlineRow], baseline: str) -> str:
+    """Stable first as a curve over the harm thresholds, and the floor that decides it."""
+    lines = []
+    curved = [r for r in rows if r.stable_curve and r.strategy != baseline]
+    if curved:
+        lines.append(f"stable first by harm threshold (share of the benefit rate): share of "
+                     f"replicates = both stable and strictly earlier + {baseline} never stable")
+        for r in curved:
+            lines.append(f"  {r.strategy}: " + "; ".join(
+                f"{k:g}: {a:.0%} = {b:.0%} + {c:.0%}" for k, (a, b, c) in r.stable_curve.items()))
+    if any(not math.isnan(r.floor) for r in rows):
+        lines.append("long-run floor (median harm-to-benefit rate ratio at the horizon; never "
+                     "stable below it): " + ", ".join(f"{r.strategy} {r.floor:.3g}"
+                                                      for r in rows))
+    return ("\n" + "\n".join(lines)) if lines else ""
 
 
 def format_sweep_summary(ds: xr.Dataset, baseline: str, max_points: int = 24) -> str:

@@ -26,6 +26,7 @@ from ..config import KIND_NAMES, RolloutConfig
 from ..data import Provinces
 from ..errors import RolloutError
 from ..model.simulation import EVENT_KINDS, STAGES, mechanism_series
+from .crossover import overtake_from_series
 from .integrity import variable_checksums
 from .locking import output_lock
 from .names import stored_name
@@ -66,6 +67,18 @@ _SUMMARY = {
     "defects_fixed": ("1", "distinct defects fixed by a release"),
     "defects_remaining": ("1", "defects held by the latest version at the horizon"),
     "releases": ("1", "rule-set releases after version 1"),
+    "end_harm_rate": ("1/months", "national harm rate at the horizon, in benefit units a month"),
+    "end_benefit_rate": ("1/months", "national benefit rate at the horizon, in benefit units a "
+                                     "month"),
+}
+#: Outcomes with more than one value per run, or that pair a run with the baseline's
+#: (docs/model.md section 6, "Outcomes beyond the horizon").
+_OUTCOMES = {
+    "t_stable_at": (("strategy", "replicate", "stable_threshold"), "months",
+                    "t_stable at each harm threshold of outcomes.stable_harm_shares"),
+    "t_overtake": (("strategy", "replicate"), "months",
+                   "first grid time from which cumulative national net benefit stays at or above "
+                   "the baseline's (same replicate) to the horizon"),
 }
 #: What a benefit unit is, for the comment of every harm and benefit variable.
 BENEFIT_UNIT = ("benefit units (the numeraire, dimensionless): operation.benefit_rate units per "
@@ -90,8 +103,7 @@ def package_versions() -> dict[str, str]:
 
 def base_coords(config: RolloutConfig, provinces: Provinces) -> dict:
     """Coordinates every cube has: strategy, replicate, time (+ month), province, track."""
-    months = np.arange(config.time.step_months, config.time.horizon_months + 1,
-                       config.time.step_months, dtype=float)
+    months = grid_months(config)
     dates = grid_dates(config.time.start, config.time.horizon_months, config.time.step_months)
     return {
         "strategy": ("strategy", np.array(strategy_names(config), dtype=object),
@@ -109,6 +121,10 @@ def base_coords(config: RolloutConfig, provinces: Provinces) -> dict:
             "units": "1", "long_name": "province share of national inpatient volume"}),
         "track": ("track", np.array(config.tracks, dtype=object),
                   {"long_name": "payment rule track"}),
+        "stable_threshold": ("stable_threshold",
+                             np.array(config.outcomes.stable_harm_shares, dtype=float),
+                             {"units": "1", "long_name": "harm threshold of t_stable_at, as a "
+                                                         "share of the benefit rate"}),
     }
 
 
@@ -144,28 +160,53 @@ def variable_specs(config: RolloutConfig) -> dict[str, tuple[tuple[str, ...], np
                                 "right-censored time, so the median of plain tools is right")
         dtype = np.int32 if name in _INT_SUMMARY else np.float64
         specs[name] = (("strategy", "replicate"), np.dtype(dtype), attrs)
+    never = (f"inf: never reached within the horizon ({config.time.horizon_months} months), "
+             "a right-censored time")
+    for name, (dims, units, long_name) in _OUTCOMES.items():
+        specs[name] = (dims, np.dtype(np.float64), {
+            "units": units, "long_name": long_name,
+            "comment": f"months since {config.time.start}-01; {never}"})
+    specs["t_overtake"][2].update(baseline=config.analysis.baseline, comment=(
+        f"months since {config.time.start}-01, at the sampling grid's resolution; 0: never "
+        f"below the baseline ({config.analysis.baseline}); inf: below it at the horizon"))
     for name in _BENEFIT_VARS:
         specs[name][2]["comment"] = BENEFIT_UNIT
     return specs
 
 
+def grid_months(config: RolloutConfig) -> np.ndarray:
+    """The sampling grid in months since the start (the cube's ``month``)."""
+    return np.arange(config.time.step_months, config.time.horizon_months + 1,
+                     config.time.step_months, dtype=float)
+
+
 def block_values(series: dict[str, np.ndarray], summary: dict[str, np.ndarray],
-                 share: np.ndarray) -> dict[str, np.ndarray]:
-    """Arrays of every result variable for a set of replicates (strategy, replicate, ...)."""
+                 share: np.ndarray, config: RolloutConfig | None = None,
+                 names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of every result variable for a set of replicates (strategy, replicate, ...);
+    ``t_overtake``, which pairs each strategy with the baseline, needs ``config`` (and the
+    strategies' order, ``names``, when the config came through canonical JSON, which sorts
+    them)."""
     values = dict(series)
     values["national_coverage"] = (series["coverage"] * share).sum(axis=-1)
     values.update(summary)
-    for name in ("t_full", "t_stable"):     # never reached within the horizon: +inf, so plain
-        values[name] = np.where(np.isnan(values[name]), np.inf, values[name])   # medians agree
+    for name in ("t_full", "t_stable", "t_stable_at"):   # never reached within the horizon:
+        if name in values:                                # +inf, so plain medians agree
+            values[name] = np.where(np.isnan(values[name]), np.inf, values[name])
+    if config is not None:
+        baseline = (names or strategy_names(config)).index(config.analysis.baseline)
+        values["t_overtake"] = overtake_from_series(series["benefit"], series["harm"],
+                                                    grid_months(config), baseline)
     return values
 
 
 def stored_values(config: RolloutConfig, series: dict[str, np.ndarray],
-                  summary: dict[str, np.ndarray], share: np.ndarray) -> dict[str, np.ndarray]:
+                  summary: dict[str, np.ndarray], share: np.ndarray,
+                  names: list[str] | None = None) -> dict[str, np.ndarray]:
     """Every result variable already in its stored dtype. Sweep workers send these, so the
     payload is as small as the cube's own arrays (stage is int8, counts int16) and the single
     writer only writes."""
-    values = block_values(series, summary, share)
+    values = block_values(series, summary, share, config, names)
     return {name: np.ascontiguousarray(values[name].astype(dtype, copy=False))
             for name, (_, dtype, _) in variable_specs(config).items()}
 
@@ -194,7 +235,7 @@ def provenance(config: RolloutConfig, provinces: Provinces, complete: bool) -> d
 
 def build_cube(config: RolloutConfig, provinces: Provinces, result: ExperimentResult) -> xr.Dataset:
     """Assemble the cube of a config run (in memory)."""
-    values = block_values(result.series, result.summary, volume_share(provinces))
+    values = block_values(result.series, result.summary, volume_share(provinces), config)
     data_vars = {name: (dims, values[name].astype(dtype, copy=False), attrs)
                  for name, (dims, dtype, attrs) in variable_specs(config).items()}
     if config.output.event_log:
@@ -255,7 +296,7 @@ def _event_vars(config: RolloutConfig, strategies: list[str], provinces: Provinc
     return out
 
 
-_RUN_DIMS = ("strategy", "replicate", "time", "province", "track")
+_RUN_DIMS = ("strategy", "replicate", "time", "province", "track", "stable_threshold")
 
 
 def write_netcdf_copy(ds: xr.Dataset, path: str | Path, overwrite: bool = False) -> Path:

@@ -25,7 +25,9 @@ from .inputs import default_workers, load_run  # noqa: F401  (re-exported)
 
 SUMMARY_FIELDS = ("t_full", "t_stable", "harm_total", "benefit_total", "net_benefit",
                   "suspensions", "defects_detected", "defects_fixed", "defects_remaining",
-                  "releases")
+                  "releases", "end_harm_rate", "end_benefit_rate")
+#: per-run arrays besides the scalars: t_stable at each outcomes.stable_harm_shares
+ARRAY_SUMMARY_FIELDS = {"t_stable_at": "stable_at"}
 SERIES_FIELDS = ("stage", "coverage", "harm", "benefit", "defects_active", "version",
                  "known_defects", "fixed_defects")
 #: grid series the mechanisms add (RunResult.extra; simulation.mechanism_series)
@@ -75,6 +77,8 @@ def run_block(config_json: str, names: list[str], provinces: Provinces, seed: in
                    for f in MECHANISM_FIELDS})
     summary = {f: np.array([[rep[n].summary[f] for rep in per_rep] for n in names], float)
                for f in SUMMARY_FIELDS}
+    summary.update({f: np.array([[getattr(rep[n], attr) for rep in per_rep] for n in names],
+                                float) for f, attr in ARRAY_SUMMARY_FIELDS.items()})
     events = [(s, start + i, *row) for s, n in enumerate(names)
               for i, rep in enumerate(per_rep) for row in rep[n].events]
     n_events = sum(rep[n].n_events for rep in per_rep for n in names)
@@ -136,7 +140,8 @@ def run_experiment(config: RolloutConfig, provinces: Provinces, workers: int = 1
     parts.sort(key=lambda b: b.start)
     series = {f: np.concatenate([b.series[f] for b in parts], axis=1)
               for f in SERIES_FIELDS + MECHANISM_FIELDS}
-    summary = {f: np.concatenate([b.summary[f] for b in parts], axis=1) for f in SUMMARY_FIELDS}
+    summary = {f: np.concatenate([b.summary[f] for b in parts], axis=1)
+               for f in (*SUMMARY_FIELDS, *ARRAY_SUMMARY_FIELDS)}
     events = [row for b in parts for row in b.events]
     return ExperimentResult(series, summary, events, sum(b.n_events for b in parts),
                             sum(b.seconds for b in parts))

@@ -39,7 +39,7 @@ def sweep_task(config_json: str, names: list[str], provinces: Provinces, point: 
     result = run_block(config_json, names, provinces, json.loads(config_json)["seed"], start,
                        stop)
     values = stored_values(validate_dict(json.loads(config_json)), result.series,
-                           result.summary, volume_share(provinces))
+                           result.summary, volume_share(provinces), names)
     return point, block, values, result.seconds
 
 

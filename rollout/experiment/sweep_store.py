@@ -55,7 +55,8 @@ def template(config: RolloutConfig, provinces: Provinces, design: Design) -> xr.
     dims_stored = [stored_name(d) for d in design.dims]
     sizes = {"strategy": len(config.strategies), "replicate": config.replicates,
              "time": len(coords["time"][1]), "province": len(provinces),
-             "track": len(config.tracks)}
+             "track": len(config.tracks),
+             "stable_threshold": len(config.outcomes.stable_harm_shares)}
     sizes.update(dict(zip(dims_stored, design.shape, strict=True)))
     data_vars = {}
     for name, (dims, dtype, attrs) in variable_specs(config).items():

@@ -18,6 +18,7 @@ from itertools import chain
 import numpy as np
 
 from .exploitation import pending_harm
+from .stability import stable_times
 from .states import WAITING
 from .tracks import NEVER
 
@@ -50,6 +51,8 @@ class RunResult:
     events: list[tuple] = field(default_factory=list)
     n_events: int = 0            # events processed (not counting stale ones)
     extra: dict[str, np.ndarray] = field(default_factory=dict)   # mechanisms' SERIES
+    stable_at: np.ndarray = field(default_factory=lambda: np.zeros(0))   # t_stable per
+    # outcomes.stable_harm_shares (NaN: never)
 
 
 def latest(times, keys, grid: np.ndarray, n_keys: int) -> np.ndarray:
@@ -189,9 +192,15 @@ class Recorder:
             net = cov.benefit_disc - float(sum(ex.harm_disc))
         else:
             net = benefit_total - harm_total
+        outcomes = sim.config.outcomes
+        shares = [outcomes.stable_harm_share, *outcomes.stable_harm_shares]
+        stable = stable_times(self.grid, series["harm_rate"], series["national_benefit_rate"],
+                              cov.t_cov_rise, shares)
         summary = {
             "t_full": cov.t_full,
-            "t_stable": self._t_stable(series),
+            "t_stable": float(stable[0]),
+            "end_harm_rate": float(series["harm_rate"][-1]),
+            "end_benefit_rate": float(series["national_benefit_rate"][-1]),
             "harm_total": harm_total,
             "benefit_total": benefit_total,
             "net_benefit": net,
@@ -208,7 +217,7 @@ class Recorder:
                          known_defects=series["known_defects"],
                          fixed_defects=series["fixed_defects"], summary=summary,
                          events=sim.log.rows, n_events=sim.clock.processed(),
-                         extra=self.extra_series())
+                         extra=self.extra_series(), stable_at=stable[1:])
 
     def extra_series(self) -> dict[str, np.ndarray]:
         """The grid series other mechanisms declare (their ``SERIES``) and compute."""
@@ -218,19 +227,3 @@ class Recorder:
             for name, spec in component.SERIES.items():
                 out[name] = np.asarray(values[name], dtype=spec.dtype)
         return out
-
-    def _t_stable(self, series: dict[str, np.ndarray]) -> float:
-        """First time from which coverage stays >= threshold (exact) and the national harm rate
-        stays at or below the stable share of the benefit rate (checked on the sampling grid)."""
-        t_rise = self._sim.coverage.t_cov_rise
-        if math.isnan(t_rise):
-            return math.nan
-        share = self._sim.config.outcomes.stable_harm_share
-        harm_rate, benefit_rate = series["harm_rate"], series["national_benefit_rate"]
-        # before anyone pays, harm and benefit rates are both 0: that meets the condition
-        ok = harm_rate <= share * benefit_rate
-        if not ok[-1] or benefit_rate[-1] <= 0.0:
-            return math.nan
-        bad = np.flatnonzero(~ok)
-        t_harm = float(self.grid[bad[-1] + 1]) if bad.size else 0.0
-        return max(t_rise, t_harm)

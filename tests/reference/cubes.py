@@ -69,6 +69,10 @@ block_size = 2
 #: Stored but not results: checksums of the variables compared here (added after recording),
 #: and the block flags (moved out of the root group into the subgroup ``blocks``).
 BOOKKEEPING = {"block_checksum", "block_done"}
+#: Variables added after the reference was recorded (derived ones, no mechanism changed):
+#: reported by ``unrecorded`` and not compared until the reference is next re-recorded, when
+#: this set is emptied. Empty: issue 21's outcomes were recorded with model v3 (issue 20).
+UNRECORDED: set[str] = set()
 
 #: The numerical stack a recording was made on (stored as ``_stack``): floats are bit-identical
 #: only on the same versions of these (a newer numpy or scipy moves some in the last digit).
@@ -137,6 +141,8 @@ def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: 
     for key in sorted(set(reference) | set(now)):
         if key.rsplit("/", 1)[-1] in BOOKKEEPING:
             continue
+        if key not in reference and key.rsplit("/", 1)[-1] in UNRECORDED:
+            continue                      # listed by ``unrecorded``
         if key not in now:
             problems.append(f"{key}: missing now")
             continue
@@ -157,6 +163,11 @@ def compare(reference: dict[str, np.ndarray], now: dict[str, np.ndarray], rtol: 
             problems.append(f"{key}: {len(bad)} values differ, first at {tuple(bad[0])}: "
                             f"{a[tuple(bad[0])]!r} -> {b[tuple(bad[0])]!r}")
     return problems
+
+
+def unrecorded(reference: dict[str, np.ndarray], now: dict[str, np.ndarray]) -> list[str]:
+    """Arrays of this run that the reference does not hold yet (names in ``UNRECORDED``)."""
+    return sorted(k for k in now if k not in reference and k.rsplit("/", 1)[-1] in UNRECORDED)
 
 
 def main() -> int:
@@ -180,6 +191,8 @@ def main() -> int:
     problems = compare(reference, now, args.rtol)
     for line in problems:
         print(line)
+    for key in unrecorded(reference, now):
+        print(f"{key}: new since the recording (not compared)")
     print(f"{len(reference)} arrays: {'identical' if not problems else f'{len(problems)} differ'}"
           f"{f' (rtol {args.rtol})' if args.rtol else ''}")
     return 1 if problems else 0
