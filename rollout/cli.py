@@ -360,10 +360,20 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 
         if metrics != list(DEFAULT_METRICS):
             raise RolloutError("--summary uses t_full, t_stable and net_benefit; drop --metric")
-        rows = design_summary(compare_cube(ds, baseline, metrics, confidence))
+        result = compare_cube(ds, baseline, metrics, confidence)
+        rows = design_summary(result)
         if fmt == "table":
+            from .analysis.decided import decided_summary, format_decided_summary
+            from .analysis.pooled import format_pooled, pooled_differences
+
             click.echo(format_design_summary(rows, baseline, confidence,
                                              ds.sizes["replicate"]))
+            click.echo("")
+            click.echo(format_decided_summary(decided_summary(result), confidence,
+                                              ds.sizes["replicate"]))
+            click.echo("")
+            pooled, how = pooled_differences(ds, baseline, confidence)
+            click.echo(format_pooled(pooled, how, baseline, confidence))
         else:
             _echo_records(rows, fmt)
         return
@@ -454,10 +464,17 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
 @click.option("--metric", "-m", default="net_benefit", show_default=True)
 @click.option("--baseline", "-b", default=None)
 @click.option("--strategy", "-s", default=None, help="[default: the first non-baseline]")
+@click.option("--resamples", type=click.IntRange(min=100, max=100_000), default=2000,
+              show_default=True, help="Cluster-bootstrap resamples of the Spearman intervals "
+              "(sampled points crossed with switches).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the cluster bootstrap.")
 @_reads_cube
-def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None) -> None:
-    """Which swept parameters decide the paired difference: Sobol indices (Sobol design) or a
-    Spearman ranking (grid, Latin hypercube), with intervals."""
+def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None,
+                resamples: int, seed: int) -> None:
+    """Which swept parameters decide the paired difference: Sobol indices (Sobol design, SALib's
+    intervals) or a Spearman ranking (grid, Latin hypercube) whose intervals resample sampled
+    points with all their switch rows (a cluster bootstrap) when switches are crossed with them."""
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
@@ -466,7 +483,8 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
     strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
-    rows, used, left_out = analyse(ds, metric, baseline, strategy)
+    rows, used, left_out = analyse(ds, metric, baseline, strategy, resamples=resamples,
+                                   seed=seed)
     click.echo(format_sensitivity(rows, metric, strategy, baseline, used, left_out))
 
 
@@ -485,6 +503,10 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
               show_default=True, help="Bootstrap resamples of the stability check (0: none).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
               help="Seed of the resampling.")
+@click.option("--outcome", type=click.Choice(["point", "significant"]), default="point",
+              show_default=True, help="PRIM's input: the claim as defined (point: stable first "
+              "by the share's point estimate), or significant: only the points the replicates "
+              "decide for it at 95% (Wilson bound above 0.5, interval above 0).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the peeling trajectory figure here (.png, .pdf, .svg).")
 @click.option("--place", "place_config", type=click.Path(dir_okay=False), default=None,
@@ -492,8 +514,8 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
                    "posterior sits against the box.")
 @_reads_cube
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
-             peel_alpha: float, resamples: int, seed: int, plot_path: str | None,
-             place_config: str | None) -> None:
+             peel_alpha: float, resamples: int, seed: int, outcome: str,
+             plot_path: str | None, place_config: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
@@ -519,7 +541,7 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
         draws = accepted_draws(place_config)
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
-    data = claim_data(ds, strategy, claim, baseline)
+    data = claim_data(ds, strategy, claim, baseline, outcome=outcome)
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed,
                  data=data)
     click.echo(format_discovery(found))
@@ -531,6 +553,9 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
         placed = place(found.limits, calibrated, draws, found.maxima)
         click.echo(format_placement(placed, f"{place_config} ({calibrated.name})"))
+        click.echo("(a description of where the posterior's parameters sit against the box's "
+                   "limits, not whether the claim held there: 'rollout place' runs the "
+                   "posterior predictive)")
     if plot_path is not None:
         from .analysis import figures
 
