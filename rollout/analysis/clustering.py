@@ -44,7 +44,7 @@ class Clustering:
 
     def describe(self) -> str:
         if self.clusters == self.rows:
-            return f"{self.rows} rows, each its own cluster (no crossed switches)"
+            return f"{self.rows} design points, each its own sampled point (no crossed switches)"
         return (f"{self.rows} rows in {self.clusters} clusters: {self.what}, "
                 f"{self.per_cluster:.3g} rows each")
 
@@ -108,10 +108,11 @@ def spearman_cluster_interval(x: np.ndarray, y: np.ndarray, groups: np.ndarray,
 
     Clusters (``groups``) are resampled with replacement, each with all its rows; the interval is
     the estimate's Fisher z plus or minus Student's t (clusters - 1 degrees of freedom) times the
-    bootstrap standard deviation of z. Why this and not percentiles: with a few dozen clusters the
-    percentile interval of a correlation covers a little less than it says (93% for a 95% interval
-    at 48 clusters in the synthetic checks of tests/test_clustering.py), and the t quantile is the
-    usual small-number-of-clusters correction (Cameron and Miller 2015)."""
+    bootstrap standard deviation of z: the Fisher scale makes the sampling distribution of a
+    correlation near normal, and the t quantile is the usual correction for few clusters
+    (Cameron and Miller 2015). In tests/test_clustering.py it covers the truth in 94.5% of 200
+    synthetic designs of 48 points x 8 structures (Fisher's z on the 384 rows: 53%). A rho of
+    exactly +-1 in every resample gives a zero-width interval."""
     x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
     rho = float(_ranked_correlation(x, y))
     n_clusters = len(np.unique(groups))

@@ -4,12 +4,14 @@ The response at each design point is the mean paired difference of a metric (str
 baseline, over replicates; see compare.py). For a Sobol design (Saltelli-structured, see
 experiment/designs.py) SALib estimates first-order and total Sobol indices with bootstrap
 intervals. For grid and Latin hypercube designs a simpler ranking: Spearman's rank correlation
-between each parameter and the response. Its interval respects the design (clustering.py): where
-every design point is its own sampled point, Fisher's z with n = points; where sampled points are
-crossed with switches (each point run under several model structures), a cluster bootstrap over
-the sampled points, each resampled with all its rows, because n rows are then far fewer than n
-independent draws. The naive Fisher-z interval (every row independent) is kept beside it,
-labelled, so a reader sees what the clustering changed.
+between each parameter and the response. Its interval respects the design (clustering.py): a
+bootstrap over the sampled points, each resampled with all its rows. Where sampled points are
+crossed with switches (each point run under several model structures) n rows are far fewer than n
+independent draws, and a switch that changes nothing must not narrow the interval: resampling
+whole points makes the interval of a doubled design exactly that of the plain one. (Where every
+design point is its own sampled point this is the ordinary bootstrap.) The naive Fisher-z
+interval (every row independent) is kept beside it, labelled, so a reader sees what the
+clustering changed.
 """
 
 from __future__ import annotations
@@ -94,11 +96,8 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     keep = np.isfinite(y)
     groups = point_clusters(cube, frame, dims)[keep]
     how = clustering_of(groups, switch_columns(cube, dims))
-    clustered = how.clusters < how.rows
     interval = (f"cluster bootstrap over {how.describe()} ({resamples} resamples, seed "
-                f"{seed}; Fisher z of the resamples, t with {how.clusters - 1} df)"
-                if clustered else f"Fisher z, n = {how.rows} design points, each its own "
-                "sampled point")
+                f"{seed}; Fisher z of the resamples, t with {how.clusters - 1} df)")
     out = []
     n = int(keep.sum())
     for p in params:
@@ -108,10 +107,8 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
                                    None, None, interval))
             continue
         rho, naive_low, naive_high = spearman_fisher_interval(x, y[keep], confidence)
-        low, high = naive_low, naive_high
-        if clustered:
-            _, low, high = spearman_cluster_interval(x, y[keep], groups, confidence, resamples,
-                                                     seed)
+        _, low, high = spearman_cluster_interval(x, y[keep], groups, confidence, resamples,
+                                                 seed)
         out.append(Sensitivity(p, "spearman", rho, low, high, None, None, None, naive_low,
                                naive_high, interval))
     out.sort(key=lambda s: -abs(s.index) if math.isfinite(s.index) else 0.0)
@@ -153,9 +150,9 @@ def format_sensitivity(rows: list[Sensitivity], metric: str, strategy: str, base
                          f"{'':<6} {r.total:+.3f} [{r.total_low:+.3f}, {r.total_high:+.3f}]")
         lines.append(f"interval: {rows[0].interval}")
     else:
-        clustered = bool(rows) and rows[0].interval.startswith("cluster")
-        lines.append(f"{'parameter':<36} {'Spearman rho (' + pct + ' CI)':<30}"
-                     + (" naive CI (rows as independent)" if clustered else ""))
+        clustered = bool(rows) and "clusters:" in rows[0].interval
+        lines.append((f"{'parameter':<36} {'Spearman rho (' + pct + ' CI)':<30}"
+                      + (" naive CI (rows as independent)" if clustered else "")).rstrip())
         for r in rows:
             cell = "n/a (constant)" if not math.isfinite(r.index) else \
                 f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
