@@ -564,6 +564,106 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
 @cli.command()
 @_config_argument
+@click.option("--calibrated", required=True, type=click.Path(dir_okay=False),
+              help="A calibrated config (its [calibration] priors; its accepted draws in the "
+                   ".abc.csv beside it).")
+@click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
+@click.option("--claim", "-c", required=True,
+              help="As for discover: stable_first, net_benefit_higher, full_later, faster_full, "
+                   "slower_is_faster, or 'VARIABLE OP VALUE'.")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--draws", "n_draws", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Accepted posterior draws to run, chosen by the seed [default: 24, or every "
+                   "accepted draw if fewer].")
+@click.option("--prior-draws", "n_prior", type=click.IntRange(min=0, max=100_000),
+              default=None, help="Prior draws to run (the prior predictive) [default: as "
+              "--draws].")
+@click.option("--replicates", "-n", type=click.IntRange(min=2), default=None,
+              help="Paired replicates per draw and structure [default: the config's].")
+@click.option("--evidence", multiple=True, metavar="PATH",
+              help="A swept range to sample over the sweep's range for every draw (repeatable) "
+                   "[default: the ranges of mechanisms the calibrated model does not run].")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the choice of draws, the prior and evidence samples and the "
+                   "bootstrap.")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str | None,
+          n_draws: int, n_prior: int | None, replicates: int | None, evidence: tuple[str, ...],
+          seed: int, workers: int | None, scheduler: str | None, serial: bool,
+          quiet: bool) -> None:
+    """Posterior predictive placement: run the calibrated posterior's accepted draws (and, as
+    the prior predictive, draws of its priors) through the model of the sweep CONFIG, under
+    every model structure it lists and over the evidence ranges of parameters the calibration
+    does not identify, and report for the claim the share of draws where it holds."""
+    from .analysis.discover import CLAIMS
+    from .analysis.discover import _THRESHOLD as THRESHOLD
+    from .analysis.place import accepted_draws
+    from .analysis.predictive import plan_placement
+    from .config import load_config
+    from .data import load_provinces
+    from .experiment.inputs import default_workers
+    from .experiment.points import checked_points, placement_base
+
+    if claim not in CLAIMS and not THRESHOLD.match(claim):
+        raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE OP "
+                           "VALUE' (for example 'rdiff_t_stable < 0')")
+    cfg = load_config(config)
+    cal = load_config(calibrated)
+    draws = accepted_draws(calibrated)
+    baseline = baseline or cfg.analysis.baseline
+    n_draws = n_draws or max(1, min(24, len(draws)))
+    plan = plan_placement(cfg, cal, draws, strategy, baseline, claim, n_draws,
+                          n_draws if n_prior is None else n_prior, seed, list(evidence),
+                          source=calibrated)
+    base = placement_base(cfg, [baseline, strategy], replicates)
+    provinces = load_provinces(base, config)
+    runs = plan.runs()
+    point_json = checked_points(base, [r[3] for r in runs], calibrated)
+    names = list(base.strategies)
+    _check_claim_variable(claim, names, base.time.horizon_months, plan, strategy)
+
+    from tqdm import tqdm
+
+    from .analysis.predictive import evaluate, format_predictive
+    from .experiment.executors import make_executor
+    from .experiment.points import run_points
+
+    variables = ("t_full", "t_stable", "net_benefit")
+    total = len(point_json) * base.replicates * len(names)
+    with tqdm(total=total, unit="run", desc="place", file=sys.stderr, disable=quiet,
+              dynamic_ncols=True, smoothing=0.1) as bar, \
+            make_executor(serial, workers or default_workers(), scheduler) as executor:
+        values = run_points(base, provinces, point_json, executor, variables, bar.update)
+        where = executor.description
+    result = evaluate(plan, values, names, float(base.time.horizon_months))
+    click.echo(format_predictive(result, f"{Path(calibrated).name} on {Path(config).name}"))
+    click.echo(f"({total} runs {where}; box geometry, 'discover --place', only describes where "
+               "the posterior's parameters sit against a box)")
+
+
+def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: Any,
+                          strategy: str) -> None:
+    """Refuse, before any run, a threshold claim on a variable compare does not make."""
+    import numpy as np
+
+    from .analysis.predictive import as_cube
+
+    values = {v: np.zeros((1, len(names), 2)) for v in ("t_full", "t_stable", "net_benefit")}
+    cube = as_cube(values, names, horizon)
+    from .analysis.compare import compare as compare_cube
+    from .analysis.discover import claim_outcome, metrics_for
+
+    result = compare_cube(cube, plan.baseline, metrics_for(claim, cube))
+    claim_outcome(result, strategy, claim, ["point"])
+
+
+@cli.command()
+@_config_argument
 @click.option("--draws", type=click.IntRange(min=10), default=None,
               help="Prior draws (overrides [calibration] draws).")
 @click.option("--check-replicates", type=click.IntRange(min=1), default=None,
