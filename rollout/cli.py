@@ -600,8 +600,8 @@ def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str
     the prior predictive, draws of its priors) through the model of the sweep CONFIG, under
     every model structure it lists and over the evidence ranges of parameters the calibration
     does not identify, and report for the claim the share of draws where it holds."""
-    from .analysis.discover import CLAIMS
     from .analysis.discover import _THRESHOLD as THRESHOLD
+    from .analysis.discover import CLAIMS
     from .analysis.place import accepted_draws
     from .analysis.predictive import plan_placement
     from .config import load_config
