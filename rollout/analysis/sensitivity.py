@@ -155,7 +155,8 @@ def format_sensitivity(rows: list[Sensitivity], metric: str, strategy: str, base
                       + (" naive CI (rows as independent)" if clustered else "")).rstrip())
         for r in rows:
             cell = "n/a (constant)" if not math.isfinite(r.index) else \
-                f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
+                f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" if math.isfinite(r.low) else \
+                f"{r.index:+.3f} (no interval: under 4 sampled points)"
             naive = f"[{r.naive_low:+.3f}, {r.naive_high:+.3f}]" if clustered and \
                 r.naive_low is not None and math.isfinite(r.index) else ""
             lines.append(f"{r.parameter:<36} {cell:<30} {naive}".rstrip())
