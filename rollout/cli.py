@@ -255,6 +255,100 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 
 
 @cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
+@click.option("--claim", "-c", required=True, help="As for discover (a claim with an interval).")
+@click.option("--budget", type=click.IntRange(min=1, max=10_000_000), required=True,
+              help="Added replicates in all (per strategy), spent on undecided points in "
+                   "design order, --add each.")
+@click.option("--add", "added", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Replicates added at each refined point [default: as many as the sweep "
+                   "ran].")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--out", "-o", "out", type=click.Path(), default=None,
+              help="Second-stage store [default: <cube>.refine.zarr beside it]; an existing "
+                   "store of the same second stage is resumed.")
+@click.option("--overwrite", is_flag=True, help="Replace a store of another second stage.")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="The province table the cube was made with (checked by its sha256).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_reads_cube
+def refine(path: str, strategy: str, claim: str, budget: int, added: int | None,
+           baseline: str | None, out: str | None, overwrite: bool, data: str | None,
+           workers: int | None, scheduler: str | None, serial: bool, quiet: bool) -> None:
+    """A sweep's second stage: more replicates at the design points where the claim is
+    undecided (its interval holds the line), up to a budget, the same added worlds at every
+    point (resumable); prints the decided counts before and after."""
+    import json
+
+    from .analysis.decided import counts
+    from .analysis.discover import claim_data
+    from .analysis.refinement import format_refinement, refined_decisions, select_undecided
+    from .config import validate_dict
+    from .experiment.cube import open_cube
+    from .experiment.designs import block_size, build_design
+    from .experiment.inputs import default_workers
+    from .experiment.opening import stored_config_json
+    from .experiment.outputs import check_writable
+    from .experiment.refine import Stage, per_run_variables, read_stage, run_stage
+    from .experiment.verify import _provinces_by_hash
+
+    ds = open_cube(path, finished=True)
+    if not json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]:
+        raise RolloutError(f"{path}: a single run has no design points to refine")
+    cfg = validate_dict(json.loads(stored_config_json(ds.attrs)))
+    baseline = baseline or _stored_baseline(ds)
+    added = added or cfg.replicates
+    if budget < added:
+        raise RolloutError(f"--budget {budget}: less than --add {added}, so no point could be "
+                           "refined")
+    target = Path(out) if out else Path(path).with_name(
+        f"{Path(path).name.removesuffix('.zarr')}.refine.zarr")
+    if target.resolve() == Path(path).resolve():
+        raise RolloutError(f"{target}: is the cube itself")
+    check_writable(target)
+    first = claim_data(ds, strategy, claim, baseline)
+    if first.decision is None:
+        raise RolloutError(f"claim {claim!r}: its variable has no interval, so no point is "
+                           "undecided in the sense of an interval")
+    before = counts(first.decision, first.point)
+    chosen = select_undecided(first.decision, budget, added)
+    if not chosen:
+        click.echo(format_refinement(before, None, 0, added, 0, 0.95))
+        return
+    design = build_design(cfg)
+    provinces = _provinces_by_hash(cfg, ds, data, path)
+    stage = Stage(chosen, cfg.replicates, added, min(added, block_size(cfg)), {
+        "config_sha256": cfg.config_hash(), "strategy": strategy, "claim": claim,
+        "baseline": baseline, "points": list(chosen), "first": cfg.replicates,
+        "added": added})
+    variables = per_run_variables(cfg)
+
+    from tqdm import tqdm
+
+    from .experiment.executors import make_executor
+
+    total = len(chosen) * added * len(cfg.strategies)
+    with tqdm(total=total, unit="run", desc="refine", file=sys.stderr, disable=quiet,
+              dynamic_ncols=True, smoothing=0.1) as bar, \
+            make_executor(serial, workers or default_workers(), scheduler) as executor:
+        runs = run_stage(target, cfg, provinces, design, stage, executor, variables, overwrite,
+                         bar.update)
+    _, index, values, names = read_stage(target)
+    decision, point = refined_decisions(ds, first.decision, first.point, index, values, names,
+                                        strategy, claim, baseline)
+    left = int((first.decision == 0).sum()) - len(chosen)
+    click.echo(f"wrote {target}: {runs} runs now ({total - runs} already done)")
+    click.echo(format_refinement(before, counts(decision, point), len(chosen), added, left,
+                                 0.95))
+
+
+@cli.command()
 @_config_argument
 @_sweep_options
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
