@@ -606,10 +606,13 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
 @click.option("--place", "place_config", type=click.Path(dir_okay=False), default=None,
               help="A calibrated config (with its .abc.csv beside it): report where its "
                    "posterior sits against the box.")
+@click.option("--refined", "refined", type=click.Path(), default=None,
+              help="A second stage of this cube, claim and strategy (rollout refine): decide "
+                   "its refined points on all their replicates.")
 @_reads_cube
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
              peel_alpha: float, resamples: int, seed: int, outcome: str,
-             plot_path: str | None, place_config: str | None) -> None:
+             plot_path: str | None, place_config: str | None, refined: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
@@ -636,9 +639,16 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
     data = claim_data(ds, strategy, claim, baseline, outcome=outcome)
+    if refined is not None:
+        from .analysis.refinement import apply_stage
+
+        data = apply_stage(ds, data, refined, strategy, claim, baseline)
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed,
                  data=data)
     click.echo(format_discovery(found))
+    if refined is not None:
+        click.echo(f"(decided with the second stage {refined}: its refined points on all "
+                   "their replicates)")
     table = format_ablation(ablation(ds, strategy, claim, baseline, data=data))
     if table:
         click.echo(table)

@@ -135,6 +135,16 @@ def test_cli_refine_adds_the_same_worlds_and_resumes(tmp_path: Path) -> None:
                                   before)
     assert again.stdout.splitlines()[-1] == proc.stdout.splitlines()[-1]
 
+    # discover reads the second stage: the decided counts after both stages
+    found = _rollout("discover", first, "-s", "phased", "-c", claim, "--resamples", 0,
+                     "--refined", stage, "--outcome", "significant", cwd=tmp_path)
+    if found.returncode == 0:
+        assert "decided with the second stage" in found.stdout
+        after = again.stdout.splitlines()[-1].removeprefix("after both: ")
+        assert f"decided: {after}" in found.stdout
+    else:                                   # no point significant for the claim: no box
+        assert "holds at none" in found.stderr
+
     # bad input: one line, exit 2, nothing written
     small = _rollout("refine", first, "-s", "phased", "-c", claim, "--budget", 2, "--add", 4,
                      "-o", tmp_path / "none.zarr", "--serial", cwd=tmp_path)

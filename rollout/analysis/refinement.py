@@ -81,5 +81,50 @@ def format_refinement(before: Counts, after: Counts | None, refined: int, added:
     return "\n".join(lines)
 
 
-__all__ = ["counts", "format_refinement", "merged_cube", "refined_decisions",
+def apply_stage(cube: xr.Dataset, data, stage_path: str, strategy: str, claim: str,
+                baseline: str):
+    """``data`` (discover.ClaimData of ``cube``) with the refined points of the second stage at
+    ``stage_path`` decided on all their replicates (and, for ``outcome="significant"``, PRIM's
+    input with them). The stage must be of this cube (its config hash), claim, strategy and
+    baseline."""
+    from dataclasses import replace
+
+    from ..errors import RolloutError
+    from ..experiment.refine import read_stage
+
+    manifest, index, variables, names = read_stage(stage_path)
+    want = {"config_sha256": cube.attrs.get("config_sha256"), "strategy": strategy,
+            "claim": claim, "baseline": baseline}
+    for key, value in want.items():
+        if manifest.get(key) != value:
+            raise RolloutError(f"{stage_path}: a second stage of another {key.split('_')[0]} "
+                               f"({manifest.get(key)!r}, not {value!r})")
+    if data.decision is None:
+        raise RolloutError(f"claim {claim!r}: has no interval to decide")
+    decision, point = refined_decisions(cube, data.decision, data.point, index, variables,
+                                        names, strategy, claim, baseline, data.confidence)
+    if data.outcome == "significant":
+        y = (decision == 1).astype(int)
+    else:                                   # the claim as defined, on all replicates
+        y = np.asarray(data.y).copy()
+        y[index] = defined_outcome(cube, index, variables, names, strategy, claim, baseline,
+                                   data.confidence)
+    return replace(data, y=y, decision=decision, point=point)
+
+
+def defined_outcome(cube: xr.Dataset, index: np.ndarray, variables: dict[str, np.ndarray],
+                    strategies: list[str], strategy: str, claim: str, baseline: str,
+                    confidence: float) -> np.ndarray:
+    """The claim as defined (discover.claim_outcome) at the refined points, on all their
+    replicates."""
+    from .compare import compare
+    from .discover import claim_outcome
+
+    needed = tuple(m for m in metrics_for(claim, cube) if m in variables)
+    result = compare(merged_cube(cube, index, variables, strategies, needed), baseline,
+                     list(needed), confidence)
+    return claim_outcome(result, strategy, claim, ["point"])
+
+
+__all__ = ["apply_stage", "counts", "format_refinement", "merged_cube", "refined_decisions",
            "select_undecided"]
