@@ -89,6 +89,13 @@ def test_the_plan_maps_draws_samples_evidence_and_fixes_the_rest() -> None:
     again = plan_placement(validate_dict(sweep_dict()), validate_dict(calibrated_dict()),
                            draws_table(), "phased", "big_bang", "stable_first", 5, 7, seed=3)
     assert again.runs() == runs
+    # a range named as evidence is sampled too, and whole numbers stay whole beside it
+    mixed = plan_placement(validate_dict(sweep_dict()), validate_dict(calibrated_dict()),
+                           draws_table(), "phased", "big_bang", "stable_first", 5, 7, seed=3,
+                           evidence=["adoption.steering"])
+    assert set(mixed.evidence) == {"support.teams", "adoption.steering"} and not mixed.fixed
+    for *_, a in mixed.runs():
+        assert isinstance(a["support.teams"], int) and 0 <= a["adoption.steering"] <= 1
 
 
 def test_toy_placement_gives_the_known_posterior_and_prior_shares() -> None:

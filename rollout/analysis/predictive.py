@@ -76,8 +76,10 @@ class PlacementPlan:
         out = []
         for source, table in (("posterior", self.posterior), ("prior", self.prior)):
             for i in range(len(table)):
-                draw = {k: _plain(v) for k, v in table.iloc[i].items()}
-                evidence = {k: _plain(v) for k, v in self.evidence_draws.iloc[i].items()}
+                # column by column: a row of mixed dtypes would turn whole numbers into floats
+                draw = {k: _plain(table[k].iloc[i]) for k in table.columns}
+                evidence = {k: _plain(self.evidence_draws[k].iloc[i])
+                            for k in self.evidence_draws.columns}
                 for j, structure in enumerate(self.structures):
                     out.append((source, i, j, {**self.fixed, **evidence, **draw,
                                                **structure}))
