@@ -312,10 +312,11 @@ def format_predictive(p: Predictive, label: str) -> str:
               for row in table]
     lines.insert(len(lines) - len(table) + 1, "  ".join("-" * w for w in widths))
     for _, r in p.overall.iterrows():
+        interval = (f"{pct} interval [{r['low']:.0%}, {r['high']:.0%}], bootstrap over the "
+                    f"{int(r['draws'])} draws, each with all its structures, seed {plan.seed}"
+                    if math.isfinite(r["low"]) else "no interval from a single draw")
         lines.append(f"{r['source']}: the claim holds in {r['holds']:.0%} of draws x structures "
-                     f"(every structure equally weighted; {pct} interval "
-                     f"[{r['low']:.0%}, {r['high']:.0%}], bootstrap over the {int(r['draws'])} "
-                     f"draws, each with all its structures, seed {plan.seed})")
+                     f"(every structure equally weighted; {interval})")
     lines.append("holds: the claim as defined at each draw (its point estimate over the "
                  "replicates); for / against / undecided: decided at the "
                  f"{pct} level over the replicates. Where the posterior's share is near the "
