@@ -457,6 +457,7 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
         result = compare_cube(ds, baseline, metrics, confidence)
         rows = design_summary(result)
         if fmt == "table":
+            from .analysis.compare import design_dims
             from .analysis.decided import decided_summary, format_decided_summary
             from .analysis.pooled import format_pooled, pooled_differences
 
@@ -465,9 +466,10 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
             click.echo("")
             click.echo(format_decided_summary(decided_summary(result), confidence,
                                               ds.sizes["replicate"]))
-            click.echo("")
-            pooled, how = pooled_differences(ds, baseline, confidence)
-            click.echo(format_pooled(pooled, how, baseline, confidence))
+            if design_dims(ds):
+                click.echo("")                 # a single run has no points to pool over
+                pooled, how = pooled_differences(ds, baseline, confidence)
+                click.echo(format_pooled(pooled, how, baseline, confidence))
         else:
             _echo_records(rows, fmt)
         return
@@ -559,8 +561,7 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
 @click.option("--baseline", "-b", default=None)
 @click.option("--strategy", "-s", default=None, help="[default: the first non-baseline]")
 @click.option("--resamples", type=click.IntRange(min=100, max=100_000), default=2000,
-              show_default=True, help="Cluster-bootstrap resamples of the Spearman intervals "
-              "(sampled points crossed with switches).")
+              show_default=True, help="Cluster-bootstrap resamples of the Spearman intervals.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
               help="Seed of the cluster bootstrap.")
 @_reads_cube
@@ -568,7 +569,7 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
                 resamples: int, seed: int) -> None:
     """Which swept parameters decide the paired difference: Sobol indices (Sobol design, SALib's
     intervals) or a Spearman ranking (grid, Latin hypercube) whose intervals resample sampled
-    points with all their switch rows (a cluster bootstrap) when switches are crossed with them."""
+    points, each with all its switch rows (a cluster bootstrap)."""
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
