@@ -161,3 +161,22 @@ def test_differences_and_conjunctions() -> None:
     a = np.array([FOR, FOR, FOR, UNDECIDED, AGAINST])
     b = np.array([FOR, UNDECIDED, AGAINST, AGAINST, UNDECIDED])
     assert conjunction(a, b).tolist() == [FOR, UNDECIDED, AGAINST, AGAINST, AGAINST]
+
+
+def test_phase_map_cells_resample_points_and_worlds() -> None:
+    """A cell of 4 points whose replicate worlds decide everything (point p wins in world r
+    exactly when world r is a 'good' one, 6 of 12): 48 runs, but 12 independent worlds. Its
+    interval (two-way bootstrap, seed 0) is at least 1.5 times the Wilson interval of 48
+    independent runs; a cell of one point keeps that point's Wilson interval."""
+    from rollout.analysis.phase_map import _two_way_cells
+
+    worlds = np.array([1, 0] * 6, float)
+    first = np.vstack([np.tile(worlds, (4, 1)), [[1.0] * 9 + [0.0] * 3]])
+    ix = np.array([0, 0, 0, 0, 1])
+    iy = np.array([0, 0, 0, 0, 1])
+    low, high = _two_way_cells(first, ix, iy, 2)
+    naive_low, naive_high = wilson(np.array([24]), 48, 0.95)
+    assert high[0, 0] - low[0, 0] >= 1.5 * float(naive_high[0] - naive_low[0])
+    one_low, one_high = wilson(np.array([9]), 12, 0.95)
+    assert (low[1, 1], high[1, 1]) == pytest.approx((float(one_low[0]), float(one_high[0])))
+    assert np.isnan(low[0, 1]) and np.isnan(high[1, 0])
