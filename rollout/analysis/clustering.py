@@ -55,6 +55,12 @@ def switch_columns(cube: xr.Dataset, dims: list[str]) -> list[str]:
     return [config_field(d) for d in dims if d != "point" and cube[d].dtype == bool]
 
 
+def varying_switches(cube: xr.Dataset, dims: list[str]) -> list[str]:
+    """The switches that take more than one value (those that make rows share a point)."""
+    return [config_field(d) for d in dims
+            if d != "point" and cube[d].dtype == bool and cube.sizes[d] > 1]
+
+
 def point_clusters(cube: xr.Dataset, x: pd.DataFrame, dims: list[str]) -> np.ndarray:
     """Which sampled point each row of the design table is (0 .. clusters - 1): rows that differ
     only in crossed switches are one point run under several model structures, so a bootstrap

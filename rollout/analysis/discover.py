@@ -35,8 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
-from .clustering import clustering_of, point_clusters
-from .clustering import switch_columns as _switch_columns
+from .clustering import clustering_of, point_clusters, varying_switches
 from .compare import compare
 from .decided import Counts, claim_decision, counts, point_estimate
 from .design_table import design_frame
@@ -196,7 +195,7 @@ def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
                  outcome=data.outcome, confidence=data.confidence,
                  decided=None if data.decision is None else counts(
                      data.decision, data.point if data.point is not None else y),
-                 clustering=clustering_of(groups, _switch_columns(cube, dims)).describe())
+                 clustering=clustering_of(groups, varying_switches(cube, dims)).describe())
     discovery = Discovery(**found)
     if resamples:
         discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed,
@@ -273,10 +272,11 @@ def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
     claim needs. Per switch: the share of design points where the claim holds with it on and
     with it off (the same points, the other switches alike), whether it is necessary (the claim
     holds nowhere with it off, somewhere with it on) and whether it is sufficient (the claim
-    holds somewhere with it alone on). Empty if the cube has no switch dimensions. ``data``:
-    from ``claim_data`` with the same arguments, when already computed."""
+    holds somewhere with it alone on). Empty if the cube has no switch dimensions; a switch held
+    at one value is left out (it has no other side to compare). ``data``: from ``claim_data``
+    with the same arguments, when already computed."""
     x, dims = design_table(cube)
-    switches = _switch_columns(cube, dims)
+    switches = varying_switches(cube, dims)
     if not switches:
         return pd.DataFrame()
     data = data or claim_data(cube, strategy, claim, baseline, confidence)

@@ -19,7 +19,7 @@ from .clustering import (
     point_clusters,
     pooled_mean,
     pooled_naive,
-    switch_columns,
+    varying_switches,
 )
 from .compare import check_baseline, design_dims
 from .design_table import design_frame
@@ -69,7 +69,7 @@ def pooled_differences(cube: xr.Dataset, baseline: str, confidence: float = 0.95
             _, naive_low, naive_high = pooled_naive(cells, confidence)
             rows.append({"strategy": s, "quantity": label, "mean": p.mean, "low": p.low,
                          "high": p.high, "naive_low": naive_low, "naive_high": naive_high})
-    how = clustering_of(groups, switch_columns(cube, dims))
+    how = clustering_of(groups, varying_switches(cube, dims))
     text = (f"two-way cluster bootstrap: {how.describe()}, crossed with "
             f"{cube.sizes['replicate']} replicate worlds shared by every point ({resamples} "
             f"resamples, seed {seed}; percentile interval)")

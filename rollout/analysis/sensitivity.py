@@ -31,7 +31,7 @@ from .clustering import (
     point_clusters,
     spearman_cluster_interval,
     spearman_fisher_interval,
-    switch_columns,
+    varying_switches,
 )
 from .compare import check_baseline, compare, design_dims
 from .design_table import design_frame
@@ -95,7 +95,7 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     y = np.asarray(response.transpose(*dims).values, float).ravel()
     keep = np.isfinite(y)
     groups = point_clusters(cube, frame, dims)[keep]
-    how = clustering_of(groups, switch_columns(cube, dims))
+    how = clustering_of(groups, varying_switches(cube, dims))
     interval = (f"cluster bootstrap over {how.describe()} ({resamples} resamples, seed "
                 f"{seed}; Fisher z of the resamples, t with {how.clusters - 1} df)")
     out = []
