@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .compare import design_dims
-from .decided import UNDECIDED, Counts, claim_decision, counts, point_estimate
+from .decided import UNDECIDED, Counts, claim_decision, point_estimate
 from .discover import metrics_for
 
 
@@ -126,5 +126,5 @@ def defined_outcome(cube: xr.Dataset, index: np.ndarray, variables: dict[str, np
     return claim_outcome(result, strategy, claim, ["point"])
 
 
-__all__ = ["apply_stage", "counts", "format_refinement", "merged_cube", "refined_decisions",
-           "select_undecided"]
+__all__ = ["apply_stage", "defined_outcome", "format_refinement", "merged_cube",
+           "refined_decisions", "select_undecided"]
