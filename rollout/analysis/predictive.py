@@ -245,7 +245,7 @@ def evaluate(plan: PlacementPlan, values: dict[str, np.ndarray], strategies: lis
     rows = []
     for (source, j), group in meta.groupby(["source", "structure"], sort=False):
         n = len(group)
-        rows.append({"source": source, "structure": _label(plan.structures[j]), "draws": n,
+        rows.append({"source": source, "structure": _label(_varying(plan)[j]), "draws": n,
                      "holds": group["holds"].mean(), "for": group["for"].mean(),
                      "against": group["against"].mean(),
                      "undecided": 1 - group["for"].mean() - group["against"].mean()})
@@ -263,6 +263,13 @@ def evaluate(plan: PlacementPlan, values: dict[str, np.ndarray], strategies: lis
         overall.append({"source": source, "draws": len(grid), "holds": share,
                         "low": float(low), "high": float(high)})
     return Predictive(plan, table, pd.DataFrame(overall), cube.sizes["replicate"], confidence)
+
+
+def _varying(plan: PlacementPlan) -> list[dict[str, Any]]:
+    """Each structure without the listed parameters that take one value in all of them."""
+    keys = [k for k in (plan.structures[0] if plan.structures else {})
+            if len({repr(st[k]) for st in plan.structures}) > 1]
+    return [{k: st[k] for k in keys} for st in plan.structures]
 
 
 def _label(structure: dict[str, Any]) -> str:
@@ -289,6 +296,11 @@ def format_predictive(p: Predictive, label: str) -> str:
         lines.append("evidence ranges (not identified by the calibration), sampled per draw: "
                      + ", ".join(f"{k} [{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
                                  for k, v in plan.evidence.items()))
+    held = {k: v for k, v in (plan.structures[0] if plan.structures else {}).items()
+            if k not in _varying(plan)[0]}
+    if held:
+        lines.append("listed with one value (every structure): " + ", ".join(
+            f"{k}={v}" for k, v in held.items()))
     if plan.fixed:
         lines.append("fixed at the calibrated config's value: " + ", ".join(
             f"{k}={_short(v)}" for k, v in plan.fixed.items()))
