@@ -265,6 +265,100 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 
 
 @cli.command()
+@click.argument("path", metavar="PATH")
+@click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
+@click.option("--claim", "-c", required=True, help="As for discover (a claim with an interval).")
+@click.option("--budget", type=click.IntRange(min=1, max=10_000_000), required=True,
+              help="Added replicates in all (per strategy), spent on undecided points in "
+                   "design order, --add each.")
+@click.option("--add", "added", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Replicates added at each refined point [default: as many as the sweep "
+                   "ran].")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--out", "-o", "out", type=click.Path(), default=None,
+              help="Second-stage store [default: <cube>.refine.zarr beside it]; an existing "
+                   "store of the same second stage is resumed.")
+@click.option("--overwrite", is_flag=True, help="Replace a store of another second stage.")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="The province table the cube was made with (checked by its sha256).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_reads_cube
+def refine(path: str, strategy: str, claim: str, budget: int, added: int | None,
+           baseline: str | None, out: str | None, overwrite: bool, data: str | None,
+           workers: int | None, scheduler: str | None, serial: bool, quiet: bool) -> None:
+    """A sweep's second stage: more replicates at the design points where the claim is
+    undecided (its interval holds the line), up to a budget, the same added worlds at every
+    point (resumable); prints the decided counts before and after."""
+    import json
+
+    from .analysis.decided import counts
+    from .analysis.discover import claim_data
+    from .analysis.refinement import format_refinement, refined_decisions, select_undecided
+    from .config import validate_dict
+    from .experiment.cube import open_cube
+    from .experiment.designs import block_size, build_design
+    from .experiment.inputs import default_workers
+    from .experiment.opening import stored_config_json
+    from .experiment.outputs import check_writable
+    from .experiment.refine import Stage, per_run_variables, read_stage, run_stage
+    from .experiment.verify import _provinces_by_hash
+
+    ds = open_cube(path, finished=True)
+    if not json.loads(ds.attrs.get("design", '{"dims": []}'))["dims"]:
+        raise RolloutError(f"{path}: a single run has no design points to refine")
+    cfg = validate_dict(json.loads(stored_config_json(ds.attrs)))
+    baseline = baseline or _stored_baseline(ds)
+    added = added or cfg.replicates
+    if budget < added:
+        raise RolloutError(f"--budget {budget}: less than --add {added}, so no point could be "
+                           "refined")
+    target = Path(out) if out else Path(path).with_name(
+        f"{Path(path).name.removesuffix('.zarr')}.refine.zarr")
+    if target.resolve() == Path(path).resolve():
+        raise RolloutError(f"{target}: is the cube itself")
+    check_writable(target)
+    first = claim_data(ds, strategy, claim, baseline)
+    if first.decision is None:
+        raise RolloutError(f"claim {claim!r}: its variable has no interval, so no point is "
+                           "undecided in the sense of an interval")
+    before = counts(first.decision, first.point)
+    chosen = select_undecided(first.decision, budget, added)
+    if not chosen:
+        click.echo(format_refinement(before, None, 0, added, 0, 0.95))
+        return
+    design = build_design(cfg)
+    provinces = _provinces_by_hash(cfg, ds, data, path)
+    stage = Stage(chosen, cfg.replicates, added, min(added, block_size(cfg)), {
+        "config_sha256": cfg.config_hash(), "strategy": strategy, "claim": claim,
+        "baseline": baseline, "points": list(chosen), "first": cfg.replicates,
+        "added": added})
+    variables = per_run_variables(cfg)
+
+    from tqdm import tqdm
+
+    from .experiment.executors import make_executor
+
+    total = len(chosen) * added * len(cfg.strategies)
+    with tqdm(total=total, unit="run", desc="refine", file=sys.stderr, disable=quiet,
+              dynamic_ncols=True, smoothing=0.1) as bar, \
+            make_executor(serial, workers or default_workers(), scheduler) as executor:
+        runs = run_stage(target, cfg, provinces, design, stage, executor, variables, overwrite,
+                         bar.update)
+    _, index, values, names = read_stage(target)
+    decision, point = refined_decisions(ds, first.decision, first.point, index, values, names,
+                                        strategy, claim, baseline)
+    left = int((first.decision == 0).sum()) - len(chosen)
+    click.echo(f"wrote {target}: {runs} runs now ({total - runs} already done)")
+    click.echo(format_refinement(before, counts(decision, point), len(chosen), added, left,
+                                 0.95))
+
+
+@cli.command()
 @_config_argument
 @_sweep_options
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
@@ -376,10 +470,22 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
 
         if metrics != list(DEFAULT_METRICS):
             raise RolloutError("--summary uses t_full, t_stable and net_benefit; drop --metric")
-        rows = design_summary(compare_cube(ds, baseline, metrics, confidence))
+        result = compare_cube(ds, baseline, metrics, confidence)
+        rows = design_summary(result)
         if fmt == "table":
+            from .analysis.compare import design_dims
+            from .analysis.decided import decided_summary, format_decided_summary
+            from .analysis.pooled import format_pooled, pooled_differences
+
             click.echo(format_design_summary(rows, baseline, confidence,
                                              ds.sizes["replicate"]))
+            click.echo("")
+            click.echo(format_decided_summary(decided_summary(result), confidence,
+                                              ds.sizes["replicate"]))
+            if design_dims(ds):
+                click.echo("")                 # a single run has no points to pool over
+                pooled, how = pooled_differences(ds, baseline, confidence)
+                click.echo(format_pooled(pooled, how, baseline, confidence))
         else:
             _echo_records(rows, fmt)
         return
@@ -494,10 +600,16 @@ def plot(path: str, kind: str, output: str, at: tuple[str, ...], replicate: int,
 @click.option("--metric", "-m", default="net_benefit", show_default=True)
 @click.option("--baseline", "-b", default=None)
 @click.option("--strategy", "-s", default=None, help="[default: the first non-baseline]")
+@click.option("--resamples", type=click.IntRange(min=100, max=100_000), default=2000,
+              show_default=True, help="Cluster-bootstrap resamples of the Spearman intervals.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the cluster bootstrap.")
 @_reads_cube
-def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None) -> None:
-    """Which swept parameters decide the paired difference: Sobol indices (Sobol design) or a
-    Spearman ranking (grid, Latin hypercube), with intervals."""
+def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | None,
+                resamples: int, seed: int) -> None:
+    """Which swept parameters decide the paired difference: Sobol indices (Sobol design, SALib's
+    intervals) or a Spearman ranking (grid, Latin hypercube) whose intervals resample sampled
+    points, each with all its switch rows (a cluster bootstrap)."""
 
     from .analysis.sensitivity import format_sensitivity
     from .analysis.sensitivity import sensitivity as analyse
@@ -506,7 +618,8 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
     strategy = strategy or next(str(s) for s in ds["strategy"].values if str(s) != baseline)
-    rows, used, left_out = analyse(ds, metric, baseline, strategy)
+    rows, used, left_out = analyse(ds, metric, baseline, strategy, resamples=resamples,
+                                   seed=seed)
     click.echo(format_sensitivity(rows, metric, strategy, baseline, used, left_out))
 
 
@@ -527,15 +640,22 @@ def sensitivity(path: str, metric: str, baseline: str | None, strategy: str | No
               show_default=True, help="Bootstrap resamples of the stability check (0: none).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
               help="Seed of the resampling.")
+@click.option("--outcome", type=click.Choice(["point", "significant"]), default="point",
+              show_default=True, help="PRIM's input: the claim as defined (point: stable first "
+              "by the share's point estimate), or significant: only the points the replicates "
+              "decide for it at 95% (Wilson bound above 0.5, interval above 0).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write the peeling trajectory figure here (.png, .pdf, .svg).")
 @click.option("--place", "place_config", type=click.Path(dir_okay=False), default=None,
               help="A calibrated config (with its .abc.csv beside it): report where its "
                    "posterior sits against the box.")
+@click.option("--refined", "refined", type=click.Path(), default=None,
+              help="A second stage of this cube, claim and strategy (rollout refine): decide "
+                   "its refined points on all their replicates.")
 @_reads_cube
 def discover(path: str, strategy: str, claim: str, baseline: str | None, min_density: float,
-             peel_alpha: float, resamples: int, seed: int, plot_path: str | None,
-             place_config: str | None) -> None:
+             peel_alpha: float, resamples: int, seed: int, outcome: str,
+             plot_path: str | None, place_config: str | None, refined: str | None) -> None:
     """Scenario discovery: the box of swept-parameter space where a claim holds (PRIM), with
     coverage, density, support and its stability under resampling; with switch dimensions (a
     Latin hypercube crossed with mechanism switches), which switches the claim needs."""
@@ -561,10 +681,17 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
         draws = accepted_draws(place_config)
     ds = open_cube(path, finished=True)
     baseline = baseline or _stored_baseline(ds)
-    data = claim_data(ds, strategy, claim, baseline)
+    data = claim_data(ds, strategy, claim, baseline, outcome=outcome)
+    if refined is not None:
+        from .analysis.refinement import apply_stage
+
+        data = apply_stage(ds, data, refined, strategy, claim, baseline)
     found = find(ds, strategy, claim, baseline, min_density, peel_alpha, resamples, seed,
                  data=data)
     click.echo(format_discovery(found))
+    if refined is not None:
+        click.echo(f"(decided with the second stage {refined}: its refined points on all "
+                   "their replicates)")
     table = format_ablation(ablation(ds, strategy, claim, baseline, data=data))
     if table:
         click.echo(table)
@@ -573,10 +700,113 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 
         placed = place(found.limits, calibrated, draws, found.maxima)
         click.echo(format_placement(placed, f"{place_config} ({calibrated.name})"))
+        click.echo("(a description of where the posterior's parameters sit against the box's "
+                   "limits, not whether the claim held there: 'rollout place' runs the "
+                   "posterior predictive)")
     if plot_path is not None:
         from .analysis import figures
 
         click.echo(f"wrote {figures.save(plot_trajectory(found), plot_path)}")
+
+
+@cli.command()
+@_config_argument
+@click.option("--calibrated", required=True, type=click.Path(dir_okay=False),
+              help="A calibrated config (its [calibration] priors; its accepted draws in the "
+                   ".abc.csv beside it).")
+@click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
+@click.option("--claim", "-c", required=True,
+              help="As for discover: stable_first, net_benefit_higher, full_later, faster_full, "
+                   "slower_is_faster, or 'VARIABLE OP VALUE'.")
+@click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
+@click.option("--draws", "n_draws", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Accepted posterior draws to run, chosen by the seed [default: 24, or every "
+                   "accepted draw if fewer].")
+@click.option("--prior-draws", "n_prior", type=click.IntRange(min=0, max=100_000),
+              default=None, help="Prior draws to run (the prior predictive) [default: as "
+              "--draws].")
+@click.option("--replicates", "-n", type=click.IntRange(min=2), default=None,
+              help="Paired replicates per draw and structure [default: the config's].")
+@click.option("--evidence", multiple=True, metavar="PATH",
+              help="A swept range to sample over the sweep's range for every draw (repeatable) "
+                   "[default: the ranges of mechanisms the calibrated model does not run].")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
+              help="Seed of the choice of draws, the prior and evidence samples and the "
+                   "bootstrap.")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Local Dask worker processes [default: the cores available].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
+@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str | None,
+          n_draws: int, n_prior: int | None, replicates: int | None, evidence: tuple[str, ...],
+          seed: int, workers: int | None, scheduler: str | None, serial: bool,
+          quiet: bool) -> None:
+    """Posterior predictive placement: run the calibrated posterior's accepted draws (and, as
+    the prior predictive, draws of its priors) through the model of the sweep CONFIG, under
+    every model structure it lists and over the evidence ranges of parameters the calibration
+    does not identify, and report for the claim the share of draws where it holds."""
+    from .analysis.discover import _THRESHOLD as THRESHOLD
+    from .analysis.discover import CLAIMS
+    from .analysis.place import accepted_draws
+    from .analysis.predictive import plan_placement
+    from .config import load_config
+    from .data import load_provinces
+    from .experiment.inputs import default_workers
+    from .experiment.points import checked_points, placement_base
+
+    if claim not in CLAIMS and not THRESHOLD.match(claim):
+        raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE OP "
+                           "VALUE' (for example 'rdiff_t_stable < 0')")
+    cfg = load_config(config)
+    cal = load_config(calibrated)
+    draws = accepted_draws(calibrated)
+    baseline = baseline or cfg.analysis.baseline
+    n_draws = n_draws or max(1, min(24, len(draws)))
+    plan = plan_placement(cfg, cal, draws, strategy, baseline, claim, n_draws,
+                          n_draws if n_prior is None else n_prior, seed, list(evidence),
+                          source=calibrated)
+    base = placement_base(cfg, [baseline, strategy], replicates)
+    provinces = load_provinces(base, config)
+    runs = plan.runs()
+    point_json = checked_points(base, [r[3] for r in runs], calibrated)
+    names = list(base.strategies)
+    _check_claim_variable(claim, names, base.time.horizon_months, plan, strategy)
+
+    from tqdm import tqdm
+
+    from .analysis.predictive import evaluate, format_predictive
+    from .experiment.executors import make_executor
+    from .experiment.points import run_points
+
+    variables = ("t_full", "t_stable", "net_benefit")
+    total = len(point_json) * base.replicates * len(names)
+    with tqdm(total=total, unit="run", desc="place", file=sys.stderr, disable=quiet,
+              dynamic_ncols=True, smoothing=0.1) as bar, \
+            make_executor(serial, workers or default_workers(), scheduler) as executor:
+        values = run_points(base, provinces, point_json, executor, variables, bar.update)
+        where = executor.description
+    result = evaluate(plan, values, names, float(base.time.horizon_months))
+    click.echo(format_predictive(result, f"{Path(calibrated).name} on {Path(config).name}"))
+    click.echo(f"({total} runs {where}; box geometry, 'discover --place', only describes where "
+               "the posterior's parameters sit against a box)")
+
+
+def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: Any,
+                          strategy: str) -> None:
+    """Refuse, before any run, a threshold claim on a variable compare does not make."""
+    import numpy as np
+
+    from .analysis.predictive import as_cube
+
+    values = {v: np.zeros((1, len(names), 2)) for v in ("t_full", "t_stable", "net_benefit")}
+    cube = as_cube(values, names, horizon)
+    from .analysis.compare import compare as compare_cube
+    from .analysis.discover import claim_outcome, metrics_for
+
+    result = compare_cube(cube, plan.baseline, metrics_for(claim, cube))
+    claim_outcome(result, strategy, claim, ["point"])
 
 
 @cli.command()

@@ -773,7 +773,11 @@ def test_spearman_finds_the_one_parameter_that_matters():
     assert a.index == pytest.approx(-1.0, abs=1e-9) and a.high < 0
     assert b.index == pytest.approx(0.0, abs=1e-9) and b.low < 0 < b.high
     half = stats.norm.ppf(0.975) / math.sqrt(20 - 3)          # Fisher z interval of rho = 0
-    assert (b.low, b.high) == pytest.approx((-math.tanh(half), math.tanh(half)), abs=1e-9)
+    # the naive interval (20 rows as independent) is Fisher's; the reported one resamples the
+    # 20 grid points (each its own cluster here: no switches), seed 0
+    assert (b.naive_low, b.naive_high) == pytest.approx((-math.tanh(half), math.tanh(half)),
+                                                        abs=1e-9)
+    assert "bootstrap over 20 design points" in b.interval
     rows, _, _ = sensitivity(cube, "net_benefit", strategy="dual_track")
     assert rows[0].parameter == "b" and rows[0].index == pytest.approx(1.0, abs=1e-9)
     assert rows[1].low < 0 < rows[1].high

@@ -12,8 +12,14 @@ scikit-learn, statsmodels and seaborn for the same algorithm.
 
 The box reported is the step of the peeling trajectory with the largest coverage among those
 whose density reaches ``min_density`` (else the densest). Its stability is checked by resampling
-the design points with replacement and rerunning the whole procedure: how often each parameter
-is restricted, and how much its limits move.
+the sampled points with replacement, each with all its rows (every switch combination it ran
+under: a cluster bootstrap, clustering.py), and rerunning the whole procedure: how often each
+parameter is restricted, and how much its limits move.
+
+PRIM's input, whether the claim holds at a point, is either the claim as defined (``point``:
+stable first by the point estimate of the share) or ``significant``: only the points where the
+replicates decide for the claim at the stated level (decided.py). Both runs print the decided
+counts (significant for, against, undecided) beside the point-estimate count.
 """
 
 from __future__ import annotations
@@ -29,9 +35,13 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import RolloutError
-from ..experiment.names import config_field
+from .clustering import clustering_of, point_clusters, varying_switches
 from .compare import compare
+from .decided import Counts, claim_decision, counts, point_estimate
 from .design_table import design_frame
+
+#: PRIM's input: the claim as defined (point estimates), or significant-for points only
+OUTCOMES = ("point", "significant")
 
 #: named claims: (compare variable, test) evaluated per design point
 CLAIMS = {
@@ -68,6 +78,10 @@ class Discovery:
     stability: pd.DataFrame = field(default_factory=pd.DataFrame)
     resamples: int = 0
     maxima: dict[str, float] = field(default_factory=dict)   # each numeric input's largest
+    outcome: str = "point"           # PRIM's input: "point" (as defined) or "significant"
+    decided: Counts | None = None    # significant for / against / undecided
+    confidence: float = 0.95
+    clustering: str = ""             # how the stability bootstrap grouped rows
 
 
 def design_table(cube: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
@@ -141,12 +155,19 @@ class ClaimData:
 
     x: pd.DataFrame
     dims: list[str]
-    y: np.ndarray
+    y: np.ndarray                     # PRIM's input (1: the claim holds), per ``outcome``
+    outcome: str = "point"
+    decision: np.ndarray | None = None   # +1 significant for, -1 against, 0 undecided
+    point: np.ndarray | None = None      # where it holds by the point estimate (decided.py)
+    confidence: float = 0.95
 
 
 def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_bang",
-               confidence: float = 0.95) -> ClaimData:
-    """Compare ``strategy`` with ``baseline`` at every design point and evaluate the claim."""
+               confidence: float = 0.95, outcome: str = "point") -> ClaimData:
+    """Compare ``strategy`` with ``baseline`` at every design point and evaluate the claim:
+    as defined (``outcome="point"``) or where it holds significantly (``"significant"``)."""
+    if outcome not in OUTCOMES:
+        raise RolloutError(f"outcome {outcome!r}: use one of {', '.join(OUTCOMES)}")
     x, dims = design_table(cube)
     if strategy == baseline:
         raise RolloutError("the strategy and the baseline are the same")
@@ -156,7 +177,17 @@ def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big
     within = _WITHIN.match(claim)
     if within:
         result["overtake_within"] = _overtake_within(cube, baseline, float(within.group(1)))
-    return ClaimData(x, dims, claim_outcome(result, strategy, claim, dims))
+    defined = claim_outcome(result, strategy, claim, dims)
+    decision = claim_decision(result, strategy, claim, dims)
+    point = point_estimate(result, strategy, claim, dims)
+    if outcome == "significant":
+        if decision is None:
+            raise RolloutError(f"claim {claim!r}: its variable has no interval, so no point is "
+                               "significant for it; use --outcome point")
+        y = (decision == 1).astype(int)
+    else:
+        y = defined
+    return ClaimData(x, dims, y, outcome, decision, point, confidence)
 
 
 def _overtake_within(cube: xr.Dataset, baseline: str, years: float) -> xr.DataArray:
@@ -183,32 +214,25 @@ def discover(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
         raise RolloutError(f"the claim {claim!r} holds at none of the {len(y)} design points "
                            f"for {strategy}: there is no box to find")
     found = _prim(x, y, min_density, peel_alpha)
+    groups = sampled_points(cube, x, dims)
     found.update(strategy=strategy, baseline=baseline, claim=claim, cases=len(y),
                  positives=int(y.sum()),
-                 maxima={c: float(x[c].max()) for c in x.columns if x[c].dtype.kind == "f"})
+                 maxima={c: float(x[c].max()) for c in x.columns if x[c].dtype.kind == "f"},
+                 outcome=data.outcome, confidence=data.confidence,
+                 decided=None if data.decision is None else counts(
+                     data.decision, data.point if data.point is not None else y),
+                 clustering=clustering_of(groups, varying_switches(cube, dims)).describe())
     discovery = Discovery(**found)
     if resamples:
         discovery.stability = _stability(x, y, min_density, peel_alpha, resamples, seed,
-                                         sampled_points(cube, x, dims))
+                                         groups)
         discovery.resamples = resamples
     return discovery
 
 
-def sampled_points(cube: xr.Dataset, x: pd.DataFrame, dims: list[str]) -> np.ndarray:
-    """Which sampled point each row of the design table is: rows that differ only in crossed
-    switches are one point run under several model structures, so a bootstrap resamples points
-    with all their rows (a cluster bootstrap), not rows one by one."""
-    switches = _switch_columns(cube, dims)
-    others = [c for c in x.columns if c not in switches]
-    if not switches or not others:
-        return np.arange(len(x))
-    keys = pd.Series(list(zip(*[x[c].astype(str) for c in others], strict=True)))
-    return pd.factorize(keys)[0]
-
-
-def _switch_columns(cube: xr.Dataset, dims: list[str]) -> list[str]:
-    """The design table's columns (config fields) of the cube's boolean design dimensions."""
-    return [config_field(d) for d in dims if d != "point" and cube[d].dtype == bool]
+#: Which sampled point each row of the design table is (clustering.point_clusters; the name
+#: kept for callers of this module).
+sampled_points = point_clusters
 
 
 #: Share of points a pasting step may add (the ``prim`` package's default; independent of the
@@ -274,10 +298,11 @@ def ablation(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big_b
     claim needs. Per switch: the share of design points where the claim holds with it on and
     with it off (the same points, the other switches alike), whether it is necessary (the claim
     holds nowhere with it off, somewhere with it on) and whether it is sufficient (the claim
-    holds somewhere with it alone on). Empty if the cube has no switch dimensions. ``data``:
-    from ``claim_data`` with the same arguments, when already computed."""
+    holds somewhere with it alone on). Empty if the cube has no switch dimensions; a switch held
+    at one value is left out (it has no other side to compare). ``data``: from ``claim_data``
+    with the same arguments, when already computed."""
     x, dims = design_table(cube)
-    switches = _switch_columns(cube, dims)
+    switches = varying_switches(cube, dims)
     if not switches:
         return pd.DataFrame()
     data = data or claim_data(cube, strategy, claim, baseline, confidence)
@@ -327,9 +352,18 @@ def _pct(values: np.ndarray, q: float) -> float:
 def format_discovery(d: Discovery) -> str:
     """The box, its coverage, density and support, and its stability under resampling."""
     what = CLAIMS.get(d.claim, d.claim)
+    used = ("significant: the points where the replicates decide for the claim at the "
+            f"{d.confidence:.0%} level" if d.outcome == "significant" else
+            "point estimate: the claim as defined above")
     lines = [f"claim: {d.strategy} against {d.baseline}: {what}",
+             f"PRIM's input: {used}",
              f"holds at {d.positives} of {d.cases} design points "
-             f"(base density {d.positives / d.cases:.2f})",
+             f"(base density {d.positives / d.cases:.2f})"]
+    if d.decided is not None:
+        lines.append("decided: " + d.decided.describe(d.confidence))
+    else:
+        lines.append("decided: n/a (the claim's variable has no interval; point estimate only)")
+    lines += [
              f"box (peeling step {d.chosen} of {len(d.trajectory) - 1}): coverage "
              f"{d.coverage:.2f}, density {d.density:.2f}, support {d.in_box} points "
              f"(mass {d.mass:.2f}), {len(d.limits)} restricted parameters"]
@@ -337,8 +371,9 @@ def format_discovery(d: Discovery) -> str:
         lines.append(f"  {name:<40} {_limit(row['min'], row['max']):<32} "
                      f"qp {float(row['qp values']):.2g}")
     if d.resamples:
-        lines.append(f"stability over {d.resamples} bootstrap resamples of the sampled points "
-                     "(share restricting each parameter; 5-95% range of its limits):")
+        lines.append(f"stability over {d.resamples} cluster-bootstrap resamples ("
+                     f"{d.clustering}; share restricting each parameter; 5-95% range of its "
+                     "limits):")
         for name, row in d.stability.iterrows():
             spread = "" if math.isnan(row["min_p5"]) else (
                 f"  min {row['min_p5']:.3g}-{row['min_p95']:.3g}, "

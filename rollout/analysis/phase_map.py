@@ -7,10 +7,12 @@ the design is.
   and ringed in black when its Wilson interval excludes 0.5, over a smoothed surface: the share
   pooled over the replicates of the points in each cell of a coarse grid (log-spaced for
   parameters swept on a log scale), hatched where that pooled interval still contains 0.5 and
-  left blank where a cell holds no point. Nothing is interpolated between points. The pooled
-  interval treats the cell's runs as independent; replicate i is the same world at every point,
-  so runs in a cell are positively correlated and the interval is too narrow (a caveat the
-  legend states): read the hatching as a lower bound on where the answer is uncertain.
+  left blank where a cell holds no point. Nothing is interpolated between points. A cell's runs
+  are not independent: replicate i is the same world at every point, and the cell's points are
+  a few draws of the parameters. So the pooled interval resamples the cell's points and the
+  replicate worlds independently (the two-way bootstrap of clustering.pooled_mean, the same
+  resampled worlds at every point, seed 0); a cell of one point takes that point's Wilson
+  interval (its replicates are independent worlds).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ..errors import RolloutError
 from ..experiment.names import config_field, stored_name
+from .clustering import pooled_mean
 from .compare import check_baseline, compare, cube_name, design_dims, wilson
 
 CMAP = "RdBu"
@@ -137,10 +140,10 @@ def _scattered(ax, cube, strategy, baseline, x, y):
     np.add.at(wins, (iy, ix), share * reps)
     np.add.at(runs, (iy, ix), reps)
     pooled = np.where(runs > 0, wins / np.maximum(runs, 1), np.nan)
-    plow, phigh = _wilson_cells(wins, runs)
+    plow, phigh = _two_way_cells(_first_by_replicate(cube, strategy, baseline), ix, iy, bins)
     mesh = ax.pcolormesh(ex, ey, np.ma.masked_invalid(pooled), cmap=CMAP, vmin=0, vmax=1,
                          alpha=0.55)
-    unsure = (runs > 0) & (plow <= 0.5) & (phigh >= 0.5)
+    unsure = (runs > 0) & ~((plow > 0.5) | (phigh < 0.5))       # no interval: unsure
     if unsure.any():
         ax.pcolor(ex, ey, np.ma.masked_where(~unsure, np.ones_like(pooled)), hatch="///",
                   alpha=0.0, edgecolor="#444444", linewidth=0.0)
@@ -163,21 +166,36 @@ def _scattered(ax, cube, strategy, baseline, x, y):
         Line2D([], [], marker="o", ls="", mfc="#dddddd", mec="#888888", mew=0.4,
                label="design point, interval contains 0.5"),
         Patch(facecolor="white", edgecolor="#444444", hatch="///",
-              label=f"cell ({bins} x {bins}, runs pooled as if independent): "
-                    "interval contains 0.5")],
+              label=f"cell ({bins} x {bins}; two-way bootstrap over its points and "
+                    "replicate worlds): interval contains 0.5")],
         loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=7, frameon=False)
     label = f"{len(xs)} design points x {reps} replicates; 95% Wilson intervals"
     return mesh, label
 
 
-def _wilson_cells(wins: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson 95% bounds per cell (NaN where a cell has no run)."""
-    low = np.full(wins.shape, np.nan)
-    high = np.full(wins.shape, np.nan)
-    for idx in zip(*np.nonzero(runs > 0), strict=True):
-        n = int(runs[idx])
-        lo, hi = wilson(np.array([round(wins[idx])]), n, 0.95)
-        low[idx], high[idx] = float(lo[0]), float(hi[0])
+def _first_by_replicate(cube: xr.Dataset, strategy: str, baseline: str) -> np.ndarray:
+    """(point, replicate): 1 where the strategy reaches stable coverage strictly before the
+    baseline ('never' ranks after any time), as compare.py counts it."""
+    times = cube["t_stable"].astype(float).fillna(np.inf)
+    first = times.sel(strategy=strategy) < times.sel(strategy=baseline)
+    return np.asarray(first.transpose("point", "replicate").values, float)
+
+
+def _two_way_cells(first: np.ndarray, ix: np.ndarray, iy: np.ndarray, bins: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """95% bounds of each cell's pooled share: a two-way bootstrap over the cell's points and
+    the replicate worlds; a cell of one point, that point's Wilson interval; NaN where empty."""
+    low = np.full((bins, bins), np.nan)
+    high = np.full((bins, bins), np.nan)
+    reps = first.shape[1]
+    for cy, cx in {(int(a), int(b)) for a, b in zip(iy, ix, strict=True)}:
+        members = np.flatnonzero((iy == cy) & (ix == cx))
+        if len(members) == 1:
+            lo, hi = wilson(np.array([first[members[0]].sum()]), reps, 0.95)
+            low[cy, cx], high[cy, cx] = float(lo[0]), float(hi[0])
+            continue
+        cell = pooled_mean(first[members], np.arange(len(members)), 0.95, 1000, seed=0)
+        low[cy, cx], high[cy, cx] = cell.low, cell.high
     return low, high
 
 

@@ -4,7 +4,14 @@ The response at each design point is the mean paired difference of a metric (str
 baseline, over replicates; see compare.py). For a Sobol design (Saltelli-structured, see
 experiment/designs.py) SALib estimates first-order and total Sobol indices with bootstrap
 intervals. For grid and Latin hypercube designs a simpler ranking: Spearman's rank correlation
-between each parameter and the response, with a Fisher-z interval.
+between each parameter and the response. Its interval respects the design (clustering.py): a
+bootstrap over the sampled points, each resampled with all its rows. Where sampled points are
+crossed with switches (each point run under several model structures) n rows are far fewer than n
+independent draws, and a switch that changes nothing must not narrow the interval: resampling
+whole points makes the interval of a doubled design exactly that of the plain one. (Where every
+design point is its own sampled point this is the ordinary bootstrap.) The naive Fisher-z
+interval (every row independent) is kept beside it, labelled, so a reader sees what the
+clustering changed.
 """
 
 from __future__ import annotations
@@ -15,10 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from ..errors import RolloutError
 from ..experiment.names import config_field
+from .clustering import (
+    RESAMPLES,
+    clustering_of,
+    point_clusters,
+    spearman_cluster_interval,
+    spearman_fisher_interval,
+    varying_switches,
+)
 from .compare import check_baseline, compare, design_dims
 from .design_table import design_frame
 
@@ -33,6 +47,9 @@ class Sensitivity:
     total: float | None      # ST for Sobol
     total_low: float | None
     total_high: float | None
+    naive_low: float | None = None       # Fisher z counting every row as independent
+    naive_high: float | None = None
+    interval: str = ""                   # which interval (and clustering) low/high are
 
 
 def _config(cube: xr.Dataset) -> dict:
@@ -40,9 +57,12 @@ def _config(cube: xr.Dataset) -> dict:
 
 
 def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "big_bang",
-                strategy: str | None = None, confidence: float = 0.95
+                strategy: str | None = None, confidence: float = 0.95,
+                resamples: int = RESAMPLES, seed: int = 0
                 ) -> tuple[list[Sensitivity], int, int]:
-    """Indices of every swept parameter; also the points used and the points left out (NaN)."""
+    """Indices of every swept parameter; also the points used and the points left out (NaN).
+    ``resamples`` and ``seed``: the cluster bootstrap of Spearman intervals (used when sampled
+    points are crossed with switches)."""
     dims = design_dims(cube)
     if not dims or dims == ["scenario"]:
         raise RolloutError("sensitivity needs a cube swept over parameters (grid, lhs or sobol)")
@@ -74,19 +94,23 @@ def sensitivity(cube: xr.Dataset, metric: str = "net_benefit", baseline: str = "
     table = {p: frame[p].to_numpy().astype(float) for p in params}
     y = np.asarray(response.transpose(*dims).values, float).ravel()
     keep = np.isfinite(y)
+    groups = point_clusters(cube, frame, dims)[keep]
+    how = clustering_of(groups, varying_switches(cube, dims))
+    interval = (f"cluster bootstrap over {how.describe()} ({resamples} resamples, seed "
+                f"{seed}; Fisher z of the resamples, t with {how.clusters - 1} df)")
     out = []
-    z = stats.norm.ppf(0.5 + confidence / 2)
     n = int(keep.sum())
     for p in params:
         x = table[p][keep]
         if n < 4 or np.ptp(x) == 0 or np.ptp(y[keep]) == 0:
-            out.append(Sensitivity(p, "spearman", math.nan, math.nan, math.nan, None, None, None))
+            out.append(Sensitivity(p, "spearman", math.nan, math.nan, math.nan, None, None, None,
+                                   None, None, interval))
             continue
-        rho = float(stats.spearmanr(x, y[keep]).statistic)
-        half = z / math.sqrt(n - 3)
-        low, high = math.tanh(math.atanh(max(min(rho, 0.999999), -0.999999)) - half), \
-            math.tanh(math.atanh(max(min(rho, 0.999999), -0.999999)) + half)
-        out.append(Sensitivity(p, "spearman", rho, low, high, None, None, None))
+        rho, naive_low, naive_high = spearman_fisher_interval(x, y[keep], confidence)
+        _, low, high = spearman_cluster_interval(x, y[keep], groups, confidence, resamples,
+                                                 seed)
+        out.append(Sensitivity(p, "spearman", rho, low, high, None, None, None, naive_low,
+                               naive_high, interval))
     out.sort(key=lambda s: -abs(s.index) if math.isfinite(s.index) else 0.0)
     return out, n, int((~keep).sum())
 
@@ -105,7 +129,8 @@ def _sobol(cube: xr.Dataset, params: list[str], sweep: dict, y: np.ndarray,
     out = [Sensitivity(p, "sobol", float(res["S1"][i]), float(res["S1"][i] - res["S1_conf"][i]),
                        float(res["S1"][i] + res["S1_conf"][i]), float(res["ST"][i]),
                        float(res["ST"][i] - res["ST_conf"][i]),
-                       float(res["ST"][i] + res["ST_conf"][i]))
+                       float(res["ST"][i] + res["ST_conf"][i]),
+                       interval="SALib's bootstrap over the Saltelli design's base samples")
            for i, p in enumerate(params)]
     out.sort(key=lambda s: -(s.total or 0.0))
     return out
@@ -123,10 +148,18 @@ def format_sensitivity(rows: list[Sensitivity], metric: str, strategy: str, base
         for r in rows:
             lines.append(f"{r.parameter:<36} {r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
                          f"{'':<6} {r.total:+.3f} [{r.total_low:+.3f}, {r.total_high:+.3f}]")
+        lines.append(f"interval: {rows[0].interval}")
     else:
-        lines.append(f"{'parameter':<36} Spearman rho ({pct} CI)")
+        clustered = bool(rows) and "clusters:" in rows[0].interval
+        lines.append((f"{'parameter':<36} {'Spearman rho (' + pct + ' CI)':<30}"
+                      + (" naive CI (rows as independent)" if clustered else "")).rstrip())
         for r in rows:
             cell = "n/a (constant)" if not math.isfinite(r.index) else \
-                f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
-            lines.append(f"{r.parameter:<36} {cell}")
+                f"{r.index:+.3f} [{r.low:+.3f}, {r.high:+.3f}]" if math.isfinite(r.low) else \
+                f"{r.index:+.3f} (no interval: under 4 sampled points)"
+            naive = f"[{r.naive_low:+.3f}, {r.naive_high:+.3f}]" if clustered and \
+                r.naive_low is not None and math.isfinite(r.index) else ""
+            lines.append(f"{r.parameter:<36} {cell:<30} {naive}".rstrip())
+        if rows:
+            lines.append(f"interval: {rows[0].interval}")
     return "\n".join(lines)
