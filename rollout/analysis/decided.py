@@ -70,6 +70,8 @@ def counts(decision: np.ndarray, point_estimate: np.ndarray) -> Counts:
                   int((d == UNDECIDED).sum()), int(np.asarray(point_estimate, bool).sum()))
 
 
+#: issue 21's crossover claims (discover.CLAIMS): shares of replicates, no interval stored
+_OVERTAKES_WITHIN = re.compile(r"^overtakes_within_(\d+(?:\.\d+)?)y$")
 _THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -107,6 +109,8 @@ def claim_decision(result: xr.Dataset, strategy: str, claim: str, dims: list[str
         if claim == "faster_full":
             return negate(later)
         return conjunction(later, stable)
+    if claim == "overtakes" or _OVERTAKES_WITHIN.match(claim):
+        return None     # a share of replicates with no interval stored: point estimate only
     match = _THRESHOLD.match(claim)
     if not match:
         raise RolloutError(f"claim {claim!r}: not a named claim or 'VARIABLE OP VALUE'")
@@ -170,6 +174,10 @@ def point_estimate(result: xr.Dataset, strategy: str, claim: str, dims: list[str
         return v("rdiff_t_full") < 0
     if claim == "slower_is_faster":
         return (v("rdiff_t_full") > 0) & (v("stable_first") > 0.5)
+    if claim == "overtakes":
+        return v("censored_t_overtake") < 0.5
+    if _OVERTAKES_WITHIN.match(claim):
+        return v("overtake_within") > 0.5
     match = _THRESHOLD.match(claim)
     if not match:
         raise RolloutError(f"claim {claim!r}: not a named claim or 'VARIABLE OP VALUE'")
