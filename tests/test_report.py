@@ -356,12 +356,15 @@ def test_the_stable_curve_section_splits_stable_first_and_shows_the_floor(
     """At each threshold: stable first [interval] = both stable and strictly earlier +
     baseline never stable (analysis.stability_curve); the floor per strategy; the caption says
     what 'stable first' means where the baseline is never stable; the figure inline."""
+    import xarray as xr
+
     from rollout.analysis.stability_curve import floor_summary, stable_first_curve
 
     tables = parse(reports.run_page).sections["stable_curve"]
     with open_cube(reports.run) as ds:
-        curve = stable_first_curve(ds, "big_bang", 0.95)
-        floor = floor_summary(ds)
+        ds = ds.load()
+    curve = stable_first_curve(ds, "big_bang", 0.95)
+    floor = floor_summary(ds)
     thresholds = curve["stable_threshold"].values
     assert len(thresholds) > 1
     rows = {(r[0], r[1]): r for r in tables[0][1:]}
@@ -382,6 +385,28 @@ def test_the_stable_curve_section_splits_stable_first_and_shows_the_floor(
     assert ("means big_bang keeps more permanent harm than the threshold allows, not that the "
             "other design got there sooner") in text
     assert text.count("<img") == 1
+    # shares that differ (the small run is never stable): big_bang stable only at the higher
+    # thresholds, phased always and earlier there
+    from rollout.report import build_report, sections
+
+    inf = float("inf")
+    at = xr.full_like(ds["t_stable_at"].load(), inf)
+    at[{"strategy": 0, "replicate": 0}] = [inf if k < 0.1 else 40.0 for k in thresholds]
+    at[{"strategy": 1}] = 30.0
+    at[{"strategy": 1, "replicate": 2}] = inf
+    synthetic = ds.load().assign(t_stable_at=at)
+    curve = stable_first_curve(synthetic, "big_bang", 0.95)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", [s for s in sections.SECTIONS
+                                             if s.key == "stable_curve"])
+        table = parse(build_report(synthetic, "r.zarr")).sections["stable_curve"][0]
+    rows = {(r[0], r[1]): r for r in table[1:]}
+    for k in thresholds:
+        c = curve.sel(strategy="phased", stable_threshold=k)
+        assert rows[("phased", f"{k:.0%} of benefit")][3:5] == [
+            f"{float(c['earlier']):.0%}", f"{float(c['baseline_never']):.0%}"]
+    assert rows[("phased", "2% of benefit")][2:5] == ["67% [21%, 94%]", "0%", "67%"]
+    assert rows[("phased", "15% of benefit")][2:5] == ["67% [21%, 94%]", "33%", "33%"]
 
 
 def _risk_page(ds) -> tuple[str, dict]:
