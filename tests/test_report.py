@@ -647,13 +647,13 @@ def page_requests(page: Path, tmp_path: Path, screenshot: Path | None = None) ->
 @pytest.mark.slow
 def test_in_chromium_every_figure_loads_and_nothing_is_fetched(reports: Reports,
                                                                tmp_path: Path) -> None:
-    """The run's report in headless Chromium: four figures with their natural size, a
+    """The run's report in headless Chromium: six figures with their natural size, a
     screenshot that is not blank, and no request made for the page."""
     from PIL import Image, ImageStat
 
     page = reports.folder / "run.html"
     loaded = images_loaded(page, tmp_path)
-    assert len(loaded) == 4
+    assert len(loaded) == 6                   # overtake, stable curve, coverage, harm, 2 stages
     assert all(image["complete"] and image["width"] > 0 for image in loaded), loaded
     shot = tmp_path / "report.png"
     assert page_requests(page, tmp_path, shot) == []
