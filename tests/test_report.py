@@ -367,18 +367,22 @@ def test_the_stable_curve_section_splits_stable_first_and_shows_the_floor(
     floor = floor_summary(ds)
     thresholds = curve["stable_threshold"].values
     assert len(thresholds) > 1
-    rows = {(r[0], r[1]): r for r in tables[0][1:]}
-    assert len(rows) == 3 * len(thresholds)
-    for s in ("phased", "dual_track", "adaptive"):
-        for k in thresholds:
-            c = curve.sel(strategy=s, stable_threshold=k)
-            assert rows[(s, f"{k:.0%} of benefit")][2:] == [
-                f"{float(c['stable_first']):.0%} [{float(c['stable_first_low']):.0%}, "
-                f"{float(c['stable_first_high']):.0%}]", f"{float(c['earlier']):.0%}",
-                f"{float(c['baseline_never']):.0%}", f"{float(c['stable_reached']):.0%}"]
+
+    def cell(c) -> str:
+        return (f"{float(c['stable_first']):.0%} [{float(c['stable_first_low']):.0%}, "
+                f"{float(c['stable_first_high']):.0%}] = {float(c['earlier']):.0%} earlier + "
+                f"{float(c['baseline_never']):.0%} big_bang never ever stable "
+                f"{float(c['stable_reached']):.0%}")
+
+    rows = rows_by_first_cell(tables[0])
+    assert set(rows) == {"phased", "dual_track", "adaptive"}
+    assert tables[0][0][1:] == [f"harm below {k:.0%} of benefit" for k in thresholds]
+    for s in rows:
+        assert rows[s][1:] == [cell(curve.sel(strategy=s, stable_threshold=k))
+                               for k in thresholds]
     floors = rows_by_first_cell(tables[1])
     for s, cells in floors.items():
-        assert cells[1] == f"{float(floor['floor_median'].sel(strategy=s)):.2%}"
+        assert cells[1] == f"{100 * float(floor['floor_median'].sel(strategy=s)):.3g}% of benefit"
         above = floor["floor_above"].sel(strategy=s)
         assert cells[2:] == [f"{float(above.sel(stable_threshold=k)):.0%}" for k in thresholds]
     text = section_html(reports.run_page, "stable_curve")
@@ -400,13 +404,11 @@ def test_the_stable_curve_section_splits_stable_first_and_shows_the_floor(
         patch.setattr(sections, "SECTIONS", [s for s in sections.SECTIONS
                                              if s.key == "stable_curve"])
         table = parse(build_report(synthetic, "r.zarr")).sections["stable_curve"][0]
-    rows = {(r[0], r[1]): r for r in table[1:]}
-    for k in thresholds:
-        c = curve.sel(strategy="phased", stable_threshold=k)
-        assert rows[("phased", f"{k:.0%} of benefit")][3:5] == [
-            f"{float(c['earlier']):.0%}", f"{float(c['baseline_never']):.0%}"]
-    assert rows[("phased", "2% of benefit")][2:5] == ["67% [21%, 94%]", "0%", "67%"]
-    assert rows[("phased", "15% of benefit")][2:5] == ["67% [21%, 94%]", "33%", "33%"]
+    phased = rows_by_first_cell(table)["phased"]
+    for k, text in zip(thresholds, phased[1:], strict=True):
+        assert text == cell(curve.sel(strategy="phased", stable_threshold=k))
+    assert phased[1].startswith("67% [21%, 94%] = 0% earlier + 67% big_bang never")
+    assert phased[-1].startswith("67% [21%, 94%] = 33% earlier + 33% big_bang never")
 
 
 def _risk_page(ds) -> tuple[str, dict]:

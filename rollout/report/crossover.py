@@ -54,6 +54,9 @@ def _bound(value: float) -> str:
 
 def _sentence(ctx: Context, r: dict) -> str:
     base = ctx.baseline
+    if r["never_behind"] == r["runs"]:
+        return (f"{r['strategy']}'s cumulative net benefit is never behind {base}'s, in any of "
+                f"the {r['runs']} runs (it overtakes at month 0: no catching up is needed).")
     text = (f"{r['strategy']}'s cumulative net benefit overtakes {base}'s for good in "
             f"{r['overtake']} of {r['runs']} runs by the end of the {ctx.horizon:g} simulated "
             f"months")
@@ -112,37 +115,43 @@ def stable_tables(ctx: Context):
     return curve, (floor_summary(ctx.ds) if has_floor else None)
 
 
+def _floor(ratio: float) -> str:
+    """A harm-to-benefit rate ratio as a percentage, three significant digits (it can be tiny)."""
+    return f"{100 * ratio:.3g}% of benefit" if math.isfinite(ratio) else "n/a"
+
+
 def stable(ctx: Context) -> str:
     from ..analysis.outcome_figures import plot_stable_curve
 
     curve, floor = stable_tables(ctx)
     base = ctx.baseline
-    header = ["strategy", ("harm", "threshold"), ("stable first", f"[{ctx.confidence:.0%} CI]"),
-              ("both stable,", "strictly earlier"), (f"{base}", "never stable"),
-              ("ever stable", "(share of runs)")]
+    thresholds = curve["stable_threshold"].values
+    header = ["strategy"] + [("harm below", f"{float(k):.0%} of benefit") for k in thresholds]
     table = []
     for s in ctx.strategies:
         if s == base:
             continue
-        for k in curve["stable_threshold"].values:
+        cells = []
+        for k in thresholds:
             c = curve.sel(strategy=s, stable_threshold=k)
-            table.append([s, f"{float(k):.0%} of benefit",
-                          (f"{float(c['stable_first']):.0%}",
-                           f"[{float(c['stable_first_low']):.0%}, "
-                           f"{float(c['stable_first_high']):.0%}]"),
-                          f"{float(c['earlier']):.0%}", f"{float(c['baseline_never']):.0%}",
-                          f"{float(c['stable_reached']):.0%}"])
-    out = html.table(header, table, left=(0, 1)) + html.paragraph(
-        f"Stable first: the share of the {ctx.replicates} worlds in which a design reaches "
-        f"stable coverage before {base}, when stability asks the harm from defects to stay "
-        "below the given share of the reform's benefit. It is the sum of two different things: "
-        f"both designs became stable and this one strictly earlier, and this one became stable "
-        f"while {base} never did. Where {base} is never stable, 'stable first' means {base} "
-        "keeps more permanent harm than the threshold allows, not that the other design got "
-        "there sooner.", "note")
+            cells.append((f"{float(c['stable_first']):.0%} [{float(c['stable_first_low']):.0%}, "
+                          f"{float(c['stable_first_high']):.0%}]",
+                          f"= {float(c['earlier']):.0%} earlier",
+                          f"+ {float(c['baseline_never']):.0%} {base} never",
+                          f"ever stable {float(c['stable_reached']):.0%}"))
+        table.append([s, *cells])
+    out = html.table(header, table) + html.paragraph(
+        f"Each cell, stable first: the share of the {ctx.replicates} worlds in which a design "
+        f"reaches stable coverage before {base}, when stability asks the harm from defects to "
+        "stay below the given share of the reform's benefit, with its "
+        f"{ctx.confidence:.0%} interval. It is the sum of two different things: both designs "
+        "became stable and this one strictly earlier ('earlier'), and this one became stable "
+        f"while {base} never did ('{base} never'); 'ever stable': the share of worlds in which "
+        f"the design becomes stable at all. Where {base} is never stable, 'stable first' means "
+        f"{base} keeps more permanent harm than the threshold allows, not that the other design "
+        "got there sooner.", "note")
     if floor is not None:
-        rows = [[s, f"{float(floor['floor_median'].sel(strategy=s)):.2%}" if math.isfinite(
-            float(floor['floor_median'].sel(strategy=s))) else "n/a"]
+        rows = [[s, _floor(float(floor["floor_median"].sel(strategy=s)))]
                 + [f"{float(floor['floor_above'].sel(strategy=s, stable_threshold=k)):.0%}"
                    for k in floor["stable_threshold"].values] for s in ctx.strategies]
         out += html.table(["strategy", ("long-run floor", "(median)")]
