@@ -237,8 +237,9 @@ def test_figures_are_inline_pngs_and_nothing_points_outside(reports: Reports,
 
     page = reports.run_page if which == "run" else reports.sweep_page
     found = parse(page)
-    # coverage, harm, two stage figures; a sweep's phase maps of three strategies
-    assert len(found.images) == (4 if which == "run" else 7)
+    # overtake, stable curve, coverage, harm, two stage figures; a sweep's phase maps of three
+    # strategies
+    assert len(found.images) == (6 if which == "run" else 7)
     for src in found.images:
         assert src.startswith("data:image/png;base64,"), src[:60]
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))
@@ -292,6 +293,212 @@ def test_a_section_appears_only_when_the_cube_holds_what_it_needs(
     assert "t_overtake: the month it overtakes" in [r[0] for r in shown["others"][0]]
     assert sections.has_function("rollout.analysis.compare", "compare")
     assert not sections.has_function("rollout.analysis.no_such_module", "anything")
+
+
+# ------------------------------------------------------------------------------ issue 21
+def section_html(page: str, key: str) -> str:
+    match = re.search(f'<section id="{key}">(.*?)</section>', page, re.DOTALL)
+    assert match, key
+    return match.group(1)
+
+
+def test_the_crossover_section_holds_the_kaplan_meier_overtake_numbers(reports: Reports) -> None:
+    """Per strategy: runs that overtake by the horizon, never behind, never, and the
+    Kaplan-Meier median of t_overtake with its interval (analysis.survival), in the table and
+    in words; the overtake figure inline."""
+    from rollout.analysis.overtake import overtake_times
+    from rollout.analysis.survival import km_median
+
+    table = rows_by_first_cell(parse(reports.run_page).sections["crossover"][0])
+    with open_cube(reports.run) as ds:
+        ds = ds.load()
+    times = overtake_times(ds, "big_bang").load()
+    assert [str(s) for s in times["strategy"].values] == ["big_bang", "phased", "dual_track",
+                                                          "adaptive"]
+    words = section_html(reports.run_page, "crossover")
+    assert set(table) == {"phased", "dual_track", "adaptive"}
+    for s, cells in table.items():
+        t = times.sel(strategy=s).values
+        median, low, high = km_median(t, 60.0, 0.95)
+        n = int((t <= 60.0).sum())
+        assert cells[1:4] == [f"{n} of {REPLICATES}", str(int((t == 0).sum())),
+                              str(REPLICATES - n)]
+        assert cells[4].startswith("never" if median == float("inf") else
+                                   f"month {median:.1f} (")
+        fmt = [("never" if v == float("inf") else f"{v:.1f}") for v in (low, high)]
+        assert cells[5] == f"{fmt[0]} to {fmt[1]}"
+        assert (f"{s}&#x27;s cumulative net benefit overtakes big_bang&#x27;s for good in {n} "
+                f"of {REPLICATES} runs") in words
+    assert words.count("<img") == 1
+    # a finite median: a stored t_overtake (no series: no figure), the same numbers in words
+    from rollout.report import build_report, sections
+
+    t = times.copy(data=[[0, 0, 0], [12.0, 30.0, float("inf")], [0, 5.0, 7.0],
+                         [float("inf")] * 3]).assign_attrs(baseline="big_bang")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", [s for s in sections.SECTIONS
+                                             if s.key == "crossover"])
+        page = build_report(ds.drop_vars(["benefit", "harm"]).assign(t_overtake=t), "r.zarr")
+    table = rows_by_first_cell(parse(page).sections["crossover"][0])
+    median, low, high = km_median(t.sel(strategy="phased").values, 60.0, 0.95)
+    assert median == 30.0
+    assert table["phased"][1:5] == ["2 of 3", "0", "1", "month 30.0 (Jul 2021)"]
+    assert table["phased"][5] == f"{low:.1f} to " + ("never" if high == float("inf") else
+                                                     f"{high:.1f}")
+    assert table["dual_track"][1:5] == ["3 of 3", "1", "0", "month 5.0 (Jun 2019)"]
+    assert "in 3 of 3 runs by the end of the 60 simulated months (1 of them never fall " \
+           "behind at all); median month 5.0 (Jun 2019)" in section_html(page, "crossover")
+    assert "<img" not in section_html(page, "crossover")
+
+
+def test_the_stable_curve_section_splits_stable_first_and_shows_the_floor(
+        reports: Reports) -> None:
+    """At each threshold: stable first [interval] = both stable and strictly earlier +
+    baseline never stable (analysis.stability_curve); the floor per strategy; the caption says
+    what 'stable first' means where the baseline is never stable; the figure inline."""
+    import xarray as xr
+
+    from rollout.analysis.stability_curve import floor_summary, stable_first_curve
+
+    tables = parse(reports.run_page).sections["stable_curve"]
+    with open_cube(reports.run) as ds:
+        ds = ds.load()
+    curve = stable_first_curve(ds, "big_bang", 0.95)
+    floor = floor_summary(ds)
+    thresholds = curve["stable_threshold"].values
+    assert len(thresholds) > 1
+
+    def cell(c) -> str:
+        return (f"{float(c['stable_first']):.0%} [{float(c['stable_first_low']):.0%}, "
+                f"{float(c['stable_first_high']):.0%}] = {float(c['earlier']):.0%} earlier + "
+                f"{float(c['baseline_never']):.0%} big_bang never ever stable "
+                f"{float(c['stable_reached']):.0%}")
+
+    rows = rows_by_first_cell(tables[0])
+    assert set(rows) == {"phased", "dual_track", "adaptive"}
+    assert tables[0][0][1:] == [f"harm below {k:.0%} of benefit" for k in thresholds]
+    for s in rows:
+        assert rows[s][1:] == [cell(curve.sel(strategy=s, stable_threshold=k))
+                               for k in thresholds]
+    floors = rows_by_first_cell(tables[1])
+    for s, cells in floors.items():
+        assert cells[1] == f"{100 * float(floor['floor_median'].sel(strategy=s)):.3g}% of benefit"
+        above = floor["floor_above"].sel(strategy=s)
+        assert cells[2:] == [f"{float(above.sel(stable_threshold=k)):.0%}" for k in thresholds]
+    text = section_html(reports.run_page, "stable_curve")
+    assert ("means big_bang keeps more permanent harm than the threshold allows, not that the "
+            "other design got there sooner") in text
+    assert text.count("<img") == 1
+    # shares that differ (the small run is never stable): big_bang stable only at the higher
+    # thresholds, phased always and earlier there
+    from rollout.report import build_report, sections
+
+    inf = float("inf")
+    at = xr.full_like(ds["t_stable_at"].load(), inf)
+    at[{"strategy": 0, "replicate": 0}] = [inf if k < 0.1 else 40.0 for k in thresholds]
+    at[{"strategy": 1}] = 30.0
+    at[{"strategy": 1, "replicate": 2}] = inf
+    synthetic = ds.load().assign(t_stable_at=at)
+    curve = stable_first_curve(synthetic, "big_bang", 0.95)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", [s for s in sections.SECTIONS
+                                             if s.key == "stable_curve"])
+        table = parse(build_report(synthetic, "r.zarr")).sections["stable_curve"][0]
+    phased = rows_by_first_cell(table)["phased"]
+    for k, text in zip(thresholds, phased[1:], strict=True):
+        assert text == cell(curve.sel(strategy="phased", stable_threshold=k))
+    assert phased[1].startswith("67% [21%, 94%] = 0% earlier + 67% big_bang never")
+    assert phased[-1].startswith("67% [21%, 94%] = 33% earlier + 33% big_bang never")
+
+
+def _risk_page(ds) -> tuple[str, dict]:
+    from rollout.report import build_report, sections
+
+    kept = [s for s in sections.SECTIONS if s.key in ("provenance", "risk")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", kept)
+        page = build_report(ds, "run.zarr")
+    return page, rows_by_first_cell(parse(page).sections["risk"][0])
+
+
+def test_the_risk_section_holds_the_downside_numbers(reports: Reports) -> None:
+    """Quantiles and expected shortfall of net benefit, P(more than the margin below the
+    baseline) with its interval (analysis.risk); P(national pause) only with a halted series."""
+    import xarray as xr
+
+    from rollout.analysis.risk import risk
+
+    table = rows_by_first_cell(parse(reports.run_page).sections["risk"][0])
+    with open_cube(reports.run) as ds:
+        ds = ds.load()
+    expected = risk(ds, "big_bang", 1.0, 0.95)
+    assert "halted" in ds                          # model v3: the legitimacy series
+    for s, cells in table.items():
+        assert cells[6] == f"{float(expected['p_pause'].sel(strategy=s.split(' ')[0])):.0%}"
+    for s in ("big_bang", "phased", "dual_track", "adaptive"):
+        r = expected.sel(strategy=s)
+        cells = table[s + (" (baseline)" if s == "big_bang" else "")]
+        assert cells[1:5] == [f"{float(r[k]):.1f}" for k in ("q05", "q10", "es05", "es10")]
+        assert cells[5] == ("-" if s == "big_bang" else
+                            f"{float(r['p_below']):.0%} [{float(r['p_below_low']):.0%}, "
+                            f"{float(r['p_below_high']):.0%}]")
+    _, without = _risk_page(ds.drop_vars("halted"))           # an older cube: no column
+    assert {len(cells) for cells in without.values()} == {6}
+    halted = xr.zeros_like(ds["halted"])
+    halted[{"strategy": 1, "replicate": 0, "time": 5}] = 1
+    _, paused = _risk_page(ds.assign(halted=halted))
+    p = risk(ds.assign(halted=halted), "big_bang", 1.0, 0.95)["p_pause"]
+    assert float(p.sel(strategy="phased")) > 0
+    for s, cells in paused.items():
+        assert cells[6] == f"{float(p.sel(strategy=s.split(' ')[0])):.0%}"
+
+
+def test_the_regret_section_of_a_sweep_holds_the_regret_table(reports: Reports) -> None:
+    """Pooled and per switch combination: largest and 90th-percentile regret, satisficing
+    share, the minimax-regret strategy (analysis.regret)."""
+    from rollout.analysis.regret import regret_table
+
+    table = parse(reports.sweep_page).sections["regret"][0]
+    with open_cube(reports.sweep) as ds:
+        expected = regret_table(ds, 1.0)
+    assert len(table) - 1 == len(expected) == 3 * 2 * 4
+    names = {"net_benefit": "net benefit", "t_stable": "stable coverage"}
+    for row, r in zip(table[1:], expected, strict=True):
+        assert row[:3] == [r["switches"], names[r["outcome"]], r["strategy"]]
+        assert row[3].split()[0] == f"{r['max_regret']:.1f}"
+        assert row[4].split()[0] == f"{r['p90_regret']:.1f}"
+        assert row[5] == f"{r['satisficing']:.0%} of {r['points']} points"
+        assert row[6] == ("yes" if r["minimax"] else "")
+    assert sum(r["minimax"] for r in expected) == 3 * 2
+
+
+def test_issue_21_sections_are_listed_absent_for_an_older_cube(reports: Reports) -> None:
+    """Without the variables each new section needs, the page lists it with what it needs;
+    with t_overtake dropped but the series kept, the crossover is computed from them and gives
+    the same numbers; a single run lists regret (a sweep's) as absent."""
+    from rollout.report import build_report, sections
+    from rollout.report.context import Context
+    from rollout.report.crossover import overtake_rows
+
+    keys = ("provenance", "crossover", "stable_curve", "risk", "regret")
+    kept = [s for s in sections.SECTIONS if s.key in keys]
+    needs = {s.title: s.needs for s in kept}
+    with open_cube(reports.run) as ds:
+        ds = ds.load()
+    stored = overtake_rows(Context(ds, "run.zarr", "big_bang"))
+    older = ds.drop_vars("t_overtake")
+    assert overtake_rows(Context(older, "run.zarr", "big_bang")) == stored
+    older = older.drop_vars(["benefit", "harm", "t_stable_at", "net_benefit"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "SECTIONS", kept)
+        found = parse(build_report(older, "old.zarr")).sections
+        with open_cube(reports.sweep) as sweep:
+            swept = parse(build_report(sweep.drop_vars("net_benefit"), "old.zarr")).sections
+    assert {k for k in keys if k in found} == {"provenance"}
+    assert rows_by_first_cell(found["absent"][0]) == {
+        t: [t, n] for t, n in needs.items() if t != "What was run"}
+    assert "regret" not in swept
+    assert "Robustness across the design (regret)" in rows_by_first_cell(swept["absent"][0])
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -442,13 +649,13 @@ def page_requests(page: Path, tmp_path: Path, screenshot: Path | None = None) ->
 @pytest.mark.slow
 def test_in_chromium_every_figure_loads_and_nothing_is_fetched(reports: Reports,
                                                                tmp_path: Path) -> None:
-    """The run's report in headless Chromium: four figures with their natural size, a
+    """The run's report in headless Chromium: six figures with their natural size, a
     screenshot that is not blank, and no request made for the page."""
     from PIL import Image, ImageStat
 
     page = reports.folder / "run.html"
     loaded = images_loaded(page, tmp_path)
-    assert len(loaded) == 4
+    assert len(loaded) == 6                   # overtake, stable curve, coverage, harm, 2 stages
     assert all(image["complete"] and image["width"] > 0 for image in loaded), loaded
     shot = tmp_path / "report.png"
     assert page_requests(page, tmp_path, shot) == []

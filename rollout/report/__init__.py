@@ -4,12 +4,13 @@ xarray.
 The page says what was run (config name, seed, the config's and the province table's sha256,
 versions, dates: the cube's provenance attributes), then every section of the registry in
 ``sections.py`` whose ``available(ctx)`` check passes for this cube: the headline comparison
-with its intervals, other per-replicate outcomes, a sweep's counts of decided design points per
-claim, PRIM boxes, phase maps and switch ablation, and the coverage, harm/net-benefit and
-stages figures (``analysis/figures.py``). Sections a cube cannot show are listed with what
-they need. Outcomes added later (a crossover month, stability by threshold, risk, regret) plug
-in as one ``register(Section(...))`` each, shown only when their variable or function exists; see
-``sections.py``.
+with its intervals, when piloting catches up (``t_overtake``), stable first by harm threshold
+with the long-run floor, downside risk (``crossover.py``, ``downside.py``), other per-replicate
+outcomes, a sweep's counts of decided design points per claim, PRIM boxes, regret, phase maps
+and switch ablation, and the coverage, harm/net-benefit and stages figures
+(``analysis/figures.py``). Sections a cube cannot show are listed with what they need. A new
+outcome plugs in as one ``register(Section(...))``, shown only when its variable or function
+exists; see ``sections.py``.
 
 Self-contained: figures are inline base64 PNG, the style sheet is inline, there is no script,
 font or link to fetch, so the page reads the same offline. Every text is escaped.

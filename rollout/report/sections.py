@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .context import Context
+from .crossover import crossover, crossover_available, stable, stable_available
+from .downside import downside, regret, regret_available, risk_available
 from .headline import headline_section, other_metrics, others
 from .overview import coverage, harm, provenance, stages
 from .sweep import SWEEP_METRICS, ablation, boxes, decided, phase, phase_parameters, switches
@@ -85,6 +87,12 @@ for _section in (
             lambda ctx: not ctx.is_sweep and all(
                 m in ctx.ds for m in ("t_full", "t_stable", "net_benefit")),
             headline_section, "a single run with t_full, t_stable and net_benefit"),
+    Section("crossover", "When piloting catches up (crossover)", crossover_available,
+            crossover, "a single run with t_overtake (or the harm and benefit series)"),
+    Section("stable_curve", "Stable first, by harm threshold", stable_available, stable,
+            "a single run with t_stable_at (stable first at several harm thresholds)"),
+    Section("risk", "Downside risk", risk_available, downside,
+            "a single run with net_benefit"),
     Section("others", "Other outcomes", lambda ctx: not ctx.is_sweep and bool(
         other_metrics(ctx)), others, "a single run with per-replicate variables"),
     Section("decided", "Across the design: where each strategy wins",
@@ -93,6 +101,8 @@ for _section in (
     Section("boxes", "Where the claims hold (scenario discovery)",
             lambda ctx: ctx.is_sweep and all(m in ctx.ds for m in SWEEP_METRICS),
             boxes, "a sweep"),
+    Section("regret", "Robustness across the design (regret)", regret_available, regret,
+            "a sweep with net_benefit and t_stable"),
     Section("phase", "Where the slower design is stable first (phase maps)",
             lambda ctx: "t_stable" in ctx.ds and len(phase_parameters(ctx)) >= 2, phase,
             "a sweep over at least two numeric parameters"),
