@@ -130,12 +130,19 @@ def _short_time(value: float) -> str:
     return "never" if math.isinf(value) else f"{value:.1f}"
 
 
+#: per-replicate outcomes that have a section of their own (the crossover; the long-run floor
+#: in the stable-first section): not repeated among the other outcomes
+OWN_SECTION = ("t_overtake", "end_harm_rate", "end_benefit_rate")
+
+
 def other_metrics(ctx: Context) -> list[str]:
-    """Per-replicate variables (strategy x replicate, no time axis) the headline leaves out."""
+    """Per-replicate variables (strategy x replicate, no time axis) the headline and the other
+    sections leave out."""
     from ..analysis import METRICS
 
     return [str(n) for n, v in ctx.ds.data_vars.items()
-            if set(v.dims) == {"strategy", "replicate"} and n not in METRICS]
+            if set(v.dims) == {"strategy", "replicate"} and n not in METRICS
+            and n not in OWN_SECTION]
 
 
 def others(ctx: Context) -> str:
