@@ -169,6 +169,22 @@ def run(config: str, replicates: int | None, seed: int | None, workers: int | No
         click.echo(f"wrote {write_report(path, None, overwrite)} (report)")
 
 
+def _cluster_options(fn: Callable) -> Callable:
+    """Where the runs of a sweep, calibration, second stage or placement go: local Dask workers,
+    a running cluster, or this process."""
+    options = [
+        click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+                     help="Local Dask worker processes [default: the cores available]."),
+        click.option("--scheduler", metavar="ADDRESS", default=None,
+                     help="Use a running Dask cluster (tcp://host:port) [env: "
+                          "DASK_SCHEDULER_ADDRESS]."),
+        click.option("--serial", is_flag=True, help="Run in this process, without Dask."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def _sweep_options(fn: Callable) -> Callable:
     """Options of commands that expand a sweep."""
     options = [
@@ -194,11 +210,7 @@ def _load_sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed
 @cli.command()
 @_config_argument
 @_sweep_options
-@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
-              help="Local Dask worker processes [default: the cores available].")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
-@click.option("--serial", is_flag=True, help="Run in this process, without Dask (debugging).")
+@_cluster_options
 @click.option("--out", "-o", "out", type=click.Path(), default=None,
               help="Zarr store [default: results/<config name>.zarr]. An existing store of the "
                    "same sweep is resumed.")
@@ -281,11 +293,7 @@ def sweep(config: str, sets: tuple[str, ...], replicates: int | None, seed: int 
 @click.option("--overwrite", is_flag=True, help="Replace a store of another second stage.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="The province table the cube was made with (checked by its sha256).")
-@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
-              help="Local Dask worker processes [default: the cores available].")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
-@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@_cluster_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_reads_cube
 def refine(path: str, strategy: str, claim: str, budget: int, added: int | None,
@@ -733,11 +741,7 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
               help="Seed of the choice of draws, the prior and evidence samples and the "
                    "bootstrap.")
-@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
-              help="Local Dask worker processes [default: the cores available].")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
-@click.option("--serial", is_flag=True, help="Run in this process, without Dask.")
+@_cluster_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str | None,
           n_draws: int, n_prior: int | None, replicates: int | None, evidence: tuple[str, ...],
@@ -817,11 +821,7 @@ def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: An
               help="Replicates of the fitted config (overrides [calibration] check_replicates).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
               help="Master seed (overrides the config).")
-@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
-              help="Local Dask worker processes [default: the cores available].")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Use a running Dask cluster (tcp://host:port) [env: DASK_SCHEDULER_ADDRESS].")
-@click.option("--serial", is_flag=True, help="Run in this process, without Dask (debugging).")
+@_cluster_options
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), default=None,
               help="Calibrated config [default: <config>.calibrated.toml beside CONFIG]; the "
                    "draws go to <out>.abc.csv and the fit figure to <out>.fit.png.")
