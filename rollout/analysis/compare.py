@@ -26,6 +26,7 @@ from scipy import stats
 from ..errors import RolloutError
 from ..experiment.names import config_field
 from .survival import horizon_of, km_medians, restricted
+from .text_table import text_table
 
 DEFAULT_METRICS = ("t_full", "t_stable", "harm_total", "net_benefit")
 TIME_METRICS = ("t_full", "t_stable", "t_overtake")
@@ -386,9 +387,7 @@ def format_design_summary(rows: list[dict], baseline: str, confidence: float,
                       str(r["slower_is_faster"]), f"{r['mean_stable_first']:.2f}",
                       f"{r['median_diff_t_stable']:+.1f}",
                       f"{r['median_diff_net_benefit']:+.1f}"])
-    widths = [max(len(row[j]) for row in table) for j in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table(table)
     lines.append(f"counts of design points against {baseline} ({replicates} paired replicates "
                  f"each; 'significant', 'later', 'higher', 'lower': the {confidence:.0%} "
                  "interval excludes 0, or 0.5 for stable first); 'both': stable first in most "

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RolloutError
+from .text_table import text_table
 
 FOR, AGAINST, UNDECIDED = 1, -1, 0
 
@@ -192,9 +193,7 @@ def format_decided_summary(rows: list[dict], confidence: float, replicates: int)
     table = [header] + [[r["strategy"], r["claim"], str(r["points"]),
                          str(r["significant_for"]), str(r["significant_against"]),
                          str(r["undecided"]), str(r["point_estimate"])] for r in rows]
-    widths = [max(len(row[j]) for row in table) for j in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table(table)
     lines.append(f"decided points ({replicates} paired replicates each, {confidence:.0%} level): "
                  "significant for = the interval is on the claim's side (Wilson bound above "
                  "0.5 for stable first; t interval above 0 for differences, restricted times); "

@@ -24,6 +24,7 @@ from .clustering import (
 from .compare import check_baseline, design_dims
 from .design_table import design_frame
 from .survival import horizon_of, restricted
+from .text_table import text_table
 
 #: (label, cube variable, kind): what is pooled
 QUANTITIES = (("d t_full (restricted, months)", "t_full", "time"),
@@ -85,9 +86,7 @@ def format_pooled(rows: list[dict], clustering: str, baseline: str, confidence: 
         table.append([r["strategy"], r["quantity"],
                       f"{r['mean']:+.3g} [{r['low']:+.3g}, {r['high']:+.3g}]",
                       f"[{r['naive_low']:+.3g}, {r['naive_high']:+.3g}]"])
-    widths = [max(len(row[j]) for row in table) for j in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table(table)
     lines.append(f"pooled against {baseline}; interval: {clustering}. The naive interval "
                  "counts every (point, replicate) cell as independent and is shown for "
                  "comparison only. A pooled mean describes the sweep's design (its ranges and "
