@@ -495,7 +495,9 @@ def compare(path: str, baseline: str | None, metrics: tuple[str, ...], fmt: str,
                 pooled, how = pooled_differences(ds, baseline, confidence)
                 click.echo(format_pooled(pooled, how, baseline, confidence))
         else:
-            _echo_records(rows, fmt)
+            from .analysis.summary_records import summary_records
+
+            _echo_records(summary_records(ds, result, rows, baseline, confidence), fmt)
         return
     result = compare_cube(ds, baseline, metrics, confidence, km=fmt != "table")
     extra = None

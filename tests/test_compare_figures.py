@@ -960,3 +960,39 @@ def test_plot_phase_takes_config_fields_and_keeps_log_axes(sweep_cube):
     logged = sweep_cube.assign_attrs(config=json.dumps(
         {"sweep": {"parameters": {SEV: {"low": 0.05, "high": 0.3, "log": True}}}}))
     assert _log_parameters(logged) == {SEV, SEV_C}
+
+
+def test_the_summary_records_hold_the_decided_counts_and_the_pooled_differences(
+        grid_store: Path, tmp_path: Path) -> None:
+    """compare --summary --format json|csv: one record per strategy with the decided counts of
+    every claim and the pooled differences of the table (issue 22 left them to the table)."""
+    import csv
+    import io
+
+    from rollout.analysis.decided import decided_summary
+    from rollout.analysis.pooled import QUANTITY_KEYS, pooled_differences
+
+    cube = open_cube(grid_store)
+    result = compare(cube, "big_bang", metrics=("t_full", "t_stable", "net_benefit"))
+    out = {}
+    for fmt in ("json", "csv"):
+        proc = subprocess.run([sys.executable, "-m", "rollout.cli", "compare", str(grid_store),
+                               "--summary", "--format", fmt], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        out[fmt] = proc.stdout
+    records = {r["strategy"]: r for r in json.loads(out["json"])}
+    rows = list(csv.DictReader(io.StringIO(out["csv"])))
+    assert [r["strategy"] for r in rows] == list(records)
+    decided = decided_summary(result)
+    assert decided
+    for d in decided:
+        for key in ("significant_for", "significant_against", "undecided", "point_estimate"):
+            assert records[d["strategy"]][f"{d['claim']}_{key}"] == d[key]
+    pooled, how = pooled_differences(cube, "big_bang", 0.95)
+    for p in pooled:
+        name = QUANTITY_KEYS[p["quantity"]]
+        record = records[p["strategy"]]
+        assert record[f"pooled_{name}_mean"] == pytest.approx(p["mean"], rel=1e-12)
+        assert record[f"pooled_{name}_low"] == pytest.approx(p["low"], rel=1e-12)
+        assert record["pooled_clustering"] == how

@@ -31,6 +31,11 @@ QUANTITIES = (("d t_full (restricted, months)", "t_full", "time"),
               ("d t_stable (restricted, months)", "t_stable", "time"),
               ("d net_benefit", "net_benefit", "value"),
               ("stable first (share of runs)", "t_stable", "first"))
+#: each quantity's short name in records (compare --summary --format csv|json)
+QUANTITY_KEYS = {"d t_full (restricted, months)": "d_t_full",
+                 "d t_stable (restricted, months)": "d_t_stable",
+                 "d net_benefit": "d_net_benefit",
+                 "stable first (share of runs)": "stable_first"}
 
 
 def _cells(cube: xr.Dataset, var: str, kind: str, strategy: str, baseline: str,
