@@ -344,3 +344,30 @@ def test_sweep_regret_per_switch_and_overtake_claims(sweep):
     from rollout.errors import RolloutError
     with pytest.raises(RolloutError, match="end at month 120"):
         claim_data(sweep, "phased", "overtakes_within_20y", "big_bang")
+
+
+def test_time_regret_is_against_the_soonest_strategy():
+    """Restricted t_stable per point (big_bang, phased): (30, 50), (70, 40), never (horizon
+    100) and 20: a time's regret is the strategy's time minus the soonest there: big_bang 0,
+    30, 80; phased 20, 0, 0 (a referee's mutation flipping the sign survived the test above,
+    whose times were all equal)."""
+    t = np.array([[30.0, 50.0], [70.0, 40.0], [np.inf, 20.0]])[:, :, None].repeat(2, axis=-1)
+    t[2, 0] = np.inf
+    nb = np.ones_like(t)
+    config = json.dumps({"time": {"horizon_months": 100}})
+    cube = xr.Dataset(
+        {"net_benefit": (("x", "strategy", "replicate"), nb),
+         "t_stable": (("x", "strategy", "replicate"), t)},
+        coords={"x": [0.1, 0.2, 0.3], "strategy": ["big_bang", "phased"], "replicate": [0, 1]},
+        attrs={"config": config, "design": json.dumps({"kind": "grid", "dims": ["x"]})})
+    reg = point_regret(cube)["t_stable"]
+    np.testing.assert_array_equal(reg.sel(strategy="big_bang").values, [0, 30, 80])
+    np.testing.assert_array_equal(reg.sel(strategy="phased").values, [20, 0, 0])
+
+
+def test_expected_shortfall_takes_ceil_of_the_tail_count():
+    """30 runs 1..30: ES_5% is the mean of the ceil(1.5) = 2 lowest (1.5), ES_10% of the 3
+    lowest (2.0) (with 20 runs ceil and floor agree, so a mutation to floor survived)."""
+    v = np.arange(1.0, 31.0)
+    assert shortfall(v, 0.05) == pytest.approx(1.5)
+    assert shortfall(v, 0.10) == pytest.approx(2.0)

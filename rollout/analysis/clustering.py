@@ -188,6 +188,12 @@ def pooled_mean(values: np.ndarray, groups: np.ndarray, confidence: float = 0.95
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = num / den
     boot = boot[np.isfinite(boot)]
+    # the bootstrap's spread is about (m - 1) / m of the plug-in variance, m the fewer of the
+    # clusters and the worlds: inflated by sqrt(m / (m - 1)), the percentile interval covers
+    # near its level on small designs too (a referee's check: 88% at 6 points x 4 worlds and
+    # 92% at 24 x 8 without it)
+    m = min(len(labels), n_reps)
+    boot = mean + (boot - mean) * math.sqrt(m / (m - 1))
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha])
     return Pooled(mean, float(low), float(high), n_points, len(labels), n_reps)
