@@ -5,9 +5,14 @@ without its bootstrap, which costs minutes) and the switch ablation."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import html
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..analysis.discover import ClaimData
 
 SWEEP_METRICS = ("t_full", "t_stable", "net_benefit")
 
@@ -41,34 +46,42 @@ def decided(ctx: Context) -> str:
 REPORT_CLAIMS = ("slower_is_faster", "full_later", "stable_first", "net_benefit_higher")
 
 
-def boxes(ctx: Context) -> str:
-    from ..analysis.discover import CLAIMS, ClaimData, claim_outcome, design_table, discover
+def _claims(ctx: Context, claims: tuple[str, ...]) -> Iterator[tuple[str, str, ClaimData]]:
+    """(strategy, claim, where it holds) for every strategy but the baseline: one design table
+    and one comparison serve the whole page."""
+    from ..analysis.discover import ClaimData, claim_outcome, design_table
 
     x, dims = design_table(ctx.ds)
     result = ctx.compare(SWEEP_METRICS)
-    rows = []
     for s in ctx.strategies:
-        if s == ctx.baseline:
+        if s != ctx.baseline:
+            for claim in claims:
+                yield s, claim, ClaimData(x, dims, claim_outcome(result, s, claim, dims))
+
+
+def boxes(ctx: Context) -> str:
+    from ..analysis.discover import CLAIMS, discover
+
+    rows = []
+    for s, claim, data in _claims(ctx, REPORT_CLAIMS):
+        y = data.y
+        held = f"{int(y.sum())} of {len(y)}"
+        if y.sum() == 0 or y.sum() == len(y):
+            rows.append([s, CLAIMS[claim], held,
+                         "none: it holds nowhere" if y.sum() == 0
+                         else "none needed: it holds everywhere", "-", "-", "-"])
             continue
-        for claim in REPORT_CLAIMS:
-            y = claim_outcome(result, s, claim, dims)
-            held = f"{int(y.sum())} of {len(y)}"
-            if y.sum() == 0 or y.sum() == len(y):
-                rows.append([s, CLAIMS[claim], held,
-                             "none: it holds nowhere" if y.sum() == 0
-                             else "none needed: it holds everywhere", "-", "-", "-"])
-                continue
-            try:
-                found = discover(ctx.ds, s, claim, ctx.baseline, resamples=0,
-                                 confidence=ctx.confidence, data=ClaimData(x, dims, y))
-            except Exception as err:  # noqa: BLE001 - one failed box must not sink the page
-                rows.append([s, CLAIMS[claim], held, f"not found ({type(err).__name__}: "
-                             f"{err})", "-", "-", "-"])
-                continue
-            limits = "; ".join(f"{name} {_limit(row['min'], row['max'])}"
-                               for name, row in found.limits.iterrows()) or "(whole space)"
-            rows.append([s, CLAIMS[claim], held, limits, f"{found.coverage:.2f}",
-                         f"{found.density:.2f}", found.in_box])
+        try:
+            found = discover(ctx.ds, s, claim, ctx.baseline, resamples=0,
+                             confidence=ctx.confidence, data=data)
+        except Exception as err:  # noqa: BLE001 - one failed box must not sink the page
+            rows.append([s, CLAIMS[claim], held, f"not found ({type(err).__name__}: "
+                         f"{err})", "-", "-", "-"])
+            continue
+        limits = "; ".join(f"{name} {_limit(row['min'], row['max'])}"
+                           for name, row in found.limits.iterrows()) or "(whole space)"
+        rows.append([s, CLAIMS[claim], held, limits, f"{found.coverage:.2f}",
+                     f"{found.density:.2f}", found.in_box])
     header = ["strategy", "claim", "holds at (design points)", "box: where it holds",
               "coverage", "density", "points in box"]
     return html.table(header, rows, left=(0, 1, 3)) + html.paragraph(
@@ -91,17 +104,11 @@ def switches(ctx: Context) -> list[str]:
 
 
 def ablation(ctx: Context) -> str:
-    from ..analysis.discover import ClaimData, ablation, claim_outcome, design_table
+    from ..analysis.discover import ablation
 
-    x, dims = design_table(ctx.ds)
-    result = ctx.compare(SWEEP_METRICS)
     rows = []
-    for s in ctx.strategies:
-        if s == ctx.baseline:
-            continue
-        y = claim_outcome(result, s, "slower_is_faster", dims)
-        table = ablation(ctx.ds, s, "slower_is_faster", ctx.baseline, ctx.confidence,
-                         data=ClaimData(x, dims, y))
+    for s, claim, data in _claims(ctx, ("slower_is_faster",)):
+        table = ablation(ctx.ds, s, claim, ctx.baseline, ctx.confidence, data=data)
         for name, row in table.iterrows():
             rows.append([s, name, "-" if math.isnan(row["holds_on"]) else
                          f"{row['holds_on']:.0%}", f"{row['holds_off']:.0%}",

@@ -24,7 +24,7 @@ from ..recorder import SeriesSpec, step_series
 
 
 class Spillovers:
-    """The nation's experience of the reform and the preparation factor it gives."""
+    """The nation's experience of the reform and the pace of preparation it gives."""
 
     SERIES = {
         "experience": SeriesSpec(
