@@ -603,6 +603,9 @@ class CalibrationTarget(_Section):
     high: float
     scale: float = Field(gt=0.0, description="a miss of this size counts 1 in the distance")
     source: str = Field("", description="where the reported value comes from")
+    kind: Literal["reported", "plan", "inferred"] = Field(
+        "reported", description="reported: a measured outcome; plan: a goal or floor a plan "
+        "set; inferred: read from a plan or a report by an argument the source states")
 
     _by = field_validator("by")(_check_month)
 
@@ -653,6 +656,19 @@ class CalibrationConfig(_Section):
     check_replicates: int = Field(100, ge=1, le=1_000_000,
                                   description="replicates of the fitted config, to report fit")
     block_size: int = Field(20, ge=1, le=100_000, description="draws per task")
+    point: Literal["joint", "marginal_medians"] = Field(
+        "joint", description="the calibrated point: joint, the accepted draw with the smallest "
+        "mean distance over point_replicates common worlds; marginal_medians, each parameter's "
+        "posterior median (not a joint fit: the medians together need not fit)")
+    point_replicates: int = Field(10, ge=1, le=10_000,
+                                  description="replicate worlds each candidate point runs in")
+    point_fit: Literal["mean_distance", "distance_of_means"] = Field(
+        "mean_distance", description="how a joint point's fit over its worlds is scored: the "
+        "mean of its distances (the expected miss in one world), or the distance of its mean "
+        "statistics (the expected path against the reported dates)")
+    point_candidates: int | None = Field(None, ge=1, le=100_000,
+                                         description="the nearest accepted draws tried as the "
+                                         "point (default: every accepted draw)")
     parameters: dict[str, ParameterRange] = Field(min_length=1)
     targets: list[CalibrationTarget] = Field(min_length=1)
 

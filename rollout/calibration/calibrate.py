@@ -5,8 +5,12 @@ the priors are sampled with a Latin hypercube. Every draw runs the calibrated st
 its own replicate's world, and yields one value of each target statistic. The distance of a draw
 is the root sum of squares of its misses (0 inside a target's [low, high], otherwise the gap in
 units of the target's scale); the ``accept`` share of draws nearest the targets is the posterior
-sample (Pritchard et al. 1999; Beaumont 2010). The fitted configuration takes each parameter's
-posterior median; its fit is then checked on fresh replicates.
+sample (Pritchard et al. 1999; Beaumont 2010). The calibrated point is, by default, a joint fit:
+the accepted draw whose mean distance over a few common replicate worlds is smallest
+(``choose_point``); marginal medians remain available but need not fit together. The point's fit
+is checked on fresh replicates, and the posterior predictive reruns every accepted draw in a
+fresh world (``posterior_predictive``). ``target_influence`` says how far dropping each target
+would move the posterior.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from ..streams import stream
 
 #: replicates of the fit check start here, after any draw's replicate
 CHECK_REPLICATE_OFFSET = 10_000_000
+#: the common worlds in which candidate points are compared
+POINT_REPLICATE_OFFSET = 20_000_000
+#: the fresh worlds of the posterior predictive (plus the draw's index)
+PREDICTIVE_REPLICATE_OFFSET = 30_000_000
 
 
 def target_label(target) -> str:
@@ -199,14 +207,17 @@ def run_statistics(config: RolloutConfig, provinces: Provinces, replicate: int) 
 
 def calibration_task(config_json: str, provinces: Provinces, names: list[str], start: int,
                      values: np.ndarray, replicate_offset: int = 0,
-                     traces: bool = False) -> tuple[int, np.ndarray, list[RunTrace] | None]:
-    """Runs ``start, start+1, ...`` with one row of parameter values each (a worker's task)."""
+                     traces: bool = False, replicates: np.ndarray | None = None
+                     ) -> tuple[int, np.ndarray, list[RunTrace] | None]:
+    """Runs ``start, start+1, ...`` with one row of parameter values each (a worker's task),
+    in replicate ``replicate_offset + row`` or, if given, in ``replicates[i]``."""
     base = validate_dict(json.loads(config_json))
     stats = np.empty((len(values), len(_spec(base).targets)))
     kept = [] if traces else None
     for i, row in enumerate(values):
         cfg = draw_config(base, dict(zip(names, map(float, row), strict=True)))
-        trace = run_statistics(cfg, provinces, replicate_offset + start + i)
+        world = (replicate_offset + start + i if replicates is None else int(replicates[i]))
+        trace = run_statistics(cfg, provinces, world)
         stats[i] = trace.statistics
         if kept is not None:
             kept.append(trace)
@@ -243,14 +254,17 @@ class Calibration:
 
 def run_draws(config: RolloutConfig, provinces: Provinces, values: np.ndarray, executor,
               replicate_offset: int = 0, traces: bool = False,
-              on_block: Callable[[int], None] | None = None
+              on_block: Callable[[int], None] | None = None,
+              replicates: np.ndarray | None = None
               ) -> tuple[np.ndarray, list[RunTrace]]:
-    """Statistics (and optionally traces) of one run per row of ``values``, in row order."""
+    """Statistics (and optionally traces) of one run per row of ``values``, in row order; row
+    i runs in replicate ``replicate_offset + i``, or ``replicates[i]`` if given."""
     spec = _spec(config)
     names = parameter_names(spec)
     size = spec.block_size
     config_json = config.canonical_json()
-    tasks = [(config_json, provinces, names, s, values[s:s + size], replicate_offset, traces)
+    tasks = [(config_json, provinces, names, s, values[s:s + size], replicate_offset, traces,
+              None if replicates is None else replicates[s:s + size])
              for s in range(0, len(values), size)]
     stats = np.empty((len(values), len(spec.targets)))
     kept: dict[int, list[RunTrace]] = {}
@@ -280,3 +294,107 @@ def calibrate(config: RolloutConfig, provinces: Provinces, executor,
                            "priors or check the targets")
     return Calibration(parameter_names(spec), draws, stats, dist, accepted,
                        float(dist[order[n_accept - 1]]))
+
+
+@dataclass
+class PointChoice:
+    """How the calibrated point was chosen, and how well the candidates fit."""
+
+    rule: str                       # "joint" or "marginal_medians"
+    values: dict[str, float]        # the calibrated point
+    replicates: int                 # common worlds each candidate ran in (0: none ran)
+    candidates: np.ndarray          # draw indices tried (empty for marginal medians)
+    expected_distance: np.ndarray   # (candidates,) the fit score (``fit``) over the worlds
+    chosen: int | None              # the chosen draw's index
+    medians_distance: float         # the marginal medians' score in the same worlds
+    fit: str = "mean_distance"      # how the score is computed (CalibrationConfig.point_fit)
+    mean_distance: np.ndarray | None = None        # (candidates,) mean of the distances
+    distance_of_means: np.ndarray | None = None    # (candidates,) distance of mean statistics
+
+
+def choose_point(config: RolloutConfig, provinces: Provinces, cal: Calibration, executor,
+                 on_block: Callable[[int], None] | None = None) -> PointChoice:
+    """The calibrated point by the config's rule. ``joint``: every candidate (the nearest
+    ``point_candidates`` accepted draws) and the marginal medians run in the same
+    ``point_replicates`` worlds (common random numbers, so they are compared in the same
+    worlds); the candidate with the smallest score wins, ties going to the smaller single-run
+    distance, then the lower draw index. The score (``point_fit``) is the mean of the distances
+    over the worlds (the expected miss in one world) or the distance of the mean statistics (the
+    expected path against the reported values). A single run's distance is noisy, so the nearest
+    single run is not the best fit."""
+    spec = _spec(config)
+    medians = cal.fitted()
+    if spec.point == "marginal_medians":
+        return PointChoice("marginal_medians", medians, 0, np.array([], int), np.array([]),
+                           None, math.nan, spec.point_fit)
+    accepted = np.flatnonzero(cal.accepted)
+    accepted = accepted[np.lexsort((accepted, cal.distance[accepted]))]
+    candidates = accepted[: spec.point_candidates or len(accepted)]
+    r = spec.point_replicates
+    rows = np.vstack([cal.draws[candidates], [[medians[n] for n in cal.names]]])
+    values = np.repeat(rows, r, axis=0)
+    worlds = np.tile(POINT_REPLICATE_OFFSET + np.arange(r), len(rows))
+    stats, _ = run_draws(config, provinces, values, executor, on_block=on_block,
+                         replicates=worlds)
+    mean_distance = distances(config, stats).reshape(len(rows), r).mean(axis=1)
+    of_means = distances(config, stats.reshape(len(rows), r, -1).mean(axis=1))
+    score = mean_distance if spec.point_fit == "mean_distance" else of_means
+    best = int(np.lexsort((candidates, cal.distance[candidates], score[:-1]))[0])
+    chosen = int(candidates[best])
+    return PointChoice("joint", dict(zip(cal.names, map(float, cal.draws[chosen]), strict=True)),
+                       r, candidates, score[:-1], chosen, float(score[-1]), spec.point_fit,
+                       mean_distance[:-1], of_means[:-1])
+
+
+def posterior_predictive(config: RolloutConfig, provinces: Provinces, cal: Calibration,
+                         executor, on_block: Callable[[int], None] | None = None
+                         ) -> np.ndarray:
+    """(accepted, targets) statistics: every accepted draw rerun once in a fresh world. The
+    accepted draws' own statistics were selected for being near the targets, so they overstate
+    the fit; rerun, they give what the posterior predicts."""
+    accepted = np.flatnonzero(cal.accepted)
+    stats, _ = run_draws(config, provinces, cal.draws[accepted], executor, on_block=on_block,
+                         replicates=PREDICTIVE_REPLICATE_OFFSET + accepted)
+    return stats
+
+
+def target_influence(config: RolloutConfig, cal: Calibration) -> list[dict]:
+    """Per target: the posterior with that target dropped (the same number of draws accepted,
+    from the recorded statistics, no new runs), and how far each parameter's posterior median
+    moves, in units of its prior's width (log scale for log priors). A target whose removal
+    moves nothing carries no information the others do not."""
+    spec = _spec(config)
+    low = np.array([t.low for t in spec.targets])
+    high = np.array([t.high for t in spec.targets])
+    scale = np.array([t.scale for t in spec.targets])
+    miss = np.maximum(0.0, np.maximum(low - cal.stats, cal.stats - high)) / scale
+    n_accept = int(cal.accepted.sum())
+    unit = _to_unit(spec, cal.names, cal.draws)
+    base = np.median(unit[cal.accepted], axis=0)
+    rows = []
+    for k, target in enumerate(spec.targets):
+        keep = np.ones(len(spec.targets), bool)
+        keep[k] = False
+        d = np.sqrt(np.sum(miss[:, keep] ** 2, axis=1))
+        d = np.where(np.isnan(d), np.inf, d)
+        chosen = np.argsort(d, kind="stable")[:n_accept]
+        shift = np.median(unit[chosen], axis=0) - base
+        j = int(np.argmax(np.abs(shift)))
+        rows.append({"target": target_label(target), "kind": target.kind,
+                     "shift": dict(zip(cal.names, map(float, shift), strict=True)),
+                     "largest": cal.names[j], "largest_shift": float(shift[j]),
+                     "overlap": float(np.mean(cal.accepted[chosen]))})
+    return rows
+
+
+def _to_unit(spec: CalibrationConfig, names: list[str], draws: np.ndarray) -> np.ndarray:
+    """Draws mapped back onto the unit cube of their priors (``from_unit``'s inverse)."""
+    out = np.empty_like(draws)
+    for j, name in enumerate(names):
+        prior = spec.parameters[name]
+        if prior.log:
+            lo, hi = math.log(prior.low), math.log(prior.high)
+            out[:, j] = (np.log(draws[:, j]) - lo) / (hi - lo)
+        else:
+            out[:, j] = (draws[:, j] - prior.low) / (prior.high - prior.low)
+    return out

@@ -19,7 +19,7 @@ from ..calendar import grid_dates, months_between
 from ..config import RolloutConfig
 from ..data import DEFAULT_DATA, is_bundled
 from ..errors import ConfigError
-from .calibrate import Calibration, RunTrace, target_label
+from .calibrate import Calibration, PointChoice, RunTrace, target_label
 
 
 def _interval(values: np.ndarray, level: float = 0.9) -> tuple[float, float, float]:
@@ -48,25 +48,70 @@ def posterior_table(config: RolloutConfig, cal: Calibration) -> list[dict[str, A
     return rows
 
 
-def fit_table(config: RolloutConfig, cal: Calibration,
-              check: np.ndarray) -> list[dict[str, Any]]:
-    """Per target: reported range; accepted draws' median and 90% interval; the fitted
-    config's mean, 90% interval and share of replicates inside the reported range."""
+def fit_table(config: RolloutConfig, cal: Calibration, check: np.ndarray,
+              predictive: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Per target: reported range and kind; accepted draws' median and 90% interval; the
+    posterior predictive's (accepted draws rerun in fresh worlds) mean, 90% interval and share
+    inside; the fitted point's mean, 90% interval and share of replicates inside the range."""
     rows = []
     for k, target in enumerate(config.calibration.targets):
         post = _interval(cal.stats[cal.accepted, k])
         fitted = check[:, k]
         _, fitted_lo, fitted_hi = _interval(fitted)
         inside = (fitted >= target.low) & (fitted <= target.high)
-        rows.append({"target": target_label(target), "low": target.low, "high": target.high,
-                     "posterior_median": post[0], "posterior_q05": post[1],
-                     "posterior_q95": post[2], "fitted_mean": float(np.nanmean(fitted)),
-                     "fitted_q05": fitted_lo, "fitted_q95": fitted_hi,
-                     "fitted_inside": float(np.mean(inside)), "source": target.source})
+        row = {"target": target_label(target), "kind": target.kind, "low": target.low,
+               "high": target.high, "posterior_median": post[0], "posterior_q05": post[1],
+               "posterior_q95": post[2], "fitted_mean": float(np.nanmean(fitted)),
+               "fitted_q05": fitted_lo, "fitted_q95": fitted_hi,
+               "fitted_inside": float(np.mean(inside)), "source": target.source}
+        if predictive is not None:
+            pp = predictive[:, k]
+            _, pp_lo, pp_hi = _interval(pp)
+            row.update({"predictive_mean": float(np.nanmean(pp)), "predictive_q05": pp_lo,
+                        "predictive_q95": pp_hi, "predictive_inside": float(np.mean(
+                            (pp >= target.low) & (pp <= target.high)))})
+        rows.append(row)
     return rows
 
 
-def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray) -> str:
+def point_lines(point: PointChoice | None) -> list[str]:
+    """The rule that chose the calibrated point, in words, with its evidence."""
+    if point is None or point.rule == "marginal_medians":
+        return ["point: each parameter's posterior median (marginal medians: not a joint fit; "
+                "the medians together need not fit the targets)"]
+    best = float(np.min(point.expected_distance))
+    score = ("mean distance" if point.fit == "mean_distance"
+             else "distance of the mean statistics")
+    lines = [f"point: joint fit: of the {len(point.candidates)} nearest accepted draws, draw "
+             f"{point.chosen}, whose {score} over {point.replicates} common replicate worlds is "
+             f"smallest ({best:.3g}; median over the candidates "
+             f"{float(np.median(point.expected_distance)):.3g}; the marginal medians in the same "
+             f"worlds: {point.medians_distance:.3g})"]
+    if point.mean_distance is not None and point.distance_of_means is not None:
+        k = int(np.flatnonzero(point.candidates == point.chosen)[0])
+        other = (int(np.lexsort((point.candidates, point.distance_of_means
+                                 if point.fit == "mean_distance" else point.mean_distance))[0]))
+        lines.append(f"  its mean distance {point.mean_distance[k]:.3g}, distance of its mean "
+                     f"statistics {point.distance_of_means[k]:.3g}; by the other score the point "
+                     f"would be draw {int(point.candidates[other])}")
+    return lines
+
+
+def influence_lines(influence: list[dict[str, Any]] | None) -> list[str]:
+    """How far dropping each target moves the posterior (from the record, no new runs)."""
+    if not influence:
+        return []
+    lines = ["", "influence (each target dropped, the same number accepted from the record: the "
+             "largest move of a posterior median, in prior widths; share of the posterior kept):"]
+    for row in influence:
+        lines.append(f"  {row['target']} ({row['kind']}): {row['largest']} "
+                     f"{row['largest_shift']:+.2f}; {row['overlap']:.0%} kept")
+    return lines
+
+
+def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray,
+                  point: PointChoice | None = None, predictive: np.ndarray | None = None,
+                  influence: list[dict[str, Any]] | None = None) -> str:
     """The calibration's printed report (also the calibrated config's comment header)."""
     spec = config.calibration
     lines = [f"ABC rejection: {len(cal.draws)} prior draws (Latin hypercube, seed "
@@ -80,20 +125,28 @@ def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray) ->
         lines.append(f"  {row['parameter']}: {row['median']:.4g} [{row['q05']:.4g}, "
                      f"{row['q95']:.4g}]; {scale} {row['prior_low']:g}-{row['prior_high']:g}; "
                      f"{row['narrowing']:.2f}")
-    lines += ["", f"fit (reported range | accepted draws: median [90%] | fitted config, "
-                  f"{len(check)} replicates: mean [90%], share inside):"]
-    for row in fit_table(config, cal, check):
+    lines += ["", *point_lines(point)]
+    pp_head = ("" if predictive is None else " | posterior predictive (accepted draws rerun in "
+               "fresh worlds): mean [90%], share inside")
+    lines += ["", f"fit (reported range, kind | accepted draws: median [90%]{pp_head} | "
+                  f"calibrated point, {len(check)} replicates: mean [90%], share inside):"]
+    for row in fit_table(config, cal, check, predictive):
         reported = (f"{row['low']:g}" if row["low"] == row["high"]
                     else f"{row['low']:g}-{row['high']:g}")
-        lines.append(f"  {row['target']}: {reported} | {row['posterior_median']:.3g} "
-                     f"[{row['posterior_q05']:.3g}, {row['posterior_q95']:.3g}] | "
-                     f"{row['fitted_mean']:.3g} [{row['fitted_q05']:.3g}, "
-                     f"{row['fitted_q95']:.3g}], {row['fitted_inside']:.0%}")
+        pp = ("" if predictive is None else f" | {row['predictive_mean']:.3g} "
+              f"[{row['predictive_q05']:.3g}, {row['predictive_q95']:.3g}], "
+              f"{row['predictive_inside']:.0%}")
+        lines.append(f"  {row['target']}: {reported}, {row['kind']} | "
+                     f"{row['posterior_median']:.3g} [{row['posterior_q05']:.3g}, "
+                     f"{row['posterior_q95']:.3g}]{pp} | {row['fitted_mean']:.3g} "
+                     f"[{row['fitted_q05']:.3g}, {row['fitted_q95']:.3g}], "
+                     f"{row['fitted_inside']:.0%}")
+    lines += influence_lines(influence)
     return "\n".join(lines)
 
 
 def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], report: str,
-                            command: str, version: str) -> None:
+                            command: str, version: str, rule: str = "marginal_medians") -> None:
     """The source config with the fitted values set, and the record as a comment header.
 
     The source is edited through tomlkit, not re-serialised, so that every comment and the
@@ -119,9 +172,10 @@ def write_calibrated_config(source: Path, out: Path, fitted: dict[str, float], r
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     header = [f"# Calibrated by: {command}", f"# rollout {version}, {stamp}", "#"]
     header += [f"# {line}".rstrip() for line in report.splitlines()]
-    header += ["#", "# The calibrated values are the posterior medians above; the [calibration] "
-               "table", "# keeps the priors and targets, so the same command reproduces them.",
-               ""]
+    chosen = ("the joint-fit draw named above" if rule == "joint"
+              else "the posterior medians above")
+    header += ["#", f"# The calibrated values are {chosen}; the [calibration] table",
+               "# keeps the priors and targets, so the same command reproduces them.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     tmp.write_text("\n".join(header) + "\n" + tomlkit.dumps(doc), encoding="utf-8")
@@ -168,18 +222,30 @@ def _without_record(text: str) -> str:
     return "".join(lines)
 
 
-def write_record(path: Path, config: RolloutConfig, cal: Calibration) -> None:
-    """Every draw: parameter values, statistics, distance, accepted (for re-analysis)."""
+def write_record(path: Path, config: RolloutConfig, cal: Calibration,
+                 point: PointChoice | None = None) -> None:
+    """Every draw: parameter values, statistics, distance, accepted, and for the candidates of
+    a joint point their mean distance over the common worlds and which one was chosen."""
+    expected, of_means = {}, {}
+    if point is not None and point.mean_distance is not None:
+        expected = dict(zip(map(int, point.candidates), map(float, point.mean_distance),
+                            strict=True))
+        of_means = dict(zip(map(int, point.candidates), map(float, point.distance_of_means),
+                            strict=True))
     labels = [target_label(t) for t in config.calibration.targets]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["draw", *cal.names, *labels, "distance", "accepted"])
+        writer.writerow(["draw", *cal.names, *labels, "distance", "accepted",
+                         "point_distance", "point_distance_of_means", "chosen"])
         for i in range(len(cal.draws)):
             writer.writerow([i, *(f"{v:.6g}" for v in cal.draws[i]),
                              *(f"{v:.6g}" for v in cal.stats[i]), f"{cal.distance[i]:.6g}",
-                             int(cal.accepted[i])])
+                             int(cal.accepted[i]),
+                             f"{expected[i]:.6g}" if i in expected else "",
+                             f"{of_means[i]:.6g}" if i in of_means else "",
+                             int(point is not None and point.chosen == i)])
     os.replace(tmp, path)
 
 

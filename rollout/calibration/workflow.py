@@ -22,7 +22,22 @@ from ..experiment.executors import make_executor
 from ..experiment.inputs import default_workers
 from ..experiment.locking import output_lock
 from ..experiment.outputs import check_writable
-from .calibrate import CHECK_REPLICATE_OFFSET, calibrate, check_calibration, run_draws
+from .calibrate import (
+    CHECK_REPLICATE_OFFSET,
+    calibrate,
+    check_calibration,
+    choose_point,
+    posterior_predictive,
+    run_draws,
+    target_influence,
+)
+
+
+def accepted_count(spec) -> int:
+    """Draws the rejection step accepts (as ``calibrate`` counts them)."""
+    import math
+
+    return max(1, math.ceil(spec.accept * spec.draws))
 
 
 class Bar(Protocol):
@@ -99,26 +114,32 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
     from .output import fit_figure, format_report, write_calibrated_config, write_record
 
     spec = cfg.calibration
-    total = spec.draws + spec.check_replicates
+    total = spec.draws + spec.check_replicates + accepted_count(spec)
+    if spec.point == "joint":
+        total += spec.point_replicates * (min(spec.point_candidates or accepted_count(spec),
+                                              accepted_count(spec)) + 1)
     began = time.perf_counter()
     with make_executor(serial, workers or default_workers(), scheduler) as executor, \
             progress(total, cfg.name) as bar:
         result = calibrate(cfg, provinces, executor, on_block=bar.update)
-        fitted = result.fitted()
+        point = choose_point(cfg, provinces, result, executor, on_block=bar.update)
+        fitted = point.values
         values = np.tile([fitted[n] for n in result.names], (spec.check_replicates, 1))
         check, traces = run_draws(cfg, provinces, values, executor,
                                   replicate_offset=CHECK_REPLICATE_OFFSET, traces=True,
                                   on_block=bar.update)
+        predictive = posterior_predictive(cfg, provinces, result, executor,
+                                          on_block=bar.update)
         where = executor.description
-    report = format_report(cfg, result, check)
+    report = format_report(cfg, result, check, point, predictive, target_influence(cfg, result))
     # all three written aside, then moved into place together: a failure (or a kill) leaves
     # the old outputs as they were, and only working copies the next writer removes
     aside = {final: final.with_name(f".{final.name}.partial-{os.getpid()}")
              for final in (record, target, figure)}
     try:
-        write_record(aside[record], cfg, result)
+        write_record(aside[record], cfg, result, point)
         write_calibrated_config(source, aside[target], fitted, report, command or config,
-                                __version__)
+                                __version__, point.rule)
         fit_figure(load_config(aside[target]), traces,
                    f"{cfg.name}: fitted config against the reported rollout").savefig(
             aside[figure], dpi=130, bbox_inches="tight", format="png")
