@@ -657,18 +657,23 @@ class CalibrationConfig(_Section):
                                   description="replicates of the fitted config, to report fit")
     block_size: int = Field(20, ge=1, le=100_000, description="draws per task")
     point: Literal["joint", "marginal_medians"] = Field(
-        "joint", description="the calibrated point: joint, the accepted draw with the smallest "
-        "mean distance over point_replicates common worlds; marginal_medians, each parameter's "
-        "posterior median (not a joint fit: the medians together need not fit)")
+        "joint", description="the calibrated point: joint, an accepted draw chosen in two "
+        "stages by its fit over common replicate worlds (point_fit); marginal_medians, each "
+        "parameter's posterior median (not a joint fit: the medians together need not fit)")
     point_replicates: int = Field(10, ge=1, le=10_000,
-                                  description="replicate worlds each candidate point runs in")
+                                  description="worlds each candidate runs in (first stage)")
     point_fit: Literal["mean_distance", "distance_of_means"] = Field(
-        "mean_distance", description="how a joint point's fit over its worlds is scored: the "
-        "mean of its distances (the expected miss in one world), or the distance of its mean "
+        "mean_distance", description="how a point's fit over its worlds is scored: the mean of "
+        "its distances (the expected miss in one world), or the distance of its mean "
         "statistics (the expected path against the reported dates)")
     point_candidates: int | None = Field(None, ge=1, le=100_000,
                                          description="the nearest accepted draws tried as the "
                                          "point (default: every accepted draw)")
+    point_finalists: int = Field(10, ge=1, le=10_000, description="the best-scored candidates "
+                                 "rescored in fresh worlds (second stage), against the winner's "
+                                 "curse of choosing and scoring in the same worlds")
+    point_final_replicates: int = Field(40, ge=1, le=100_000,
+                                        description="fresh worlds of the second stage")
     parameters: dict[str, ParameterRange] = Field(min_length=1)
     targets: list[CalibrationTarget] = Field(min_length=1)
 

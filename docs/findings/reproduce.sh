@@ -1,15 +1,16 @@
 #!/bin/sh
 # Reproduce every number and figure in docs/findings.md (run from the repository root).
-# The experiment without mechanisms takes about 13 minutes on 2 cores, the headline experiment v2
-# (docs/findings/v2/reproduce.sh, called at the end) about 80 more; rerunning resumes an
-# interrupted store. Outputs: the cubes in results/ (not committed), docs/findings/*.txt, *.png
-# and docs/findings/v2/.
+# The experiment without mechanisms takes about 13 minutes on 2 cores, the mechanisms' scenarios
+# about 13 more, the headline experiment v3 (docs/findings/v3/reproduce.sh, called at the end)
+# about 80 more; rerunning resumes an interrupted store. Outputs: the cubes in results/ (not
+# committed), docs/findings/*.txt, *.png and docs/findings/v3/. docs/findings/v2/ holds model
+# v2's results, which today's code does not reproduce (docs/findings/v2/reproduce.sh says how).
 # The calibrations are inputs here, not rerun: configs/historical.toml (with its
 # configs/historical.abc.csv, which --place reads) and configs/historical_mechanisms.toml come
 # from the command in each one's header (rollout calibrate CONFIG -o CONFIG -q --overwrite -w 2;
-# about 9 and 11 minutes on a shared 2-core machine).
+# about 5 minutes each on a quiet 2-core machine, with the joint point and the posterior predictive).
 set -eu
-# RECALIBRATE=1 sh docs/findings/reproduce.sh reruns both calibrations first (about 20 minutes)
+# RECALIBRATE=1 sh docs/findings/reproduce.sh reruns both calibrations first (about 10 minutes)
 if [ "${RECALIBRATE:-0}" = 1 ]; then
     rollout calibrate configs/historical.toml -o configs/historical.toml -q --overwrite -w 2
     rollout calibrate configs/historical_mechanisms.toml -o configs/historical_mechanisms.toml \
@@ -50,4 +51,4 @@ for point in 91 0; do
     rollout plot "$cube" -k harm --at point=$point -o "$out/harm_point$point.png"
 done
 echo "wrote $cube and $out/"
-sh docs/findings/v2/reproduce.sh
+sh docs/findings/v3/reproduce.sh

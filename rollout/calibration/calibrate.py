@@ -36,6 +36,8 @@ CHECK_REPLICATE_OFFSET = 10_000_000
 POINT_REPLICATE_OFFSET = 20_000_000
 #: the fresh worlds of the posterior predictive (plus the draw's index)
 PREDICTIVE_REPLICATE_OFFSET = 30_000_000
+#: the fresh common worlds of the joint point's second stage
+FINAL_REPLICATE_OFFSET = 40_000_000
 
 
 def target_label(target) -> str:
@@ -302,26 +304,43 @@ class PointChoice:
 
     rule: str                       # "joint" or "marginal_medians"
     values: dict[str, float]        # the calibrated point
-    replicates: int                 # common worlds each candidate ran in (0: none ran)
+    replicates: int                 # first-stage worlds of each candidate (0: none ran)
     candidates: np.ndarray          # draw indices tried (empty for marginal medians)
-    expected_distance: np.ndarray   # (candidates,) the fit score (``fit``) over the worlds
+    expected_distance: np.ndarray   # (candidates,) first-stage score (``fit``)
     chosen: int | None              # the chosen draw's index
-    medians_distance: float         # the marginal medians' score in the same worlds
+    medians_distance: float         # the marginal medians' first-stage score
     fit: str = "mean_distance"      # how the score is computed (CalibrationConfig.point_fit)
     mean_distance: np.ndarray | None = None        # (candidates,) mean of the distances
     distance_of_means: np.ndarray | None = None    # (candidates,) distance of mean statistics
+    finalists: np.ndarray | None = None            # draw indices of the second stage
+    final_score: np.ndarray | None = None          # (finalists,) score in the fresh worlds
+    final_replicates: int = 0
+    medians_final: float = math.nan                # the medians' score in the fresh worlds
+
+
+def _scores(config: RolloutConfig, provinces: Provinces, rows: np.ndarray, worlds: int,
+            offset: int, executor, on_block) -> tuple[np.ndarray, np.ndarray]:
+    """(mean distance, distance of the mean statistics) of each row over the same worlds."""
+    values = np.repeat(rows, worlds, axis=0)
+    replicates = np.tile(offset + np.arange(worlds), len(rows))
+    stats, _ = run_draws(config, provinces, values, executor, on_block=on_block,
+                         replicates=replicates)
+    mean_distance = distances(config, stats).reshape(len(rows), worlds).mean(axis=1)
+    of_means = distances(config, stats.reshape(len(rows), worlds, -1).mean(axis=1))
+    return mean_distance, of_means
 
 
 def choose_point(config: RolloutConfig, provinces: Provinces, cal: Calibration, executor,
                  on_block: Callable[[int], None] | None = None) -> PointChoice:
-    """The calibrated point by the config's rule. ``joint``: every candidate (the nearest
-    ``point_candidates`` accepted draws) and the marginal medians run in the same
-    ``point_replicates`` worlds (common random numbers, so they are compared in the same
-    worlds); the candidate with the smallest score wins, ties going to the smaller single-run
-    distance, then the lower draw index. The score (``point_fit``) is the mean of the distances
-    over the worlds (the expected miss in one world) or the distance of the mean statistics (the
-    expected path against the reported values). A single run's distance is noisy, so the nearest
-    single run is not the best fit."""
+    """The calibrated point by the config's rule. ``joint``, in two stages. First, every
+    candidate (the nearest ``point_candidates`` accepted draws) and the marginal medians run in
+    the same ``point_replicates`` worlds (common random numbers) and are scored (``point_fit``:
+    the mean of the distances, or the distance of the mean statistics). Second, the
+    ``point_finalists`` best run again, with the medians, in ``point_final_replicates`` fresh
+    common worlds, and the best second-stage score wins: a point chosen and scored in the same
+    worlds is favoured by their noise (the winner's curse), so the final choice and the score
+    reported beside the medians' come from worlds the first choice never saw. Ties go to the
+    other score, then the lower draw index."""
     spec = _spec(config)
     medians = cal.fitted()
     if spec.point == "marginal_medians":
@@ -330,20 +349,25 @@ def choose_point(config: RolloutConfig, provinces: Provinces, cal: Calibration, 
     accepted = np.flatnonzero(cal.accepted)
     accepted = accepted[np.lexsort((accepted, cal.distance[accepted]))]
     candidates = accepted[: spec.point_candidates or len(accepted)]
-    r = spec.point_replicates
-    rows = np.vstack([cal.draws[candidates], [[medians[n] for n in cal.names]]])
-    values = np.repeat(rows, r, axis=0)
-    worlds = np.tile(POINT_REPLICATE_OFFSET + np.arange(r), len(rows))
-    stats, _ = run_draws(config, provinces, values, executor, on_block=on_block,
-                         replicates=worlds)
-    mean_distance = distances(config, stats).reshape(len(rows), r).mean(axis=1)
-    of_means = distances(config, stats.reshape(len(rows), r, -1).mean(axis=1))
-    score = mean_distance if spec.point_fit == "mean_distance" else of_means
-    best = int(np.lexsort((candidates, cal.distance[candidates], score[:-1]))[0])
-    chosen = int(candidates[best])
+    median_row = [[medians[n] for n in cal.names]]
+    mean_d, of_means = _scores(config, provinces, np.vstack([cal.draws[candidates], median_row]),
+                               spec.point_replicates, POINT_REPLICATE_OFFSET, executor, on_block)
+    pick = 0 if spec.point_fit == "mean_distance" else 1
+    first = (mean_d, of_means)[pick]
+    other = (mean_d, of_means)[1 - pick]
+    order = np.lexsort((candidates, other[:-1], first[:-1]))
+    finalists = candidates[order[: spec.point_finalists]]
+    final_mean, final_of_means = _scores(
+        config, provinces, np.vstack([cal.draws[finalists], median_row]),
+        spec.point_final_replicates, FINAL_REPLICATE_OFFSET, executor, on_block)
+    final = (final_mean, final_of_means)[pick]
+    final_other = (final_mean, final_of_means)[1 - pick]
+    best = int(np.lexsort((finalists, final_other[:-1], final[:-1]))[0])
+    chosen = int(finalists[best])
     return PointChoice("joint", dict(zip(cal.names, map(float, cal.draws[chosen]), strict=True)),
-                       r, candidates, score[:-1], chosen, float(score[-1]), spec.point_fit,
-                       mean_distance[:-1], of_means[:-1])
+                       spec.point_replicates, candidates, first[:-1], chosen, float(first[-1]),
+                       spec.point_fit, mean_d[:-1], of_means[:-1], finalists, final[:-1],
+                       spec.point_final_replicates, float(final[-1]))
 
 
 def posterior_predictive(config: RolloutConfig, provinces: Provinces, cal: Calibration,

@@ -79,21 +79,24 @@ def point_lines(point: PointChoice | None) -> list[str]:
     if point is None or point.rule == "marginal_medians":
         return ["point: each parameter's posterior median (marginal medians: not a joint fit; "
                 "the medians together need not fit the targets)"]
-    best = float(np.min(point.expected_distance))
     score = ("mean distance" if point.fit == "mean_distance"
              else "distance of the mean statistics")
-    lines = [f"point: joint fit: of the {len(point.candidates)} nearest accepted draws, draw "
-             f"{point.chosen}, whose {score} over {point.replicates} common replicate worlds is "
-             f"smallest ({best:.3g}; median over the candidates "
-             f"{float(np.median(point.expected_distance)):.3g}; the marginal medians in the same "
-             f"worlds: {point.medians_distance:.3g})"]
-    if point.mean_distance is not None and point.distance_of_means is not None:
-        k = int(np.flatnonzero(point.candidates == point.chosen)[0])
-        other = (int(np.lexsort((point.candidates, point.distance_of_means
-                                 if point.fit == "mean_distance" else point.mean_distance))[0]))
-        lines.append(f"  its mean distance {point.mean_distance[k]:.3g}, distance of its mean "
-                     f"statistics {point.distance_of_means[k]:.3g}; by the other score the point "
-                     f"would be draw {int(point.candidates[other])}")
+    lines = [f"point: joint fit, in two stages, scored by the {score}: the "
+             f"{len(point.candidates)} nearest accepted draws in {point.replicates} common "
+             f"worlds (median score {float(np.median(point.expected_distance)):.3g}, best "
+             f"{float(np.min(point.expected_distance)):.3g}; the marginal medians "
+             f"{point.medians_distance:.3g}), then the best {len(point.finalists)} in "
+             f"{point.final_replicates} fresh common worlds: draw {point.chosen}, score "
+             f"{float(np.min(point.final_score)):.3g} (the marginal medians in the same fresh "
+             f"worlds: {point.medians_final:.3g})"]
+    k = int(np.flatnonzero(point.finalists == point.chosen)[0])
+    first = int(np.flatnonzero(point.candidates == point.chosen)[0])
+    lines.append(f"  the chosen draw's first-stage score {point.expected_distance[first]:.3g} "
+                 f"(rank {int(np.sum(point.expected_distance < point.expected_distance[first])) + 1}"
+                 f" of {len(point.candidates)}); second-stage scores of the finalists "
+                 + ", ".join(f"{int(d)}: {v:.3g}" for d, v in
+                             zip(point.finalists, point.final_score, strict=True))
+                 + f"; chosen {int(point.finalists[k])}")
     return lines
 
 
@@ -225,8 +228,11 @@ def _without_record(text: str) -> str:
 def write_record(path: Path, config: RolloutConfig, cal: Calibration,
                  point: PointChoice | None = None) -> None:
     """Every draw: parameter values, statistics, distance, accepted, and for the candidates of
-    a joint point their mean distance over the common worlds and which one was chosen."""
-    expected, of_means = {}, {}
+    a joint point their first-stage mean distance and distance of mean statistics, the
+    finalists' second-stage score, and which one was chosen."""
+    expected, of_means, final = {}, {}, {}
+    if point is not None and point.finalists is not None:
+        final = dict(zip(map(int, point.finalists), map(float, point.final_score), strict=True))
     if point is not None and point.mean_distance is not None:
         expected = dict(zip(map(int, point.candidates), map(float, point.mean_distance),
                             strict=True))
@@ -238,13 +244,15 @@ def write_record(path: Path, config: RolloutConfig, cal: Calibration,
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["draw", *cal.names, *labels, "distance", "accepted",
-                         "point_distance", "point_distance_of_means", "chosen"])
+                         "point_distance", "point_distance_of_means", "point_final_score",
+                         "chosen"])
         for i in range(len(cal.draws)):
             writer.writerow([i, *(f"{v:.6g}" for v in cal.draws[i]),
                              *(f"{v:.6g}" for v in cal.stats[i]), f"{cal.distance[i]:.6g}",
                              int(cal.accepted[i]),
                              f"{expected[i]:.6g}" if i in expected else "",
                              f"{of_means[i]:.6g}" if i in of_means else "",
+                             f"{final[i]:.6g}" if i in final else "",
                              int(point is not None and point.chosen == i)])
     os.replace(tmp, path)
 
@@ -292,5 +300,5 @@ def fit_figure(config: RolloutConfig, traces: list[RunTrace], title: str) -> Fig
     left.set_title("national coverage path")
     right.set_title("pilot cities paying")
     fig.suptitle(f"{title}\n{config.name}: config sha256 {config.config_hash()[:12]}, seed "
-                 f"{config.seed}, {len(traces)} replicates of the fitted config", fontsize=9)
+                 f"{config.seed}, {len(traces)} replicates of the calibrated point", fontsize=9)
     return fig

@@ -116,8 +116,9 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
     spec = cfg.calibration
     total = spec.draws + spec.check_replicates + accepted_count(spec)
     if spec.point == "joint":
-        total += spec.point_replicates * (min(spec.point_candidates or accepted_count(spec),
-                                              accepted_count(spec)) + 1)
+        candidates = min(spec.point_candidates or accepted_count(spec), accepted_count(spec))
+        total += spec.point_replicates * (candidates + 1)
+        total += spec.point_final_replicates * (min(spec.point_finalists, candidates) + 1)
     began = time.perf_counter()
     with make_executor(serial, workers or default_workers(), scheduler) as executor, \
             progress(total, cfg.name) as bar:
@@ -141,7 +142,7 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
         write_calibrated_config(source, aside[target], fitted, report, command or config,
                                 __version__, point.rule)
         fit_figure(load_config(aside[target]), traces,
-                   f"{cfg.name}: fitted config against the reported rollout").savefig(
+                   f"{cfg.name}: calibrated point against the reported rollout").savefig(
             aside[figure], dpi=130, bbox_inches="tight", format="png")
         for final, working in aside.items():
             os.replace(working, final)

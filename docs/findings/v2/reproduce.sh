@@ -3,6 +3,10 @@
 # table and figure of docs/findings/v2/ (run from the repository root). The sweep is 73,728 runs
 # (about an hour on 2 cores; rerunning resumes an interrupted store, and a finished store is not
 # run again); the analyses take about a quarter of an hour.
+# Model v2's results: written by this script at commit a367e10 (model v2). Model v3 (issue 20)
+# changed the mechanisms, so today's code gives other numbers for every mechanism-on point; to
+# reproduce docs/findings/v2/ check out that commit. docs/findings/reproduce.sh no longer calls
+# this script (docs/findings/v3/reproduce.sh is the headline experiment now).
 set -eu
 out=docs/findings/v2
 cube=results/slower_is_faster_v2.zarr

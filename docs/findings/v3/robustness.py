@@ -1,0 +1,111 @@
+"""How robust each claim of the headline experiment v3 is to the threshold, the horizon and the
+discount rate, and its downside: per design against big bang, at how many design points it holds,
+by the point estimate and decided by the replicates at 95% (for / against), in three groups of
+structures: the 1,152 distinct points (with entrenchment off the enforcement switch repeats runs),
+the 24 points with all five mechanisms on (enforcement off) and the
+24 with all five on and enforcement on.
+- stable first at each harm threshold (Wilson interval of the share of replicates), and the
+  long-run floor (median harm-to-benefit rate ratio at the horizon, over runs);
+- more net benefit at each horizon and continuous discount rate (t interval of the paired
+  difference over replicates);
+- downside: at how many points the design's 5% quantile of the paired net-benefit difference
+  over replicates is below -1 (a loss of more than one benefit unit in the worst replicate of
+  twenty) and the share of runs more than 1 unit below big bang.
+Run from the repository root:
+    python docs/findings/v3/robustness.py > docs/findings/v3/robustness.txt
+"""
+
+import os
+
+import numpy as np
+import xarray as xr
+
+from rollout.analysis.horizons import analysis_levels, at_horizons, usable_horizons
+from rollout.analysis.paired import mean_interval
+from rollout.analysis.stability_curve import floor_ratio, stable_first_curve
+from rollout.experiment.names import stored_name
+from rollout.experiment.opening import open_cube
+
+CUBE = os.environ.get("V3_CUBE", "results/slower_is_faster_v3.zarr")
+MECHANISMS = ["support", "spillovers", "legitimacy", "entrenchment", "track_fit"]
+ENFORCEMENT = "entrenchment.enforcement.enabled"
+DESIGNS = ["big_bang_matched", "phased", "dual_track", "adaptive"]
+
+cube = open_cube(CUBE, finished=True)
+all_on = {stored_name(f"{m}.enabled"): True for m in MECHANISMS}
+enforced = stored_name(ENFORCEMENT)
+entrenched = stored_name("entrenchment.enabled")
+# the 1,152 distinct points: with entrenchment off, enforcement on repeats enforcement off
+groups = {"all 1,152 distinct points": [{entrenched: True}, {entrenched: False, enforced: False}],
+          "all five on (24)": [{**all_on, enforced: False}],
+          "all five on, enforced (24)": [{**all_on, enforced: True}]}
+years, rates, margin = analysis_levels(cube)
+years, skipped = usable_horizons(cube, years)
+
+curve = stable_first_curve(cube, "big_bang", 0.95)
+ratio, _ = floor_ratio(cube)
+ratio = ratio.load()
+net = at_horizons(cube, years, rates)["net_h"].load()
+diff = net - net.sel(strategy="big_bang")
+mean, low, high = mean_interval(diff, 0.95)
+end = cube["net_benefit"].load()
+end_diff = end - end.sel(strategy="big_bang")
+
+
+def count(a) -> int:
+    """Points where a boolean holds, summed over the group's selections."""
+    return int(sum(np.asarray(part.values).sum() for part in a))
+
+
+class Group:
+    """The selections of a group of design points, applied to any array at once."""
+
+    def __init__(self, selections):
+        self.selections = selections
+
+    def of(self, array, **more):
+        return [array.sel({**where, **more}) for where in self.selections]
+
+
+for label, selections in groups.items():
+    print(f"\n=== {label}")
+    g = Group(selections)
+    thresholds = [float(t) for t in curve["stable_threshold"].values]
+    print("stable first by harm threshold: points by the point estimate (share > 0.5) | "
+          "decided for / against (Wilson 95%)")
+    for design in DESIGNS:
+        parts = []
+        for t in thresholds:
+            e = g.of(curve, strategy=design, stable_threshold=t)
+            parts.append(f"{t:.0%}: {count(x['stable_first'] > 0.5 for x in e)} | "
+                         f"{count(x['stable_first_low'] > 0.5 for x in e)} / "
+                         f"{count(x['stable_first_high'] < 0.5 for x in e)}")
+        print(f"  {design:<17} " + "; ".join(parts))
+    floors = {s: float(np.nanmedian(np.concatenate(
+        [np.asarray(x.values).ravel() for x in g.of(ratio, strategy=s)])))
+        for s in ["big_bang", *DESIGNS]}
+    print("long-run floor (median harm / benefit rate at the horizon over runs): " +
+          ", ".join(f"{s} {v:.3f}" for s, v in floors.items()))
+    print("more net benefit, by horizon (years) and discount rate: points by the point "
+          "estimate | decided for / against (t interval over replicates)")
+    for design in DESIGNS:
+        print(f"  {design}")
+        for rate in rates:
+            parts = []
+            for y in years:
+                sel = {"strategy": design, "horizon_years": y, "discount_rate": rate}
+                parts.append(f"{y:g}y: {count(x > 0 for x in g.of(mean, **sel))} | "
+                             f"{count(x > 0 for x in g.of(low, **sel))} / "
+                             f"{count(x < 0 for x in g.of(high, **sel))}")
+            print(f"    r = {rate:.0%}: " + "; ".join(parts))
+    print(f"downside of the 30-year net benefit against big bang: points whose worst-twentieth "
+          f"paired difference is below -{margin:g}; share of runs below -{margin:g}")
+    for design in DESIGNS:
+        parts = g.of(end_diff, strategy=design)
+        runs = np.concatenate([np.asarray(x.values).ravel() for x in parts])
+        print(f"  {design:<17} "
+              f"{count(x.quantile(0.05, dim='replicate') < -margin for x in parts)} points; "
+              f"{np.mean(runs < -margin):.1%} of runs; median paired difference "
+              f"{np.median(runs):+.2f}")
+if skipped:
+    print(f"\nhorizons beyond the runs or off the grid, not reported: {skipped}")
