@@ -73,7 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "historical": {
         **_COMMON,
         "pilots": [
-            {**_DRG_PILOTS, "start": "2019-01", "shadow_from": "2021-03"},
+            {**_DRG_PILOTS, "start": "2019-05", "shadow_from": "2021-03"},
             {**_DIP_PILOTS, "start": "2020-11"},
         ],
         "pilot_shadow_months": 3.0,

@@ -34,11 +34,25 @@ assert targets(CONFIGS["mechanisms off"]) == targets(CONFIGS["mechanisms on"]), 
 pooled = pd.concat([r.assign(structure=name) for name, r in records.items()], ignore_index=True)
 print(f"ABC model choice over {len(pooled)} draws ({', '.join(f'{len(r)} {n}' for n, r in records.items())}), "
       "equal prior odds:")
+rng = np.random.default_rng(20190101)      # the bootstrap's own generator, keyed by the seed
+
+
+def on_share(frame: pd.DataFrame, share: float) -> float:
+    kept = frame.nsmallest(int(round(share * len(frame))), "distance")
+    return float((kept.structure == "mechanisms on").mean())
+
+
 for share in (0.01, 0.025, 0.05, 0.10):
     kept = pooled.nsmallest(int(round(share * len(pooled))), "distance")
     counts = kept.structure.value_counts()
     parts = ", ".join(f"{name} {counts.get(name, 0) / len(kept):.0%}" for name in records)
-    print(f"  nearest {share:.1%} ({len(kept)} draws, distance <= {kept.distance.max():.3g}): {parts}")
+    # bootstrap: each structure's draws resampled with replacement (200 resamples)
+    boot = [on_share(pd.concat([r.sample(len(r), replace=True, random_state=rng).assign(
+        structure=name) for name, r in records.items()], ignore_index=True), share)
+        for _ in range(200)]
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    print(f"  nearest {share:.1%} ({len(kept)} draws, distance <= {kept.distance.max():.3g}): "
+          f"{parts} (mechanisms on, bootstrap 90%: {lo:.0%}-{hi:.0%})")
 print("\nper structure: distance quantiles of all draws (5%, 25%, 50%) and draws meeting every target "
       "(distance 0)")
 for name, r in records.items():
