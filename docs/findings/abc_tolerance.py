@@ -4,7 +4,8 @@ ABC-SMC buys a smaller tolerance for fewer simulations; it cannot inform a param
 carry no information about. This reads the calibration record (configs/historical.abc.csv: every
 prior draw, its distance to the reported dates) and, accepting the k nearest draws for shrinking k,
 prints each parameter's 90% posterior width as a share of its prior's 90% width (on the log
-scale for log-uniform priors; as in the calibration's own record). A parameter the dates inform narrows as k falls; one they do not stays near 1.
+scale for log-uniform priors; as in the calibration's own record). A parameter the dates inform
+narrows as k falls; one they do not stays near 1.
 Run from the repository root: python docs/findings/abc_tolerance.py
 """
 

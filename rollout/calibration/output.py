@@ -91,9 +91,9 @@ def point_lines(point: PointChoice | None) -> list[str]:
              f"worlds: {point.medians_final:.3g})"]
     k = int(np.flatnonzero(point.finalists == point.chosen)[0])
     first = int(np.flatnonzero(point.candidates == point.chosen)[0])
+    rank = int(np.sum(point.expected_distance < point.expected_distance[first])) + 1
     lines.append(f"  the chosen draw's first-stage score {point.expected_distance[first]:.3g} "
-                 f"(rank {int(np.sum(point.expected_distance < point.expected_distance[first])) + 1}"
-                 f" of {len(point.candidates)}); second-stage scores of the finalists "
+                 f"(rank {rank} of {len(point.candidates)}); second-stage scores of the finalists "
                  + ", ".join(f"{int(d)}: {v:.3g}" for d, v in
                              zip(point.finalists, point.final_score, strict=True))
                  + f"; chosen {int(point.finalists[k])}")

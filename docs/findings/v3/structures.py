@@ -32,8 +32,8 @@ records = {name: record(path) for name, path in CONFIGS.items()}
 assert targets(CONFIGS["mechanisms off"]) == targets(CONFIGS["mechanisms on"]), \
     "the two calibrations must share their targets"
 pooled = pd.concat([r.assign(structure=name) for name, r in records.items()], ignore_index=True)
-print(f"ABC model choice over {len(pooled)} draws ({', '.join(f'{len(r)} {n}' for n, r in records.items())}), "
-      "equal prior odds:")
+sizes = ", ".join(f"{len(r)} {n}" for n, r in records.items())
+print(f"ABC model choice over {len(pooled)} draws ({sizes}), equal prior odds:")
 rng = np.random.default_rng(20190101)      # the bootstrap's own generator, keyed by the seed
 
 
@@ -53,11 +53,12 @@ for share in (0.01, 0.025, 0.05, 0.10):
     lo, hi = np.quantile(boot, [0.05, 0.95])
     print(f"  nearest {share:.1%} ({len(kept)} draws, distance <= {kept.distance.max():.3g}): "
           f"{parts} (mechanisms on, bootstrap 90%: {lo:.0%}-{hi:.0%})")
-print("\nper structure: distance quantiles of all draws (5%, 25%, 50%) and draws meeting every target "
-      "(distance 0)")
+print("\nper structure: distance quantiles of all draws (5%, 25%, 50%) and draws meeting every "
+      "target (distance 0)")
 for name, r in records.items():
     q = np.quantile(r.distance, [0.05, 0.25, 0.5])
-    print(f"  {name:<15} {q[0]:.3g}, {q[1]:.3g}, {q[2]:.3g}; distance 0: {int((r.distance == 0).sum())}")
+    exact = int((r.distance == 0).sum())
+    print(f"  {name:<15} {q[0]:.3g}, {q[1]:.3g}, {q[2]:.3g}; distance 0: {exact}")
 
 on = records["mechanisms on"]
 spec = tomllib.loads(CONFIGS["mechanisms on"].read_text())["calibration"]["parameters"]
