@@ -190,6 +190,7 @@ def test_cli_writes_calibrated_config_record_and_figure(tmp_path: Path) -> None:
                                                        for r in finalists)
     assert fitted.preparation.mean_months == pytest.approx(float(chosen[0][PREP]), rel=1e-3)
     assert "point: joint fit" in done.stdout and "posterior predictive" in done.stdout
+    assert "chance alone" in done.stdout
     assert fitted.calibration is not None
     assert (out.parent / "c_cal.fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.read_text().startswith("# Calibrated by: rollout calibrate")
@@ -344,9 +345,9 @@ def test_shipped_historical_config_is_calibrated_and_valid() -> None:
 def _calibrated_point_means(name: str) -> dict[str, float]:
     """Target statistics of a shipped calibrated config, means over 40 fresh replicates (offset
     as in the fit check; seed 20190101 from the config)."""
-    from rollout.calibration.calibrate import CHECK_REPLICATE_OFFSET, target_label
-
     import json
+
+    from rollout.calibration.calibrate import CHECK_REPLICATE_OFFSET, target_label
 
     path = REPO / "configs" / f"{name}.toml"
     assert "point: joint fit" in path.read_text()
@@ -517,3 +518,19 @@ def test_a_target_kind_outside_the_three_is_one_line_naming_the_field() -> None:
     with pytest.raises(ConfigError) as err:
         validate_dict(data, "c.toml")
     assert "calibration.targets.0.kind" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_influence_floor_is_the_resampling_noise_of_the_record() -> None:
+    """With one parameter and every draw at distance 0 (a target all runs meet), which draws are
+    accepted among ties depends only on their order, so resampling moves the median: the floor
+    is above 0, at most the prior's whole width, ordered (median <= 90th percentile) and the same
+    for the same seed."""
+    from rollout.calibration.calibrate import Calibration, influence_floor
+
+    config = make_config(known_posterior_dict())
+    draws = np.linspace(1.0, 20.0, 200)[:, None]
+    cal = Calibration([PREP], draws, np.zeros((200, 2)), np.zeros(200),
+                      np.arange(200) < 20, 0.0)
+    mid, high = influence_floor(config, cal, resamples=50)
+    assert 0.0 < mid <= high <= 1.0
+    assert (mid, high) == influence_floor(config, cal, resamples=50)

@@ -804,9 +804,9 @@ def test_big_bang_is_scale_up_from_the_first_grid_point():
 def test_historical_preset_reproduces_its_calendar():
     """31 provinces, DRG + DIP, horizon 96: DRG versions step at 17, 28, 66 (2020-06, 2021-05,
     2024-07), DIP at 22, 66, and after 66 only on demand, each such version fixing a defect;
-    DRG pilots start at 0 and shadow from 26 (2021-03) on; DIP pilots
-    start at 22 (2020-11); the other regions start preparing exactly wave_lead_months before 36,
-    48, 60 (2022/23/24-01)."""
+    DRG pilots start at 4 (2019-05, when they were named) and shadow from 26 (2021-03) on;
+    DIP pilots start at 22 (2020-11); the other regions start preparing exactly wave_lead_months
+    before 36, 48, 60 (2022/23/24-01)."""
     cfg = make_config({"replicates": 1, "tracks": ["DRG", "DIP"],
                        "time": {"horizon_months": 96},
                        "strategies": {"historical": {}}, "analysis": {"baseline": "historical"}})
@@ -829,7 +829,7 @@ def test_historical_preset_reproduces_its_calendar():
     drg_pilots = [u for u in range(units.n) if units.is_pilot[u] and units.track[u] == drg]
     dip_pilots = [u for u in range(units.n) if units.is_pilot[u] and units.track[u] == dip]
     assert len(drg_pilots) == 30 and len(dip_pilots) == 71
-    assert {start[u][0] for u in drg_pilots} == {0.0}
+    assert {start[u][0] for u in drg_pilots} == {4.0}     # named 2019-05 (issue 23)
     assert {start[u][0] for u in dip_pilots} == {22.0}
     shadow = {r[3]: r[0] for r in rows(res, "shadow")}
     assert all(shadow[u] >= 26.0 for u in drg_pilots if u in shadow)

@@ -411,6 +411,25 @@ def target_influence(config: RolloutConfig, cal: Calibration) -> list[dict]:
     return rows
 
 
+def influence_floor(config: RolloutConfig, cal: Calibration, resamples: int = 200
+                    ) -> tuple[float, float]:
+    """The largest move of a posterior median (prior widths) that chance alone gives: the
+    draws resampled with replacement (a generator keyed by the seed), the same number accepted
+    by the same distance, ``resamples`` times. Returns the median and the 90th percentile of that
+    largest move: an influence below them cannot be told from resampling noise."""
+    spec = _spec(config)
+    n_accept = int(cal.accepted.sum())
+    unit = _to_unit(spec, cal.names, cal.draws)
+    base = np.median(unit[cal.accepted], axis=0)
+    rng = stream(config.seed, 0, "calibration-influence-floor")
+    largest = np.empty(resamples)
+    for i in range(resamples):
+        pick = rng.integers(0, len(cal.draws), len(cal.draws))
+        chosen = pick[np.argsort(cal.distance[pick], kind="stable")[:n_accept]]
+        largest[i] = np.max(np.abs(np.median(unit[chosen], axis=0) - base))
+    return float(np.median(largest)), float(np.quantile(largest, 0.9))
+
+
 def _to_unit(spec: CalibrationConfig, names: list[str], draws: np.ndarray) -> np.ndarray:
     """Draws mapped back onto the unit cube of their priors (``from_unit``'s inverse)."""
     out = np.empty_like(draws)

@@ -100,12 +100,18 @@ def point_lines(point: PointChoice | None) -> list[str]:
     return lines
 
 
-def influence_lines(influence: list[dict[str, Any]] | None) -> list[str]:
-    """How far dropping each target moves the posterior (from the record, no new runs)."""
+def influence_lines(influence: list[dict[str, Any]] | None,
+                    floor: tuple[float, float] | None = None) -> list[str]:
+    """How far dropping each target moves the posterior (from the record, no new runs), with
+    the move that resampling alone gives."""
     if not influence:
         return []
     lines = ["", "influence (each target dropped, the same number accepted from the record: the "
              "largest move of a posterior median, in prior widths; share of the posterior kept):"]
+    if floor is not None:
+        lines.append(f"  (chance alone, the draws resampled 200 times: largest move "
+                     f"{floor[0]:.2f} at the median, {floor[1]:.2f} at the 90th percentile; "
+                     "smaller influences cannot be told from noise)")
     for row in influence:
         lines.append(f"  {row['target']} ({row['kind']}): {row['largest']} "
                      f"{row['largest_shift']:+.2f}; {row['overlap']:.0%} kept")
@@ -114,7 +120,8 @@ def influence_lines(influence: list[dict[str, Any]] | None) -> list[str]:
 
 def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray,
                   point: PointChoice | None = None, predictive: np.ndarray | None = None,
-                  influence: list[dict[str, Any]] | None = None) -> str:
+                  influence: list[dict[str, Any]] | None = None,
+                  floor: tuple[float, float] | None = None) -> str:
     """The calibration's printed report (also the calibrated config's comment header)."""
     spec = config.calibration
     lines = [f"ABC rejection: {len(cal.draws)} prior draws (Latin hypercube, seed "
@@ -144,7 +151,7 @@ def format_report(config: RolloutConfig, cal: Calibration, check: np.ndarray,
                      f"{row['posterior_q95']:.3g}]{pp} | {row['fitted_mean']:.3g} "
                      f"[{row['fitted_q05']:.3g}, {row['fitted_q95']:.3g}], "
                      f"{row['fitted_inside']:.0%}")
-    lines += influence_lines(influence)
+    lines += influence_lines(influence, floor)
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from .calibrate import (
     calibrate,
     check_calibration,
     choose_point,
+    influence_floor,
     posterior_predictive,
     run_draws,
     target_influence,
@@ -132,7 +133,8 @@ def _calibrate_and_write(cfg, provinces, config: str, source: Path, target: Path
         predictive = posterior_predictive(cfg, provinces, result, executor,
                                           on_block=bar.update)
         where = executor.description
-    report = format_report(cfg, result, check, point, predictive, target_influence(cfg, result))
+    report = format_report(cfg, result, check, point, predictive, target_influence(cfg, result),
+                           influence_floor(cfg, result))
     # all three written aside, then moved into place together: a failure (or a kill) leaves
     # the old outputs as they were, and only working copies the next writer removes
     aside = {final: final.with_name(f".{final.name}.partial-{os.getpid()}")
