@@ -18,7 +18,6 @@ Run from the repository root:
 import os
 
 import numpy as np
-import xarray as xr
 
 from rollout.analysis.horizons import analysis_levels, at_horizons, usable_horizons
 from rollout.analysis.paired import mean_interval
