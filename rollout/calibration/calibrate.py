@@ -6,8 +6,8 @@ its own replicate's world, and yields one value of each target statistic. The di
 is the root sum of squares of its misses (0 inside a target's [low, high], otherwise the gap in
 units of the target's scale); the ``accept`` share of draws nearest the targets is the posterior
 sample (Pritchard et al. 1999; Beaumont 2010). The calibrated point is, by default, a joint fit:
-the accepted draw whose mean distance over a few common replicate worlds is smallest
-(``choose_point``); marginal medians remain available but need not fit together. The point's fit
+an accepted draw chosen in two stages by its fit over common replicate worlds (``choose_point``);
+marginal medians remain available but need not fit together. The point's fit
 is checked on fresh replicates, and the posterior predictive reruns every accepted draw in a
 fresh world (``posterior_predictive``). ``target_influence`` says how far dropping each target
 would move the posterior.
@@ -226,15 +226,28 @@ def calibration_task(config_json: str, provinces: Provinces, names: list[str], s
     return start, stats, kept
 
 
-def distances(config: RolloutConfig, stats: np.ndarray) -> np.ndarray:
-    """Root sum of squared misses, each in units of its target's scale (inf if undefined)."""
+def misses(config: RolloutConfig, stats: np.ndarray) -> np.ndarray:
+    """(..., targets) each statistic's miss of its target's range, in units of its scale."""
     spec = _spec(config)
     low = np.array([t.low for t in spec.targets])
     high = np.array([t.high for t in spec.targets])
     scale = np.array([t.scale for t in spec.targets])
-    miss = np.maximum(0.0, np.maximum(low - stats, stats - high)) / scale
-    d = np.sqrt(np.sum(miss**2, axis=1))
+    return np.maximum(0.0, np.maximum(low - stats, stats - high)) / scale
+
+
+def _root_sum_of_squares(miss: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.sum(miss**2, axis=-1))
     return np.where(np.isnan(d), np.inf, d)
+
+
+def distances(config: RolloutConfig, stats: np.ndarray) -> np.ndarray:
+    """Root sum of squared misses, each in units of its target's scale (inf if undefined)."""
+    return _root_sum_of_squares(misses(config, stats))
+
+
+def accepted_count(spec: CalibrationConfig, draws: int | None = None) -> int:
+    """Draws the rejection step accepts: the ``accept`` share of them, at least one."""
+    return max(1, math.ceil(spec.accept * (spec.draws if draws is None else draws)))
 
 
 @dataclass
@@ -287,7 +300,7 @@ def calibrate(config: RolloutConfig, provinces: Provinces, executor,
     draws = prior_sample(config)
     stats, _ = run_draws(config, provinces, draws, executor, on_block=on_block)
     dist = distances(config, stats)
-    n_accept = max(1, math.ceil(spec.accept * len(draws)))
+    n_accept = accepted_count(spec, len(draws))
     order = np.argsort(dist, kind="stable")
     accepted = np.zeros(len(draws), bool)
     accepted[order[:n_accept]] = True
@@ -388,10 +401,7 @@ def target_influence(config: RolloutConfig, cal: Calibration) -> list[dict]:
     moves, in units of its prior's width (log scale for log priors). A target whose removal
     moves nothing carries no information the others do not."""
     spec = _spec(config)
-    low = np.array([t.low for t in spec.targets])
-    high = np.array([t.high for t in spec.targets])
-    scale = np.array([t.scale for t in spec.targets])
-    miss = np.maximum(0.0, np.maximum(low - cal.stats, cal.stats - high)) / scale
+    miss = misses(config, cal.stats)
     n_accept = int(cal.accepted.sum())
     unit = _to_unit(spec, cal.names, cal.draws)
     base = np.median(unit[cal.accepted], axis=0)
@@ -399,8 +409,7 @@ def target_influence(config: RolloutConfig, cal: Calibration) -> list[dict]:
     for k, target in enumerate(spec.targets):
         keep = np.ones(len(spec.targets), bool)
         keep[k] = False
-        d = np.sqrt(np.sum(miss[:, keep] ** 2, axis=1))
-        d = np.where(np.isnan(d), np.inf, d)
+        d = _root_sum_of_squares(miss[:, keep])
         chosen = np.argsort(d, kind="stable")[:n_accept]
         shift = np.median(unit[chosen], axis=0) - base
         j = int(np.argmax(np.abs(shift)))

@@ -24,6 +24,7 @@ from ..experiment.locking import output_lock
 from ..experiment.outputs import check_writable
 from .calibrate import (
     CHECK_REPLICATE_OFFSET,
+    accepted_count,
     calibrate,
     check_calibration,
     choose_point,
@@ -32,13 +33,6 @@ from .calibrate import (
     run_draws,
     target_influence,
 )
-
-
-def accepted_count(spec) -> int:
-    """Draws the rejection step accepts (as ``calibrate`` counts them)."""
-    import math
-
-    return max(1, math.ceil(spec.accept * spec.draws))
 
 
 class Bar(Protocol):
