@@ -725,9 +725,10 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
               help="A calibrated config (its [calibration] priors; its accepted draws in the "
                    ".abc.csv beside it).")
 @click.option("--strategy", "-s", required=True, help="The strategy the claim is about.")
-@click.option("--claim", "-c", required=True,
+@click.option("--claim", "-c", "claims", required=True, multiple=True,
               help="As for discover: stable_first, net_benefit_higher, full_later, faster_full, "
-                   "slower_is_faster, or 'VARIABLE OP VALUE'.")
+                   "slower_is_faster, overtakes, overtakes_within_Ny, or 'VARIABLE OP VALUE' "
+                   "(repeatable: the same runs place every claim).")
 @click.option("--baseline", "-b", default=None, help="[default: the config's baseline]")
 @click.option("--draws", "n_draws", type=click.IntRange(min=1, max=100_000), default=None,
               help="Accepted posterior draws to run, chosen by the seed [default: 24, or every "
@@ -745,16 +746,19 @@ def discover(path: str, strategy: str, claim: str, baseline: str | None, min_den
                    "bootstrap.")
 @_cluster_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str | None,
-          n_draws: int, n_prior: int | None, replicates: int | None, evidence: tuple[str, ...],
-          seed: int, workers: int | None, scheduler: str | None, serial: bool,
-          quiet: bool) -> None:
+def place(config: str, calibrated: str, strategy: str, claims: tuple[str, ...],
+          baseline: str | None, n_draws: int, n_prior: int | None, replicates: int | None,
+          evidence: tuple[str, ...], seed: int, workers: int | None, scheduler: str | None,
+          serial: bool, quiet: bool) -> None:
     """Posterior predictive placement: run the calibrated posterior's accepted draws (and, as
     the prior predictive, draws of its priors) through the model of the sweep CONFIG, under
     every model structure it lists and over the evidence ranges of parameters the calibration
-    does not identify, and report for the claim the share of draws where it holds."""
+    does not identify, and report for each claim the share of draws where it holds."""
+    import dataclasses
+
     from .analysis.discover import _THRESHOLD as THRESHOLD
-    from .analysis.discover import CLAIMS
+    from .analysis.discover import _WITHIN as WITHIN
+    from .analysis.discover import CLAIMS, metrics_for
     from .analysis.place import accepted_draws
     from .analysis.predictive import plan_placement
     from .config import load_config
@@ -762,15 +766,17 @@ def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str
     from .experiment.inputs import default_workers
     from .experiment.points import checked_points, placement_base
 
-    if claim not in CLAIMS and not THRESHOLD.match(claim):
-        raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE OP "
-                           "VALUE' (for example 'rdiff_t_stable < 0')")
+    claims = tuple(dict.fromkeys(claims))
+    for claim in claims:
+        if claim not in CLAIMS and not THRESHOLD.match(claim) and not WITHIN.match(claim):
+            raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE "
+                               "OP VALUE' (for example 'rdiff_t_stable < 0')")
     cfg = load_config(config)
     cal = load_config(calibrated)
     draws = accepted_draws(calibrated)
     baseline = baseline or cfg.analysis.baseline
     n_draws = n_draws or max(1, min(24, len(draws)))
-    plan = plan_placement(cfg, cal, draws, strategy, baseline, claim, n_draws,
+    plan = plan_placement(cfg, cal, draws, strategy, baseline, claims[0], n_draws,
                           n_draws if n_prior is None else n_prior, seed, list(evidence),
                           source=calibrated)
     base = placement_base(cfg, [baseline, strategy], replicates)
@@ -778,7 +784,8 @@ def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str
     runs = plan.runs()
     point_json = checked_points(base, [r[3] for r in runs], calibrated)
     names = list(base.strategies)
-    _check_claim_variable(claim, names, base.time.horizon_months, plan, strategy)
+    for claim in claims:
+        _check_claim_variable(claim, names, base.time.horizon_months, plan, strategy)
 
     from tqdm import tqdm
 
@@ -786,17 +793,22 @@ def place(config: str, calibrated: str, strategy: str, claim: str, baseline: str
     from .experiment.executors import make_executor
     from .experiment.points import run_points
 
-    variables = ("t_full", "t_stable", "net_benefit")
+    # the runs do not depend on the claim: run once, place every claim on the same runs
+    variables = tuple(dict.fromkeys(m for c in claims for m in metrics_for(c)))
     total = len(point_json) * base.replicates * len(names)
     with tqdm(total=total, unit="run", desc="place", file=sys.stderr, disable=quiet,
               dynamic_ncols=True, smoothing=0.1) as bar, \
             make_executor(serial, workers or default_workers(), scheduler) as executor:
         values = run_points(base, provinces, point_json, executor, variables, bar.update)
         where = executor.description
-    result = evaluate(plan, values, names, float(base.time.horizon_months))
-    click.echo(format_predictive(result, f"{Path(calibrated).name} on {Path(config).name}"))
-    click.echo(f"({total} runs {where}; box geometry, 'discover --place', only describes where "
-               "the posterior's parameters sit against a box)")
+    label = f"{Path(calibrated).name} on {Path(config).name}"
+    texts = [format_predictive(evaluate(dataclasses.replace(plan, claim=claim), values, names,
+                                        float(base.time.horizon_months)), label)
+             for claim in claims]
+    click.echo("\n\n".join(texts))
+    click.echo(f"({total} runs {where}{', placing every claim above' * (len(claims) > 1)}; "
+               "box geometry, 'discover --place', only describes where the posterior's "
+               "parameters sit against a box)")
 
 
 def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: Any,
@@ -806,8 +818,9 @@ def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: An
 
     from .analysis.predictive import as_cube
 
-    values = {v: np.zeros((1, len(names), 2)) for v in ("t_full", "t_stable", "net_benefit")}
-    cube = as_cube(values, names, horizon)
+    values = {v: np.zeros((1, len(names), 2))
+              for v in ("t_full", "t_stable", "net_benefit", "t_overtake")}
+    cube = as_cube(values, names, horizon, plan.baseline)
     from .analysis.compare import compare as compare_cube
     from .analysis.discover import claim_outcome, metrics_for
 

@@ -10,6 +10,7 @@ off, and the prior predictive share with support on is P(d > 0.1) = ln 2 / ln 40
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -118,6 +119,28 @@ def test_toy_placement_gives_the_known_posterior_and_prior_shares() -> None:
     assert "evidence ranges (not identified by the calibration)" in text
 
 
+def test_toy_placement_of_overtaking_reads_the_runs_t_overtake() -> None:
+    """Overtaking at month 24 where the toy's claim holds, never (NaN) elsewhere: the shares are
+    the stable-first toy's, and 'within 1 year' holds nowhere (no run overtakes by month 12)."""
+    plan = plan_placement(validate_dict(sweep_dict()), validate_dict(calibrated_dict()),
+                          draws_table(), "phased", "big_bang", "overtakes", 20, 40, seed=0)
+    values = toy_values(plan)
+    holds = values["t_stable"][:, 1, :] < values["t_stable"][:, 0, :]
+    overtake = np.stack([np.zeros_like(holds, float), np.where(holds, 24.0, np.nan)], axis=1)
+    values["t_overtake"] = overtake
+    t = evaluate(plan, values, ["big_bang", "phased"], 60.0).table.set_index(
+        ["source", "structure"])
+    assert t.loc[("posterior", "support.enabled=True"), "holds"] == 1.0
+    assert t.loc[("posterior", "support.enabled=False"), "holds"] == 0.0
+    prior_on = t.loc[("prior", "support.enabled=True"), "holds"]
+    assert prior_on == pytest.approx(math.log(2) / math.log(40), abs=1 / 40 + 1e-9)
+    for years, share in ((1, 0.0), (3, 1.0)):
+        within = dataclasses.replace(plan, claim=f"overtakes_within_{years}y")
+        t = evaluate(within, values, ["big_bang", "phased"], 60.0).table.set_index(
+            ["source", "structure"])
+        assert t.loc[("posterior", "support.enabled=True"), "holds"] == share
+
+
 def test_bad_plans_are_refused_naming_the_problem() -> None:
     sweep, cal = validate_dict(sweep_dict()), validate_dict(calibrated_dict())
     with pytest.raises(RolloutError, match="only 20 accepted"):
@@ -148,12 +171,15 @@ def _rollout(*args: object, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_cli_place_runs_the_real_model(tmp_path: Path) -> None:
     """2 posterior + 2 prior draws x 2 structures x 3 replicates x 2 strategies = 48 real runs,
-    serially; the help says what it is."""
+    serially, placing two claims (one needs the runs' t_overtake) on the same runs; the help
+    says what it is."""
     sweep, cal = _write(tmp_path)
     proc = _rollout("place", sweep, "--calibrated", cal, "-s", "phased", "-c", "full_later",
-                    "--draws", 2, "-n", 3, "--serial", "-q", cwd=tmp_path)
+                    "-c", "overtakes", "--draws", 2, "-n", 3, "--serial", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "posterior predictive placement" in proc.stdout
+    assert proc.stdout.count("posterior predictive placement") == 2
+    assert "later to full coverage, the restricted interval" in proc.stdout
+    assert "overtakes the baseline's for good" in proc.stdout
     assert "support.enabled=True" in proc.stdout and "(48 runs serially" in proc.stdout
     assert "fixed at the calibrated config's value: adoption.steering=0.3" in proc.stdout
     helped = _rollout("place", "--help", cwd=tmp_path)

@@ -46,7 +46,7 @@ from ..errors import RolloutError
 from ..experiment.designs import integer_fields, known_paths
 from ..streams import stream
 from .decided import AGAINST, FOR, claim_decision
-from .discover import claim_outcome, metrics_for
+from .discover import _WITHIN, _overtake_within, claim_outcome, metrics_for
 
 #: sections of the mechanisms of docs/model.md section 11 (each with an ``enabled`` switch)
 MECHANISMS = ("support", "spillovers", "legitimacy", "entrenchment", "track_fit")
@@ -213,17 +213,21 @@ class Predictive:
     confidence: float
 
 
-def as_cube(values: dict[str, np.ndarray], strategies: list[str], horizon: float
-            ) -> xr.Dataset:
-    """(point, strategy, replicate) arrays as a minimal cube compare.py reads."""
+def as_cube(values: dict[str, np.ndarray], strategies: list[str], horizon: float,
+            baseline: str | None = None) -> xr.Dataset:
+    """(point, strategy, replicate) arrays as a minimal cube compare.py reads. A ``t_overtake``
+    among them was computed by the runs against their analysis baseline, ``baseline``."""
     dims = ("point", "strategy", "replicate")
     n_points, _, n_reps = next(iter(values.values())).shape
     config = json.dumps({"time": {"horizon_months": horizon}})
-    return xr.Dataset({k: (dims, np.asarray(v, float)) for k, v in values.items()},
+    cube = xr.Dataset({k: (dims, np.asarray(v, float)) for k, v in values.items()},
                       coords={"point": np.arange(n_points), "strategy": strategies,
                               "replicate": np.arange(n_reps)},
                       attrs={"design": json.dumps({"kind": "placement", "dims": ["point"]}),
                              "config": config})
+    if "t_overtake" in cube and baseline is not None:
+        cube["t_overtake"].attrs["baseline"] = baseline
+    return cube
 
 
 def evaluate(plan: PlacementPlan, values: dict[str, np.ndarray], strategies: list[str],
@@ -232,8 +236,12 @@ def evaluate(plan: PlacementPlan, values: dict[str, np.ndarray], strategies: lis
     the order of ``plan.runs()``), summarised per source and structure."""
     from .compare import compare
 
-    cube = as_cube(values, strategies, horizon)
+    cube = as_cube(values, strategies, horizon, plan.baseline)
     result = compare(cube, plan.baseline, metrics_for(plan.claim, cube), confidence)
+    within = _WITHIN.match(plan.claim)
+    if within:                 # as discover's claim_data adds it
+        result["overtake_within"] = _overtake_within(cube, plan.baseline,
+                                                     float(within.group(1)))
     holds = claim_outcome(result, plan.strategy, plan.claim, ["point"]).astype(bool)
     decision = claim_decision(result, plan.strategy, plan.claim, ["point"])
     runs = plan.runs()

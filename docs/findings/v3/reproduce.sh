@@ -52,14 +52,12 @@ unidentified="--evidence regions.capacity_low --evidence adoption.steering \
     --evidence entrenchment.residue_share --evidence entrenchment.residue_months \
     --evidence entrenchment.imitation --evidence entrenchment.enforcement.lag_months \
     --evidence entrenchment.enforcement.months"
-for claim in full_later stable_first overtakes net_benefit_higher; do
-    rollout place configs/slower_is_faster_v3_place_on.toml $unidentified \
-        --calibrated configs/historical_mechanisms.toml -s phased -c "$claim" -q \
-        --draws 16 --prior-draws 16 \
-        > "$out/place_on_phased_$claim.txt"
-    rollout place configs/slower_is_faster_v3_place_off.toml $unidentified \
-        --calibrated configs/historical.toml -s phased -c "$claim" -q \
-        --draws 16 --prior-draws 16 \
-        > "$out/place_off_phased_$claim.txt"
-done
+# every claim placed on the same runs (one call per structure); 32 posterior and 32 prior draws
+claims="-c full_later -c stable_first -c overtakes -c net_benefit_higher"
+rollout place configs/slower_is_faster_v3_place_on.toml $unidentified \
+    --calibrated configs/historical_mechanisms.toml -s phased $claims -q \
+    --draws 32 --prior-draws 32 > "$out/place_on_phased.txt"
+rollout place configs/slower_is_faster_v3_place_off.toml $unidentified \
+    --calibrated configs/historical.toml -s phased $claims -q \
+    --draws 32 --prior-draws 32 > "$out/place_off_phased.txt"
 echo "wrote $cube, $order and $out/"
