@@ -803,8 +803,8 @@ def place(config: str, calibrated: str, strategy: str, claims: tuple[str, ...],
         where = executor.description
     label = f"{Path(calibrated).name} on {Path(config).name}"
     texts = [format_predictive(evaluate(dataclasses.replace(plan, claim=claim), values, names,
-                                        float(base.time.horizon_months)), label)
-             for claim in claims]
+                                        float(base.time.horizon_months)), label, i == 0)
+             for i, claim in enumerate(claims)]
     click.echo("\n\n".join(texts))
     click.echo(f"({total} runs {where}{', placing every claim above' * (len(claims) > 1)}; "
                "box geometry, 'discover --place', only describes where the posterior's "

@@ -178,6 +178,8 @@ def test_cli_place_runs_the_real_model(tmp_path: Path) -> None:
                     "-c", "overtakes", "--draws", 2, "-n", 3, "--serial", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("posterior predictive placement") == 2
+    assert proc.stdout.count("calibrated parameters from each draw") == 1     # said once
+    assert "(the same runs as the placement above)" in proc.stdout
     assert "later to full coverage, the restricted interval" in proc.stdout
     assert "overtakes the baseline's for good" in proc.stdout
     assert "support.enabled=True" in proc.stdout and "(48 runs serially" in proc.stdout

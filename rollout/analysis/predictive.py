@@ -284,8 +284,10 @@ def _label(structure: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in structure.items()) or "(the config as it is)"
 
 
-def format_predictive(p: Predictive, label: str) -> str:
-    """The posterior- and prior-predictive shares, per structure and overall."""
+def format_predictive(p: Predictive, label: str, preamble: bool = True) -> str:
+    """The posterior- and prior-predictive shares, per structure and overall; ``preamble``:
+    with the runs' description (draws, calibrated, sampled and fixed parameters), which
+    further claims placed on the same runs leave out."""
     plan = p.plan
     pct = f"{p.confidence:.0%}"
     from .discover import CLAIMS
@@ -298,18 +300,20 @@ def format_predictive(p: Predictive, label: str) -> str:
              "same replicate worlds everywhere)",
              "calibrated parameters from each draw: " + ", ".join(
                  f"{k}" + (f" (as {v})" if v != k else "") for k, v in plan.mapped.items())]
-    if plan.skipped:
+    if not preamble:
+        lines = lines[:1] + ["(the same runs as the placement above)"]
+    if plan.skipped and preamble:
         lines.append("  not in this config, left at its value: " + ", ".join(plan.skipped))
-    if plan.evidence:
+    if plan.evidence and preamble:
         lines.append("evidence ranges (not identified by the calibration), sampled per draw: "
                      + ", ".join(f"{k} [{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
                                  for k, v in plan.evidence.items()))
     held = {k: v for k, v in (plan.structures[0] if plan.structures else {}).items()
             if k not in _varying(plan)[0]}
-    if held:
+    if held and preamble:
         lines.append("listed with one value (every structure): " + ", ".join(
             f"{k}={v}" for k, v in held.items()))
-    if plan.fixed:
+    if plan.fixed and preamble:
         lines.append("fixed at the calibrated config's value: " + ", ".join(
             f"{k}={_short(v)}" for k, v in plan.fixed.items()))
     header = ["structure", "posterior: holds", "for / against / undecided",

@@ -2,8 +2,9 @@
 discount rate, and its downside: per design against big bang, at how many design points it holds,
 by the point estimate and decided by the replicates at 95% (for / against), in three groups of
 structures: the 1,152 distinct points (with entrenchment off the enforcement switch repeats runs),
-the 24 points with all five mechanisms on (enforcement off) and the
-24 with all five on and enforcement on.
+the distinct points whose defect severity lies in China's calibrated range (at most 0.12), the
+24 points with all five mechanisms on (enforcement off) and the 24 with all five on and
+enforcement on.
 - stable first at each harm threshold (Wilson interval of the share of replicates), and the
   long-run floor (harm-to-benefit rate ratio at the horizon): the share of runs above 0.1% (almost
   every run has some harm flowing at 30 years, from defects not yet found, but most a ratio
@@ -11,6 +12,10 @@ the 24 points with all five mechanisms on (enforcement off) and the
   stable at it) and the mean;
 - more net benefit at each horizon and continuous discount rate (t interval of the paired
   difference over replicates);
+- regret (analysis/regret.py): at each point the best of the five designs' mean outcome minus
+  this one's (30-year net benefit; t_stable restricted to the horizon, the other way round);
+  per design the maximum and 90th percentile over the group's points, the share of points
+  within the tolerance (1 benefit unit; 12 months) and which design has the smallest maximum;
 - downside: at how many points the design's 5% quantile of the paired net-benefit difference
   over replicates is below -1 (a loss of more than one benefit unit in the worst replicate of
   twenty) and the share of runs more than 1 unit below big bang.
@@ -24,6 +29,7 @@ import numpy as np
 
 from rollout.analysis.horizons import analysis_levels, at_horizons, usable_horizons
 from rollout.analysis.paired import mean_interval
+from rollout.analysis.regret import point_regret
 from rollout.analysis.stability_curve import floor_ratio, stable_first_curve
 from rollout.experiment.names import stored_name
 from rollout.experiment.opening import open_cube
@@ -38,7 +44,15 @@ all_on = {stored_name(f"{m}.enabled"): True for m in MECHANISMS}
 enforced = stored_name(ENFORCEMENT)
 entrenched = stored_name("entrenchment.enabled")
 # the 1,152 distinct points: with entrenchment off, enforcement on repeats enforcement off
+severity = cube[stored_name("defects.severity_median")].values
+# China's calibrations put severity's 90% interval at 0.021-0.12 (mechanisms off) and
+# 0.022-0.085 (on; docs/model.md section 9): the design points inside the wider one
+mild = [int(p) for p in cube["point"].values[severity <= 0.12]]
 groups = {"all 1,152 distinct points": [{entrenched: True}, {entrenched: False, enforced: False}],
+          f"severity at most 0.12, China's calibrated range ({len(mild)} of "
+          f"{cube.sizes['point']} sampled points, {len(mild) * 48} distinct points)": [
+              {entrenched: True, "point": mild},
+              {entrenched: False, enforced: False, "point": mild}],
           "all five on (24)": [{**all_on, enforced: False}],
           "all five on, enforced (24)": [{**all_on, enforced: True}]}
 years, rates, margin = analysis_levels(cube)
@@ -52,6 +66,8 @@ diff = net - net.sel(strategy="big_bang")
 mean, low, high = mean_interval(diff, 0.95)
 end = cube["net_benefit"].load()
 end_diff = end - end.sel(strategy="big_bang")
+regret = point_regret(cube)
+TOLERANCE = {"net_benefit": margin, "t_stable": 12.0}
 
 
 def count(a) -> int:
@@ -112,5 +128,18 @@ for label, selections in groups.items():
               f"{count(x.quantile(0.05, dim='replicate') < -margin for x in parts)} points; "
               f"{np.mean(runs < -margin):.1%} of runs; median paired difference "
               f"{np.median(runs):+.2f}")
+    print("regret across the group's points (against the best of the five designs at each): "
+          "max | 90th percentile | share within tolerance; * = smallest maximum")
+    for outcome, tolerance in TOLERANCE.items():
+        rows = {}
+        for s in regret["strategy"].values:
+            runs = np.concatenate([np.asarray(x.values).ravel()
+                                   for x in g.of(regret[outcome], strategy=s)])
+            rows[str(s)] = (runs.max(), np.quantile(runs, 0.9), np.mean(runs <= tolerance))
+        best = min(rows, key=lambda k: rows[k][0])
+        unit = "benefit units" if outcome == "net_benefit" else "months"
+        print(f"  {outcome} ({unit}; tolerance {tolerance:g}): " + "; ".join(
+            f"{k}{'*' * (k == best)} {v[0]:.1f} | {v[1]:.1f} | {v[2]:.0%}"
+            for k, v in rows.items()))
 if skipped:
     print(f"\nhorizons beyond the runs or off the grid, not reported: {skipped}")
