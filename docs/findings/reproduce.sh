@@ -2,9 +2,11 @@
 # Reproduce every number and figure in docs/findings.md (run from the repository root).
 # The experiment without mechanisms takes about 13 minutes on 2 cores, the mechanisms' scenarios
 # about 13 more, the headline experiment v3 (docs/findings/v3/reproduce.sh, called at the end)
-# about 80 more; rerunning resumes an interrupted store. Outputs: the cubes in results/ (not
-# committed), docs/findings/*.txt, *.png and docs/findings/v3/. docs/findings/v2/ holds model
-# v2's results, which today's code does not reproduce (docs/findings/v2/reproduce.sh says how).
+# about 2 hours more (the sweep, its companion, a second stage and the placements); rerunning
+# resumes an interrupted store. Outputs: the cubes in results/ (not committed),
+# docs/findings/*.txt, *.png and docs/findings/v3/. docs/findings/v2/ holds model v2's results
+# (findings_v2.md), which today's code does not reproduce (docs/findings/v2/reproduce.sh says
+# how).
 # The calibrations are inputs here, not rerun: configs/historical.toml (with its
 # configs/historical.abc.csv, which --place reads) and configs/historical_mechanisms.toml come
 # from the command in each one's header (rollout calibrate CONFIG -o CONFIG -q --overwrite -w 2;

@@ -30,7 +30,7 @@ import numpy as np
 from rollout.analysis.horizons import analysis_levels, at_horizons, usable_horizons
 from rollout.analysis.paired import mean_interval
 from rollout.analysis.regret import point_regret
-from rollout.analysis.stability_curve import floor_ratio, stable_first_curve
+from rollout.analysis.stability_curve import floor_ratio, stable_first_curve, stable_times
 from rollout.experiment.names import stored_name
 from rollout.experiment.opening import open_cube
 
@@ -59,6 +59,11 @@ years, rates, margin = analysis_levels(cube)
 years, skipped = usable_horizons(cube, years)
 
 curve = stable_first_curve(cube, "big_bang", 0.95)
+# ties: neither design ever stable within the horizon at the threshold, in most replicates
+# (compare counts them as "not stable first", i.e. against; they are not a loss)
+t_at = stable_times(cube)[0].fillna(np.inf)
+never = ~np.isfinite(t_at)
+tie = ((never & never.sel(strategy="big_bang")).mean("replicate") > 0.5).compute()
 ratio, _ = floor_ratio(cube)
 ratio = ratio.load()
 net = at_horizons(cube, years, rates)["net_h"].load()
@@ -90,14 +95,18 @@ for label, selections in groups.items():
     g = Group(selections)
     thresholds = [float(t) for t in curve["stable_threshold"].values]
     print("stable first by harm threshold: points by the point estimate (share > 0.5) | "
-          "decided for / against (Wilson 95%)")
+          "decided for / against (Wilson 95%) (of the against, ties: neither design ever "
+          "stable in most replicates)")
     for design in DESIGNS:
         parts = []
         for t in thresholds:
             e = g.of(curve, strategy=design, stable_threshold=t)
+            ties = g.of(tie, strategy=design, stable_threshold=t)
+            tied = count(a & (x["stable_first_high"] < 0.5) for a, x in zip(ties, e, strict=True))
             parts.append(f"{t:.0%}: {count(x['stable_first'] > 0.5 for x in e)} | "
                          f"{count(x['stable_first_low'] > 0.5 for x in e)} / "
-                         f"{count(x['stable_first_high'] < 0.5 for x in e)}")
+                         f"{count(x['stable_first_high'] < 0.5 for x in e)} "
+                         f"({tied})")
         print(f"  {design:<17} " + "; ".join(parts))
     print("long-run floor (harm / benefit rate at the horizon, over runs): share of runs above "
           "0.1% | above each threshold (those runs can never be stable at it) | "
@@ -129,17 +138,21 @@ for label, selections in groups.items():
               f"{np.mean(runs < -margin):.1%} of runs; median paired difference "
               f"{np.median(runs):+.2f}")
     print("regret across the group's points (against the best of the five designs at each): "
-          "max | 90th percentile | share within tolerance; * = smallest maximum")
+          "max (the sampled point setting it) | 90th percentile | share within tolerance; "
+          "* = smallest maximum")
     for outcome, tolerance in TOLERANCE.items():
         rows = {}
         for s in regret["strategy"].values:
-            runs = np.concatenate([np.asarray(x.values).ravel()
-                                   for x in g.of(regret[outcome], strategy=s)])
-            rows[str(s)] = (runs.max(), np.quantile(runs, 0.9), np.mean(runs <= tolerance))
+            parts = g.of(regret[outcome], strategy=s)
+            runs = np.concatenate([np.asarray(x.values).ravel() for x in parts])
+            # the sampled point that sets the maximum
+            worst = max(parts, key=lambda x: float(x.max()))
+            at = int(worst.where(worst == worst.max(), drop=True)["point"].values.ravel()[0])
+            rows[str(s)] = (runs.max(), at, np.quantile(runs, 0.9), np.mean(runs <= tolerance))
         best = min(rows, key=lambda k: rows[k][0])
         unit = "benefit units" if outcome == "net_benefit" else "months"
         print(f"  {outcome} ({unit}; tolerance {tolerance:g}): " + "; ".join(
-            f"{k}{'*' * (k == best)} {v[0]:.1f} | {v[1]:.1f} | {v[2]:.0%}"
+            f"{k}{'*' * (k == best)} {v[0]:.1f} (point {v[1]}) | {v[2]:.1f} | {v[3]:.0%}"
             for k, v in rows.items()))
 if skipped:
     print(f"\nhorizons beyond the runs or off the grid, not reported: {skipped}")
