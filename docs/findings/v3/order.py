@@ -2,8 +2,8 @@
 support.order x enforcement, the headline's 24 points). First a check: the cells in start order
 are the headline cube's all-on cells, run for run (same points, same replicate worlds). Then, per
 order and enforcement setting, big bang's median time to full coverage and, for each design, at
-how many of the 24 points each claim holds (point estimate | decided for / against at 95%).
-Run from the repository root:
+how many of the 24 points each claim holds (point estimate | decided for / against at 95%), and
+at how many points phased's decision differs between two orders. Run from the repository root:
     python docs/findings/v3/order.py > docs/findings/v3/order.txt
 """
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from rollout.analysis.compare import compare
-from rollout.analysis.decided import claim_decision
-from rollout.analysis.discover import claim_outcome, design_table
+from rollout.analysis.decided import claim_decision, point_estimate
+from rollout.analysis.discover import design_table
 from rollout.experiment.names import stored_name
 from rollout.experiment.opening import open_cube
 
@@ -58,7 +58,7 @@ for design in DESIGNS:
                     (x[ENFORCEMENT].astype(str) == str(enforcement))).to_numpy()
             cells = {}
             for claim in CLAIMS:
-                holds = claim_outcome(result, design, claim, dims).astype(bool)
+                holds = point_estimate(result, design, claim, dims)
                 decision = claim_decision(result, design, claim, dims)
                 cells[claim] = (f"{holds[mask].sum():>2} | -" if decision is None else
                                 f"{holds[mask].sum():>2} | {(decision[mask] == 1).sum():>2} / "
@@ -66,3 +66,21 @@ for design in DESIGNS:
             rows[f"{name}, enforcement {'on' if enforcement else 'off'}"] = cells
     print(f"\n{design} against big bang (of 24 points)")
     print(pd.DataFrame(rows).T.to_string())
+
+print("\nphased: points (of 24) whose decision (for / against / undecided) differs between two "
+      "orders, per claim and enforcement setting (each pair of orders: start-longest, "
+      "start-shortest, longest-shortest)")
+names = [str(n) for n in order[ORDER_DIM].values]
+for claim in ("full_later", "stable_first", "net_benefit_higher"):
+    decision = claim_decision(result, "phased", claim, dims)
+    parts = []
+    for enforcement in (False, True):
+        by = {}
+        for name in names:
+            mask = ((x["support.order"].astype(str) == name) &
+                    (x[ENFORCEMENT].astype(str) == str(enforcement))).to_numpy()
+            by[name] = decision[mask]
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        parts.append(f"enforcement {'on' if enforcement else 'off'}: " + ", ".join(
+            str(int((by[a] != by[b]).sum())) for a, b in pairs))
+    print(f"  {claim:<19} " + "; ".join(parts))

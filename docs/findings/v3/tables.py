@@ -19,6 +19,7 @@ the points with track fit on. Run from the repository root:
     python docs/findings/v3/tables.py > docs/findings/v3/tables.txt
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -144,3 +145,35 @@ columns = ["defects.severity_median", "defects.mean_count", "defects.detectabili
 values = x.assign(point=point_of).groupby("point")[columns].first()
 for p, row in values.iterrows():
     print(f"  point {p:>2}: " + ", ".join(f"{row[c]:.3g}" for c in columns))
+
+print("\nper claim, the range over structures of the points (of 24) where it holds, point estimate "
+      "(decided for), in the 16 structures without entrenchment and the 16 with it (enforcement "
+      "off)")
+others = [m for m in MECHANISMS if m != "entrenchment"]
+for design in ("phased", "dual_track", "adaptive"):
+    for claim in ("stable_first", "full_later", "net_benefit_higher"):
+        holds = point_estimate(result, design, claim, dims)
+        decision = claim_decision(result, design, claim, dims)
+        text = []
+        for entrenched in (False, True):
+            counts = []
+            for combo in itertools.product([False, True], repeat=len(others)):
+                mask = ~enforced & (on["entrenchment"] == entrenched)
+                for m, value in zip(others, combo, strict=True):
+                    mask &= on[m] == value
+                counts.append((holds[mask].sum(), (decision[mask] == 1).sum()))
+            pe, dec = zip(*counts, strict=True)
+            text.append(f"{'with' if entrenched else 'without'} entrenchment {min(pe)}-{max(pe)} "
+                        f"({min(dec)}-{max(dec)})")
+        print(f"  {design:<11} {claim:<19} " + "; ".join(text))
+
+sooner = claim_decision(result, "phased", "full_later", dims) == -1
+suspensions = flat(cube["suspensions"].load().sel(strategy="big_bang")).mean(axis=1)
+theirs = flat(cube["suspensions"].load().sel(strategy="phased")).mean(axis=1)
+print(f"\nphased decided sooner to full coverage: {sooner.sum()} rows of 1,536 "
+      f"({(sooner & distinct).sum()} distinct), {(sooner & distinct & on['legitimacy']).sum()} "
+      "of the distinct with legitimacy on; suspensions a run (mean over replicates) there: big "
+      f"bang {np.quantile(suspensions[sooner & distinct], 0.1):.0f}-"
+      f"{np.quantile(suspensions[sooner & distinct], 0.9):.0f}, phased "
+      f"{np.quantile(theirs[sooner & distinct], 0.1):.0f}-"
+      f"{np.quantile(theirs[sooner & distinct], 0.9):.0f} (10th-90th percentile over the points)")
