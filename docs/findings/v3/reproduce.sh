@@ -30,6 +30,8 @@ python docs/findings/v3/tables.py > "$out/tables.txt"
 python docs/findings/v3/order.py > "$out/order.txt"
 python docs/findings/v3/structures.py > "$out/structures.txt"
 python docs/findings/v3/robustness.py > "$out/robustness.txt"
+# the referee's checks: fresh replicate worlds, legitimacy's channels, Spearman, matched shifts
+python docs/findings/v3/checks.py > "$out/checks.txt"
 # scenario discovery, two at a time (one per core); a claim that holds nowhere is reported as
 # such (exit status 2, one line)
 # (every claim for phased; the two headline claims for the other designs)
