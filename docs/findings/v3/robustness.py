@@ -55,6 +55,7 @@ groups = {"all 1,152 distinct points": [{entrenched: True}, {entrenched: False, 
               {entrenched: False, enforced: False, "point": mild}],
           "all five on (24)": [{**all_on, enforced: False}],
           "all five on, enforced (24)": [{**all_on, enforced: True}]}
+groups = {k: v for k, v in groups.items() if not k.startswith("severity") or mild}
 years, rates, margin = analysis_levels(cube)
 years, skipped = usable_horizons(cube, years)
 

@@ -170,10 +170,15 @@ for design in ("phased", "dual_track", "adaptive"):
 sooner = claim_decision(result, "phased", "full_later", dims) == -1
 suspensions = flat(cube["suspensions"].load().sel(strategy="big_bang")).mean(axis=1)
 theirs = flat(cube["suspensions"].load().sel(strategy="phased")).mean(axis=1)
-print(f"\nphased decided sooner to full coverage: {sooner.sum()} rows of 1,536 "
-      f"({(sooner & distinct).sum()} distinct), {(sooner & distinct & on['legitimacy']).sum()} "
-      "of the distinct with legitimacy on; suspensions a run (mean over replicates) there: big "
-      f"bang {np.quantile(suspensions[sooner & distinct], 0.1):.0f}-"
-      f"{np.quantile(suspensions[sooner & distinct], 0.9):.0f}, phased "
-      f"{np.quantile(theirs[sooner & distinct], 0.1):.0f}-"
-      f"{np.quantile(theirs[sooner & distinct], 0.9):.0f} (10th-90th percentile over the points)")
+where = sooner & distinct
+
+
+def spread(v: np.ndarray) -> str:
+    return (f"{np.quantile(v, 0.1):.0f}-{np.quantile(v, 0.9):.0f}" if v.size else "-")
+
+
+print(f"\nphased decided sooner to full coverage: {sooner.sum()} rows of {len(x)} "
+      f"({where.sum()} distinct), {(where & on['legitimacy']).sum()} of the distinct with "
+      "legitimacy on; suspensions a run (mean over replicates) there: big bang "
+      f"{spread(suspensions[where])}, phased {spread(theirs[where])} (10th-90th percentile "
+      "over the points)")
