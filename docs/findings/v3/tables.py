@@ -182,3 +182,9 @@ print(f"\nphased decided sooner to full coverage: {sooner.sum()} rows of {len(x)
       "legitimacy on; suspensions a run (mean over replicates) there: big bang "
       f"{spread(suspensions[where])}, phased {spread(theirs[where])} (10th-90th percentile "
       "over the points)")
+
+behind = flat(t_over.sel(strategy="phased"))
+never_behind = np.median(np.where(np.isfinite(behind), behind, np.inf), axis=1) == 0
+hits = pd.Series(point_of[never_behind & distinct]).value_counts()
+print("\nphased never behind big bang in cumulative net benefit (median t_overtake 0), by sampled "
+      "point (distinct points): " + (", ".join(f"{p} ({n})" for p, n in hits.items()) or "none"))
