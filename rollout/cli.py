@@ -756,9 +756,7 @@ def place(config: str, calibrated: str, strategy: str, claims: tuple[str, ...],
     does not identify, and report for each claim the share of draws where it holds."""
     import dataclasses
 
-    from .analysis.discover import _THRESHOLD as THRESHOLD
-    from .analysis.discover import _WITHIN as WITHIN
-    from .analysis.discover import CLAIMS, metrics_for
+    from .analysis.discover import check_claim, metrics_for
     from .analysis.place import accepted_draws
     from .analysis.predictive import plan_placement
     from .config import load_config
@@ -768,9 +766,7 @@ def place(config: str, calibrated: str, strategy: str, claims: tuple[str, ...],
 
     claims = tuple(dict.fromkeys(claims))
     for claim in claims:
-        if claim not in CLAIMS and not THRESHOLD.match(claim) and not WITHIN.match(claim):
-            raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE "
-                               "OP VALUE' (for example 'rdiff_t_stable < 0')")
+        check_claim(claim)
     cfg = load_config(config)
     cal = load_config(calibrated)
     draws = accepted_draws(calibrated)

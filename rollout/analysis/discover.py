@@ -171,12 +171,9 @@ def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big
     x, dims = design_table(cube)
     if strategy == baseline:
         raise RolloutError("the strategy and the baseline are the same")
-    result = compare(cube, baseline, metrics_for(claim, cube), confidence)
+    result = compare_for_claim(cube, baseline, claim, confidence)
     if strategy not in [str(s) for s in result["strategy"].values]:
         raise RolloutError(f"strategy {strategy!r} is not in the cube")
-    within = _WITHIN.match(claim)
-    if within:
-        result["overtake_within"] = _overtake_within(cube, baseline, float(within.group(1)))
     defined = claim_outcome(result, strategy, claim, dims)
     decision = claim_decision(result, strategy, claim, dims)
     point = point_estimate(result, strategy, claim, dims)
@@ -188,6 +185,24 @@ def claim_data(cube: xr.Dataset, strategy: str, claim: str, baseline: str = "big
     else:
         y = defined
     return ClaimData(x, dims, y, outcome, decision, point, confidence)
+
+
+def check_claim(claim: str) -> None:
+    """Refuse, in one line, a claim that is neither named nor 'VARIABLE OP VALUE'."""
+    if claim not in CLAIMS and not _WITHIN.match(claim) and not _THRESHOLD.match(claim):
+        raise RolloutError(f"claim {claim!r}: use one of {', '.join(CLAIMS)} or 'VARIABLE OP "
+                           "VALUE' (for example 'rdiff_t_stable < 0')")
+
+
+def compare_for_claim(cube: xr.Dataset, baseline: str, claim: str, confidence: float = 0.95
+                      ) -> xr.Dataset:
+    """``compare`` with the metrics a claim needs, and for ``overtakes_within_Ny`` the share of
+    replicates overtaking within N years, which claim_outcome and claim_decision read."""
+    result = compare(cube, baseline, metrics_for(claim, cube), confidence)
+    within = _WITHIN.match(claim)
+    if within:
+        result["overtake_within"] = _overtake_within(cube, baseline, float(within.group(1)))
+    return result
 
 
 def _overtake_within(cube: xr.Dataset, baseline: str, years: float) -> xr.DataArray:

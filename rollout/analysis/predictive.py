@@ -46,7 +46,7 @@ from ..errors import RolloutError
 from ..experiment.designs import integer_fields, known_paths
 from ..streams import stream
 from .decided import AGAINST, FOR, claim_decision
-from .discover import _WITHIN, _overtake_within, claim_outcome, metrics_for
+from .discover import claim_outcome, compare_for_claim
 
 #: sections of the mechanisms of docs/model.md section 11 (each with an ``enabled`` switch)
 MECHANISMS = ("support", "spillovers", "legitimacy", "entrenchment", "track_fit")
@@ -234,14 +234,8 @@ def evaluate(plan: PlacementPlan, values: dict[str, np.ndarray], strategies: lis
              horizon: float, confidence: float = 0.95, resamples: int = 2000) -> Predictive:
     """The claim at every run point (``values``: per variable, (point, strategy, replicate) in
     the order of ``plan.runs()``), summarised per source and structure."""
-    from .compare import compare
-
     cube = as_cube(values, strategies, horizon, plan.baseline)
-    result = compare(cube, plan.baseline, metrics_for(plan.claim, cube), confidence)
-    within = _WITHIN.match(plan.claim)
-    if within:                 # as discover's claim_data adds it
-        result["overtake_within"] = _overtake_within(cube, plan.baseline,
-                                                     float(within.group(1)))
+    result = compare_for_claim(cube, plan.baseline, plan.claim, confidence)
     holds = claim_outcome(result, plan.strategy, plan.claim, ["point"]).astype(bool)
     decision = claim_decision(result, plan.strategy, plan.claim, ["point"])
     runs = plan.runs()
@@ -300,22 +294,10 @@ def format_predictive(p: Predictive, label: str, preamble: bool = True) -> str:
              "same replicate worlds everywhere)",
              "calibrated parameters from each draw: " + ", ".join(
                  f"{k}" + (f" (as {v})" if v != k else "") for k, v in plan.mapped.items())]
-    if not preamble:
+    if preamble:
+        lines += _runs_description(plan)
+    else:
         lines = lines[:1] + ["(the same runs as the placement above)"]
-    if plan.skipped and preamble:
-        lines.append("  not in this config, left at its value: " + ", ".join(plan.skipped))
-    if plan.evidence and preamble:
-        lines.append("evidence ranges (not identified by the calibration), sampled per draw: "
-                     + ", ".join(f"{k} [{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
-                                 for k, v in plan.evidence.items()))
-    held = {k: v for k, v in (plan.structures[0] if plan.structures else {}).items()
-            if k not in _varying(plan)[0]}
-    if held and preamble:
-        lines.append("listed with one value (every structure): " + ", ".join(
-            f"{k}={v}" for k, v in held.items()))
-    if plan.fixed and preamble:
-        lines.append("fixed at the calibrated config's value: " + ", ".join(
-            f"{k}={_short(v)}" for k, v in plan.fixed.items()))
     header = ["structure", "posterior: holds", "for / against / undecided",
               "prior: holds", "for / against / undecided"]
     table = [header]
@@ -346,6 +328,26 @@ def format_predictive(p: Predictive, label: str, preamble: bool = True) -> str:
                  f"{pct} level over the replicates. Where the posterior's share is near the "
                  "prior's, the calibration does not inform the claim")
     return "\n".join(lines)
+
+
+def _runs_description(plan: PlacementPlan) -> list[str]:
+    """What the runs left alone, sampled, held and fixed."""
+    lines = []
+    if plan.skipped:
+        lines.append("  not in this config, left at its value: " + ", ".join(plan.skipped))
+    if plan.evidence:
+        lines.append("evidence ranges (not identified by the calibration), sampled per draw: "
+                     + ", ".join(f"{k} [{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
+                                 for k, v in plan.evidence.items()))
+    held = {k: v for k, v in (plan.structures[0] if plan.structures else {}).items()
+            if k not in _varying(plan)[0]}
+    if held:
+        lines.append("listed with one value (every structure): " + ", ".join(
+            f"{k}={v}" for k, v in held.items()))
+    if plan.fixed:
+        lines.append("fixed at the calibrated config's value: " + ", ".join(
+            f"{k}={_short(v)}" for k, v in plan.fixed.items()))
+    return lines
 
 
 def _short(value: Any) -> str:
