@@ -809,19 +809,18 @@ def place(config: str, calibrated: str, strategy: str, claims: tuple[str, ...],
 
 def _check_claim_variable(claim: str, names: list[str], horizon: float, plan: Any,
                           strategy: str) -> None:
-    """Refuse, before any run, a threshold claim on a variable compare does not make."""
+    """Refuse, before any run, a threshold claim on a variable compare does not make, and an
+    overtakes_within_Ny claim beyond the runs' horizon (evaluated as the placement will be, on
+    a dummy result)."""
     import numpy as np
 
+    from .analysis.discover import claim_outcome, compare_for_claim
     from .analysis.predictive import as_cube
 
     values = {v: np.zeros((1, len(names), 2))
               for v in ("t_full", "t_stable", "net_benefit", "t_overtake")}
     cube = as_cube(values, names, horizon, plan.baseline)
-    from .analysis.compare import compare as compare_cube
-    from .analysis.discover import claim_outcome, metrics_for
-
-    result = compare_cube(cube, plan.baseline, metrics_for(claim, cube))
-    claim_outcome(result, strategy, claim, ["point"])
+    claim_outcome(compare_for_claim(cube, plan.baseline, claim), strategy, claim, ["point"])
 
 
 @cli.command()

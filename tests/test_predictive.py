@@ -194,6 +194,7 @@ def test_cli_place_runs_the_real_model(tmp_path: Path) -> None:
     (("--evidence", "bogus.field"), "--evidence bogus.field: not a swept range"),
     (("-c", "no such claim"), "claim 'no such claim'"),
     (("-c", "nothing_here > 1"), "'nothing_here' is not a compare variable"),
+    (("-c", "overtakes_within_9y"), "the runs end at month 60, before 108"),
     (("-s", "adaptive"), "strategy 'adaptive' is not in the config"),
 ])
 def test_cli_place_refuses_bad_input_before_any_run(tmp_path: Path, args: tuple,
