@@ -138,7 +138,8 @@ for design in DESIGNS:
     print(f"  {design:<17} {'sooner to full':<19} " +
           (", ".join(f"{p} ({n})" for p, n in hits.items()) or "none"))
 
-print("\nthe 24 sampled points: severity median, defects per track, detectability a month, "
+print(f"\nthe {cube.sizes['point']} sampled points: severity median, defects per track, "
+      "detectability a month, "
       "legitimacy halt threshold, capacity of the poorest province")
 columns = ["defects.severity_median", "defects.mean_count", "defects.detectability_median",
            "legitimacy.halt_threshold", "regions.capacity_low"]
