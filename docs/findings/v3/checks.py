@@ -27,6 +27,7 @@ import rollout
 from rollout.analysis.compare import compare
 from rollout.analysis.decided import claim_decision
 from rollout.analysis.predictive import as_cube
+from rollout.analysis.survival import horizon_of, restricted
 from rollout.config import validate_dict
 from rollout.experiment.names import stored_name
 from rollout.experiment.opening import open_cube
@@ -35,11 +36,11 @@ CUBE = os.environ.get("V3_CUBE", "results/slower_is_faster_v3.zarr")
 CONFIG = "configs/slower_is_faster_v3.toml"
 MECHANISMS = ["support", "spillovers", "legitimacy", "entrenchment", "track_fit"]
 ENFORCED = stored_name("entrenchment.enforcement.enabled")
-HORIZON = 360.0
 VARIABLES = ("t_full", "t_stable", "net_benefit")
 CLAIMS = ("full_later", "stable_first", "net_benefit_higher")
 
 cube = open_cube(CUBE, finished=True)
+HORIZON = horizon_of(cube)
 swept = json.loads(cube.attrs["config"])["sweep"]["parameters"]
 numeric = [k for k, v in swept.items() if isinstance(v, dict)]
 whole = {"support.teams"}
@@ -76,11 +77,6 @@ def decisions(values: dict) -> dict:
     return {c: claim_decision(result, "phased", c, ["point"]) for c in CLAIMS}
 
 
-def restricted(t):
-    t = np.asarray(t, float)
-    return np.where(np.isfinite(t) & (t <= HORIZON), t, HORIZON)
-
-
 print("1. replicate noise: all five mechanisms on, the 24 sampled points, phased against big "
       "bang; decided for / against in the sweep's 8 worlds and in 8 fresh ones (seed 777001); "
       "points whose decision differs; for <-> against flips")
@@ -114,8 +110,8 @@ for label, active, extra in variants:
     parts = []
     for p in (1, 23):
         c = run_point(p, active, False, extra)
-        t = restricted(c["t_full"].sel(strategy="phased")) - restricted(
-            c["t_full"].sel(strategy="big_bang"))
+        full = restricted(c["t_full"].astype(float), HORIZON)
+        t = full.sel(strategy="phased") - full.sel(strategy="big_bang")
         s = c["suspensions"]
         parts.append(f"point {p}: {np.mean(t):+6.1f} months, suspensions "
                      f"{float(s.sel(strategy='big_bang').mean()):.0f} / "
@@ -138,8 +134,7 @@ for _, k, rho, pvalue in sorted(rows, reverse=True)[:6]:
 print("\n4. big bang matched against big bang, per distinct design point with track fit on "
       "(mean over replicates): median and 5th percentile over the points")
 fit_on = cube.sel({stored_name("track_fit.enabled"): True})
-tf = fit_on["t_full"].astype(float)
-tf = tf.where(np.isfinite(tf) & (tf <= HORIZON), HORIZON)
+tf = restricted(fit_on["t_full"].astype(float), HORIZON)
 d_full = (tf.sel(strategy="big_bang_matched") - tf.sel(strategy="big_bang")).mean("replicate")
 nb = fit_on["net_benefit"]
 rel = ((nb.sel(strategy="big_bang_matched") - nb.sel(strategy="big_bang")).mean("replicate")
